@@ -1,4 +1,4 @@
-"""Accounts: the companies segments are made of, and how a person names one (external id or domain)."""
+"""Accounts: the companies segments are made of, found by external id or domain."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
@@ -31,6 +32,13 @@ LIST_FILTER_KIND = {
     "crm_report_sync": "salesforce_report",
     "crm_list_sync": "salesforce_account_list",
 }
+
+
+def name_order(name: str) -> tuple[str, str, str]:
+    """Alphabetical ignoring case and accents (É sorts with E), then exact: deterministic."""
+    folded = name.casefold()
+    bare = "".join(c for c in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(c))
+    return (bare, folded, name)
 
 
 class Segment(Base):

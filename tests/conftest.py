@@ -20,7 +20,7 @@ _database_numbers = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
-    """URL of a PostgreSQL server's maintenance database: given by the environment or started here."""
+    """URL of a PostgreSQL maintenance database: from the environment, or a server started here."""
     given = os.environ.get("SEGSYNC_TEST_POSTGRES_URL")
     if given:
         yield given

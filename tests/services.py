@@ -54,7 +54,17 @@ def postgres_server() -> Iterator[str]:
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "check": True}
     subprocess.run(
         _as_server_user(
-            [str(bindir / "initdb"), "-D", str(datadir), "-U", "segsync", "-A", "trust", "-E", "UTF8"]
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "segsync",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+            ]
         ),
         **quiet,  # type: ignore[arg-type]
     )
@@ -64,8 +74,17 @@ def postgres_server() -> Iterator[str]:
     )
     subprocess.run(
         _as_server_user(
-            [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-w", "-l",
-             str(workdir / "server.log"), "start"]
+            [
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(datadir),
+                "-o",
+                options,
+                "-w",
+                "-l",
+                str(workdir / "server.log"),
+                "start",
+            ]
         ),
         **quiet,  # type: ignore[arg-type]
     )
@@ -73,7 +92,9 @@ def postgres_server() -> Iterator[str]:
         yield f"postgresql+psycopg://segsync@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(
-            _as_server_user([str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"]),
+            _as_server_user(
+                [str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"]
+            ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             check=False,

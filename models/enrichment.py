@@ -1,0 +1,172 @@
+"""Enrichment values: each account's enrichment-published segment names, formatted for one field.
+
+The value rule, as documented in the README:
+- names are sorted alphabetically ignoring case and accents (ties broken by the exact name) and
+  joined by the delimiter;
+- a name that contains the delimiter has each visible ASCII character of that occurrence replaced
+  by its full-width form (`;` -> `；`, `,` -> `，`, `|` -> `｜`), so splitting the value on the
+  delimiter always gives back one entry per segment and the name still reads the same to a person;
+- with a maximum length, whole names are dropped from the end until the value fits; a name is never
+  cut, and the number dropped is reported;
+- an account in no published segment gets the empty value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Select, and_, select
+
+from models.accounts import Account
+from models.errors import InputError
+from models.publishing_tables import Publication
+from models.segments import Segment, SegmentMembership, name_order
+
+DEFAULT_DELIMITER = ";"
+ENRICHMENT_USE = "enrichment"
+MAX_DELIMITER_LENGTH = 5
+# Rows fetched per round trip when streaming: big enough to amortise, small enough for memory.
+STREAM_BATCH = 10_000
+
+
+def _fullwidth(text: str) -> str:
+    """Visible ASCII characters (! to ~) as their full-width forms (U+FF01 to U+FF5E)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+@dataclass(frozen=True)
+class ValueFormat:
+    """How names become one field value: the delimiter and the field's maximum length."""
+
+    delimiter: str = DEFAULT_DELIMITER
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.delimiter) <= MAX_DELIMITER_LENGTH:
+            raise InputError(
+                f"delimiter {self.delimiter!r} must be 1 to {MAX_DELIMITER_LENGTH} characters"
+            )
+        if _fullwidth(self.delimiter) == self.delimiter:
+            raise InputError(
+                f"delimiter {self.delimiter!r} must contain a visible ASCII character "
+                "(such as ; , or |) so names containing it can be told apart"
+            )
+        if self.max_length is not None and self.max_length < 1:
+            raise InputError(f"maximum length {self.max_length} must be at least 1")
+
+    def escape(self, name: str) -> str:
+        """`name` with every occurrence of the delimiter made harmless (see the module rule)."""
+        replacement = _fullwidth(self.delimiter)
+        # Each pass turns ASCII into non-ASCII characters, so the loop ends; it repeats because
+        # a replacement can join the characters around it into a new occurrence.
+        while self.delimiter in name:
+            name = name.replace(self.delimiter, replacement)
+        return name
+
+
+@dataclass(frozen=True)
+class FormattedValue:
+    """A field value and how many names were dropped to fit the maximum length."""
+
+    value: str
+    names: int
+    dropped: int
+
+
+def join_names(escaped_sorted: list[str], fmt: ValueFormat) -> FormattedValue:
+    """Join already escaped, sorted names, dropping whole names from the end to fit."""
+    value = fmt.delimiter.join(escaped_sorted)
+    if fmt.max_length is None or len(value) <= fmt.max_length:
+        return FormattedValue(value, len(escaped_sorted), 0)
+    kept = 0
+    length = 0
+    for name in escaped_sorted:
+        added = len(name) + (len(fmt.delimiter) if kept else 0)
+        if length + added > fmt.max_length:
+            break
+        length += added
+        kept += 1
+    return FormattedValue(
+        fmt.delimiter.join(escaped_sorted[:kept]), kept, len(escaped_sorted) - kept
+    )
+
+
+def format_value(names: Iterable[str], fmt: ValueFormat) -> FormattedValue:
+    """The field value for an account in the segments `names`."""
+    ordered = sorted(names, key=name_order)
+    return join_names([fmt.escape(name) for name in ordered], fmt)
+
+
+@dataclass(frozen=True)
+class AccountValue:
+    """One account's desired field value."""
+
+    account_id: int
+    value: str
+    names: int
+    dropped: int
+
+
+def enrichment_segment_names(connection: Connection) -> dict[int, str]:
+    """segment id -> name of every segment published for enrichment."""
+    rows = connection.execute(
+        select(Segment.id, Segment.name)
+        .join(Publication, Publication.segment_id == Segment.id)
+        .where(Publication.use == ENRICHMENT_USE)
+    )
+    return {segment_id: name for segment_id, name in rows}
+
+
+def enrichment_values(
+    connection: Connection,
+    fmt: ValueFormat,
+    accounts: Select[int] | None = None,
+) -> Iterator[AccountValue]:
+    """Every account's value (or those `accounts` selects by id), in account id order.
+
+    One streamed SQL pass over accounts left-joined to their memberships; memory stays flat
+    whatever the number of accounts.
+    """
+    names = enrichment_segment_names(connection)
+    # Rank each published segment once, so an account's names sort as integers, not strings.
+    ranked = sorted(names, key=lambda segment_id: name_order(names[segment_id]))
+    rank = {segment_id: position for position, segment_id in enumerate(ranked)}
+    escaped = [fmt.escape(names[segment_id]) for segment_id in ranked]
+
+    query = (
+        select(Account.id, SegmentMembership.segment_id)
+        .outerjoin(
+            SegmentMembership,
+            and_(
+                SegmentMembership.account_id == Account.id,
+                SegmentMembership.segment_id.in_(list(names)),
+            ),
+        )
+        .order_by(Account.id)
+    )
+    if accounts is not None:
+        query = query.where(Account.id.in_(accounts.scalar_subquery()))
+    result = connection.execution_options(stream_results=True, yield_per=STREAM_BATCH).execute(
+        query
+    )
+    current: int | None = None
+    ranks: list[int] = []
+    for account_id, segment_id in result:
+        if account_id != current:
+            if current is not None:
+                yield _account_value(current, ranks, escaped, fmt)
+            current = account_id
+            ranks = []
+        if segment_id is not None:
+            ranks.append(rank[segment_id])
+    if current is not None:
+        yield _account_value(current, ranks, escaped, fmt)
+
+
+def _account_value(
+    account_id: int, ranks: list[int], escaped: list[str], fmt: ValueFormat
+) -> AccountValue:
+    ranks.sort()
+    formatted = join_names([escaped[r] for r in ranks], fmt)
+    return AccountValue(account_id, formatted.value, formatted.names, formatted.dropped)

@@ -1,0 +1,331 @@
+"""The filter language of segment definitions: parsed into comparisons, compiled to one SQL WHERE.
+
+Text `=`, `!=`, `in`, `contains` ignore case (lower() of both sides); `!=`, `not in` match no value.
+"""
+
+from __future__ import annotations
+
+import operator as op
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import BigInteger, Float, Numeric, and_, case, cast, func, literal, or_
+from sqlalchemy.sql.elements import ColumnElement
+
+from models.accounts import PROFILE_FITS, Account
+from models.errors import InputError
+
+# More semantics a person may not guess:
+# - lower() is the database's: SQLite folds ASCII letters only, so "É" and "é" differ there.
+# - `is empty` is NULL or "" (NULL only for numbers); `!=` and `not in` also match NULL, as a
+#   CRM report's "not equal to" includes blanks.
+# - crm.* values are text; against a number literal (any operator, `=` included) a value that
+#   reads as a number (" 42 ", "-1.5") compares numerically and any other value ("n/a") is no
+#   value: it matches neither `=` nor `>`, but does match `!=` and `not in`.
+_COMPANY = ("industry", "employee_count", "annual_revenue", "country", "region", "domain", "name")
+FIELD_KINDS: Mapping[str, str] = MappingProxyType(
+    {"profile_fit": "profile_fit", "intent_score": "intent", "buying_stage": "buying_stage"}
+    | dict.fromkeys(_COMPANY, "company_profile")
+)
+NUMERIC_FIELDS = frozenset({"employee_count", "annual_revenue", "intent_score"})
+CRM_PREFIX = "crm."
+_CRM_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+# Only text of this shape is CAST: PostgreSQL's CAST raises on "n/a" (SQLite's reads it as 0).
+_NUMERIC_TEXT = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"
+_KEYWORDS = frozenset({"and", "or", "not", "in", "contains", "is", "empty"})
+_TOKEN = re.compile(
+    r"(?P<space>\s+)|(?P<number>-?\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][A-Za-z0-9_.\-]*)"
+    r"|(?P<op>>=|<=|!=|[=<>(),])|(?P<string>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')",
+    re.DOTALL,
+)
+_Op = Callable[[Any, Any], ColumnElement[bool]]
+_OPERATORS: dict[str, _Op] = {"=": op.eq, ">": op.gt, ">=": op.ge, "<": op.lt, "<=": op.le}
+_ORDERING = frozenset(_OPERATORS) - {"="}
+
+Value = str | int | Decimal
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One comparison of a filter expression, as a person reads it."""
+
+    field: str  # "industry" or "crm.tier"
+    kind: str  # one of models.segments.FILTER_KINDS
+    text: str  # normalised, e.g. 'employee_count >= 500'
+    position: int  # 1-based, of the field in the (stripped) expression
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # "word", "number", "string", "op" or "end"
+    text: str  # as written
+    position: int
+    value: Value | None = None  # for numbers and strings
+
+
+@dataclass(frozen=True)
+class _Test:
+    comparison: Comparison
+    operator: str  # a key of _OPERATORS, "!=", "in", "not in", "contains", "empty", "not empty"
+    values: tuple[Value, ...]
+
+
+@dataclass(frozen=True)
+class _Combination:
+    operator: str  # "and" or "or"
+    parts: tuple[_Test | _Combination, ...]
+
+
+@dataclass(frozen=True)
+class ParsedFilter:
+    """A valid filter expression: its comparisons, and the SQL condition it stands for."""
+
+    expression: str
+    comparisons: tuple[Comparison, ...]
+
+    def where_clause(self) -> ColumnElement[bool]:
+        """The SQL condition over `Account` that selects the accounts this filter matches."""
+        # Parsing again is cheap and keeps this dataclass exactly its public fields.
+        return _compile(_Parser(self.expression).parse())
+
+
+def parse_filter(expression: str) -> ParsedFilter:
+    """Parse a filter expression; error positions count from 1 in the stripped text."""
+    text = expression.strip()
+    if not text:
+        raise InputError("filter: the expression is empty")
+    parser = _Parser(text)
+    parser.parse()
+    return ParsedFilter(text, tuple(parser.comparisons))
+
+
+def _fail(message: str, position: int, hint: str = "") -> InputError:
+    return InputError(f"filter: {message} at position {position}{hint}")
+
+
+def _quote(value: Value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    at = 0
+    while at < len(text):
+        match = _TOKEN.match(text, at)
+        if match is None:
+            if text[at] in "\"'":
+                raise _fail("unclosed string", at + 1)
+            raise _fail(f'unexpected character "{text[at]}"', at + 1)
+        kind, chunk = match.lastgroup or "", match.group()
+        value: Value | None = None
+        if kind == "string":
+            escapes = re.finditer(r"\\(.)", chunk[1:-1], re.DOTALL)
+            bad = next((e for e in escapes if e.group(1) not in "\\\"'"), None)
+            if bad:
+                hint = " (write \\\\ for a backslash)"
+                raise _fail(f'unknown escape "{bad.group()}"', at + bad.start() + 2, hint)
+            value = re.sub(r"\\(.)", r"\1", chunk[1:-1], flags=re.DOTALL)
+        elif kind == "number":
+            value = Decimal(chunk) if "." in chunk else int(chunk)
+        if kind != "space":
+            tokens.append(_Token(kind, chunk, at + 1, value))
+        at = match.end()
+    tokens.append(_Token("end", "", len(text) + 1))
+    return tokens
+
+
+class _Parser:
+    """Recursive descent: or_expr := and_expr (or and_expr)*; and_expr := term (and term)*."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokenize(text)
+        self.at = 0
+        self.comparisons: list[Comparison] = []
+
+    def parse(self) -> _Test | _Combination:
+        node = self._combination("or")
+        token = self._peek()
+        if token.kind != "end":
+            raise _fail(f'unexpected "{token.text}"', token.position)
+        return node
+
+    def _peek(self) -> _Token:
+        return self.tokens[self.at]
+
+    def _next(self) -> _Token:
+        self.at += 1
+        return self.tokens[self.at - 1]
+
+    def _is(self, *words: str) -> bool:
+        token = self._peek()
+        if token.kind == "op":
+            return token.text in words
+        return token.kind == "word" and token.text.lower() in words
+
+    def _combination(self, word: str) -> _Test | _Combination:
+        # `and` binds tighter: an `or` is made of `and`s, an `and` of terms.
+        parts = [self._combination("and") if word == "or" else self._term()]
+        while self._is(word):
+            self._next()
+            parts.append(self._combination("and") if word == "or" else self._term())
+        return parts[0] if len(parts) == 1 else _Combination(word, tuple(parts))
+
+    def _term(self) -> _Test | _Combination:
+        token = self._next()
+        if token.kind == "op" and token.text == "(":
+            node = self._combination("or")
+            self._close(token, '")"')
+            return node
+        if token.kind == "end":
+            after = f' after "{self.tokens[self.at - 2].text}"' if self.at >= 2 else ""
+            raise _fail(f"expected a comparison{after}", token.position)
+        if token.kind != "word" or token.text.lower() in _KEYWORDS:
+            hint = " (use != or not in)" if token.text.lower() == "not" else ""
+            raise _fail(f'unexpected "{token.text}"', token.position, hint)
+        return self._comparison(token)
+
+    def _comparison(self, field_token: _Token) -> _Test:
+        field, kind = _field(field_token)
+        operator, tokens = self._operator_and_values(field_token)
+        _check(field, operator, tokens)
+        values = tuple(t.value for t in tokens if t.value is not None)
+        if field == "profile_fit":
+            values = tuple(v.upper() if isinstance(v, str) else v for v in values)
+        if operator in ("in", "not in"):
+            shown = f"{field} {operator} ({', '.join(_quote(v) for v in values)})"
+        elif operator in ("empty", "not empty"):
+            shown = f"{field} is {operator}"
+        else:
+            shown = f"{field} {operator} {_quote(values[0])}"
+        comparison = Comparison(field, kind, shown, field_token.position)
+        self.comparisons.append(comparison)
+        return _Test(comparison, operator, values)
+
+    def _operator_and_values(self, field_token: _Token) -> tuple[str, tuple[_Token, ...]]:
+        token = self._next()
+        word = token.text.lower() if token.kind == "word" else ""
+        if token.kind == "op" and (token.text in _OPERATORS or token.text == "!="):
+            return token.text, (self._value(token.text),)
+        if word == "contains":
+            return word, (self._value(token.text),)
+        if word == "is":
+            negated = self._is("not")
+            if negated:
+                self._next()
+            if not self._is("empty"):
+                raise _fail('expected "empty" or "not empty" after "is"', self._peek().position)
+            self._next()
+            return ("not empty" if negated else "empty"), ()
+        if word == "not" and not self._is("in"):
+            raise _fail('expected "in" after "not"', self._peek().position)
+        if word in ("in", "not"):
+            operator = "not in" if word == "not" else "in"
+            if word == "not":
+                self._next()
+            opening = self._next()
+            if opening.text != "(" or opening.kind != "op":
+                raise _fail(f'expected "(" after "{operator}"', opening.position)
+            values = [self._value("(")]
+            while self._is(","):
+                values.append(self._value(self._next().text))
+            self._close(opening, '"," or ")"')
+            return operator, tuple(values)
+        raise _fail(f'expected an operator after "{field_token.text}"', token.position)
+
+    def _close(self, opening: _Token, expected: str) -> None:
+        closing = self._next()
+        if closing.kind == "end":
+            raise _fail('unclosed "("', opening.position)
+        if closing.text != ")":
+            raise _fail(f'expected {expected} but found "{closing.text}"', closing.position)
+
+    def _value(self, after: str) -> _Token:
+        token = self._next()
+        if token.value is None:
+            hint = f' (quote text: "{token.text}")' if token.kind == "word" else ""
+            raise _fail(f'expected a value after "{after}"', token.position, hint)
+        return token
+
+
+def _field(token: _Token) -> tuple[str, str]:
+    lowered = token.text.lower()
+    if lowered.startswith(CRM_PREFIX):
+        # CRM attribute names are JSON keys, so their case is kept; only the prefix's is not.
+        name = token.text[len(CRM_PREFIX) :]
+        if not _CRM_NAME.fullmatch(name):
+            raise _fail(f'expected a name after "{token.text}"', token.position)
+        return CRM_PREFIX + name, "crm_map"
+    if lowered in FIELD_KINDS:
+        return lowered, FIELD_KINDS[lowered]
+    known = ", ".join([*sorted(FIELD_KINDS), "crm.<name>"])
+    raise _fail(f'unknown field "{token.text}"', token.position, f" (known: {known})")
+
+
+def _check(field: str, operator: str, tokens: tuple[_Token, ...]) -> None:
+    """Refuse a value that does not fit its field or operator, at the value's position."""
+    text_field = field in FIELD_KINDS and field not in NUMERIC_FIELDS
+    for token in tokens:
+        shown, at = token.text, token.position
+        if operator == "contains" and field in NUMERIC_FIELDS:
+            raise _fail(f'"contains" needs a text field, {field} is a number', at)
+        if token.kind == "string" and field in NUMERIC_FIELDS:
+            raise _fail(f"{field} is a number, not text {shown}", at)
+        if token.kind == "string" and operator in _ORDERING:
+            raise _fail(f'"{operator}" compares numbers, not text {shown}', at)
+        if token.kind == "number" and operator == "contains":
+            raise _fail(f'"contains" takes quoted text, not {shown}', at)
+        if token.kind == "number" and text_field:
+            raise _fail(f'{field} is text: quote the value ("{shown}")', at)
+        if token.kind != tokens[0].kind:
+            raise _fail(f'the values of "{operator}" must be all text or all numbers', at)
+        if field == "profile_fit" and str(token.value).upper() not in PROFILE_FITS:
+            raise _fail(f"profile_fit is one of {', '.join(PROFILE_FITS)}, not {shown}", at)
+
+
+def _compile(node: _Test | _Combination) -> ColumnElement[bool]:
+    if isinstance(node, _Combination):
+        parts = [_compile(part) for part in node.parts]
+        return and_(*parts) if node.operator == "and" else or_(*parts)
+    field, operator, values = node.comparison.field, node.operator, node.values
+    raw: ColumnElement[Any]
+    if field.startswith(CRM_PREFIX):
+        raw = Account.crm_attributes[field[len(CRM_PREFIX) :]].as_string()
+    else:
+        raw = getattr(Account, field)
+    if operator in ("empty", "not empty"):
+        blank = raw.is_(None) if field in NUMERIC_FIELDS else or_(raw.is_(None), raw == "")
+        return blank if operator == "empty" else ~blank
+    subject: ColumnElement[Any]
+    operands: list[ColumnElement[Any]]
+    if any(isinstance(v, str) for v in values):
+        subject = func.lower(raw)
+        operands = [func.lower(literal(v)) for v in values]
+    else:
+        # Binds are typed (PostgreSQL casts them): BIGINT, as INTEGER overflows past 2**31; floats
+        # past 2**63 and for decimals, since sqlite3 cannot bind a Decimal.
+        operands = [
+            literal(v, BigInteger)
+            if isinstance(v, int) and abs(v) < 2**63
+            else literal(float(v), Float)
+            for v in values
+        ]
+        subject = raw
+        if field not in NUMERIC_FIELDS:
+            # CASE guards the CAST: non-numeric text becomes NULL instead of a PostgreSQL error.
+            subject = case((raw.regexp_match(_NUMERIC_TEXT), cast(raw, Numeric)), else_=None)
+    if operator == "contains":
+        escaped = re.sub(r"([\\%_])", r"\\\1", str(values[0]))
+        return subject.like(func.lower(literal(f"%{escaped}%")), escape="\\")
+    if operator == "in":
+        return subject.in_(operands)
+    if operator == "not in":
+        return or_(subject.is_(None), subject.not_in(operands))
+    if operator == "!=":
+        return or_(subject.is_(None), subject != operands[0])
+    return _OPERATORS[operator](subject, operands[0])

@@ -1,0 +1,318 @@
+"""The filter language: what each expression selects on SQLite and PostgreSQL, and its errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Integer, insert, literal, select
+from sqlalchemy.orm import Session
+
+from models.accounts import Account
+from models.errors import InputError
+from models.filters import FIELD_KINDS, Comparison, parse_filter
+from models.segments import FILTER_KINDS, Segment, SegmentMembership
+
+ACCOUNTS: dict[str, dict[str, Any]] = {
+    "acme": {
+        "name": "Acme Corp",
+        "domain": "acme.com",
+        "industry": "Software",
+        "employee_count": 1200,
+        "annual_revenue": 55_000_000.0,
+        "country": "US",
+        "region": "NA",
+        "profile_fit": "A",
+        "buying_stage": "Decision",
+        "intent_score": 80,
+        "crm_attributes": {"tier": "Gold", "score": "42", "owner-name": "Ann", "Region.Code": "x1"},
+    },
+    "beta": {
+        "name": "Beta GmbH",
+        "industry": "FINTECH",
+        "employee_count": 500,
+        "annual_revenue": 1_000_000.0,
+        "country": "DE",
+        "region": "EMEA",
+        "profile_fit": "B",
+        "buying_stage": "Awareness",
+        "intent_score": 30,
+        # Not a number: PostgreSQL must not try to CAST it, SQLite must not read it as 0.
+        "crm_attributes": {"tier": "silver", "score": "n/a"},
+    },
+    "gamma": {
+        "name": 'Gamma "G" O\'Neil\\Co',
+        "industry": "Retail",
+        "employee_count": 50,
+        "annual_revenue": 250_000.5,
+        "country": "FR",
+        "region": "EMEA",
+        "profile_fit": "C",
+        "crm_attributes": {"tier": "", "score": " 7.5 "},
+    },
+    "delta": {"name": "Delta 100%_off", "country": "", "crm_attributes": {}},
+    "eps": {
+        "name": "Epsilon",
+        "industry": "software",
+        "employee_count": 499,
+        "annual_revenue": 0.0,
+        "country": "us",
+        "profile_fit": "D",
+        "intent_score": 5,
+        "crm_attributes": {"tier": "GOLD", "score": "-3"},
+    },
+}
+EVERYONE = set(ACCOUNTS)
+
+
+@pytest.fixture
+def accounts(session: Session) -> Session:
+    """The session, with the five accounts above committed."""
+    session.add_all(Account(external_id=key, **fields) for key, fields in ACCOUNTS.items())
+    session.commit()
+    return session
+
+
+def selected(session: Session, expression: str) -> set[str]:
+    """External ids of the accounts `expression` selects, in one SQL statement."""
+    where = parse_filter(expression).where_clause()
+    return set(session.scalars(select(Account.external_id).where(where)))
+
+
+def check(session: Session, cases: dict[str, set[str]]) -> None:
+    """Every expression selects exactly its expected accounts (all failures reported at once)."""
+    wrong = {e: (selected(session, e), want) for e, want in cases.items()}
+    wrong = {e: got_want for e, got_want in wrong.items() if got_want[0] != got_want[1]}
+    assert not wrong, "\n".join(f"{e}: got {g}, want {w}" for e, (g, w) in wrong.items())
+
+
+def test_numeric_operators(accounts: Session) -> None:
+    check(
+        accounts,
+        {
+            "employee_count = 500": {"beta"},
+            # != and not in also match accounts without a value.
+            "employee_count != 500": {"acme", "gamma", "delta", "eps"},
+            "employee_count > 500": {"acme"},
+            "employee_count >= 500": {"acme", "beta"},
+            "employee_count < 500": {"gamma", "eps"},
+            "employee_count <= 500": {"beta", "gamma", "eps"},
+            "employee_count in (50, 499)": {"gamma", "eps"},
+            "employee_count not in (50, 499)": {"acme", "beta", "delta"},
+            "annual_revenue > 250000.25": {"acme", "beta", "gamma"},
+            "annual_revenue < 250000.75": {"gamma", "eps"},
+            "intent_score > -1": {"acme", "beta", "eps"},
+            "intent_score >= 30": {"acme", "beta"},
+            # Beyond a 32-bit integer (and beyond 64 bits): no out-of-range error on PostgreSQL.
+            "employee_count < 3000000000": {"acme", "beta", "gamma", "eps"},
+            "employee_count < 99999999999999999999": {"acme", "beta", "gamma", "eps"},
+        },
+    )
+
+
+def test_text_operators_ignore_case(accounts: Session) -> None:
+    check(
+        accounts,
+        {
+            'industry = "software"': {"acme", "eps"},
+            "industry = 'SOFTWARE'": {"acme", "eps"},
+            'industry != "Software"': {"beta", "gamma", "delta"},
+            'industry in ("fintech", "RETAIL")': {"beta", "gamma"},
+            'industry not in ("Software")': {"beta", "gamma", "delta"},
+            'name contains "ta"': {"beta", "delta"},
+            'name contains "ACME"': {"acme"},
+            # LIKE wildcards in the value are matched literally.
+            'name contains "%_"': {"delta"},
+            'name contains "_"': {"delta"},
+            "name = 'gamma \"g\" o\\'neil\\\\co'": {"gamma"},
+            'domain = "ACME.com"': {"acme"},
+            'country = "us"': {"acme", "eps"},
+            'region = "emea"': {"beta", "gamma"},
+            'buying_stage = "decision"': {"acme"},
+            'profile_fit = "a"': {"acme"},
+            "profile_fit in ('B', 'c')": {"beta", "gamma"},
+            'profile_fit != "D"': {"acme", "beta", "gamma", "delta"},
+        },
+    )
+
+
+def test_is_empty_means_null_or_empty_text(accounts: Session) -> None:
+    check(
+        accounts,
+        {
+            "industry is empty": {"delta"},
+            "country is empty": {"delta"},  # "" rather than NULL
+            "country IS NOT EMPTY": {"acme", "beta", "gamma", "eps"},
+            "employee_count is empty": {"delta"},
+            "intent_score is not empty": {"acme", "beta", "eps"},
+            "crm.tier is empty": {"gamma", "delta"},  # "" and a missing key
+            "crm.tier is not empty": {"acme", "beta", "eps"},
+        },
+    )
+
+
+def test_crm_fields_compare_as_text(accounts: Session) -> None:
+    check(
+        accounts,
+        {
+            'crm.tier = "gold"': {"acme", "eps"},
+            'crm.tier != "gold"': {"beta", "gamma", "delta"},
+            'crm.tier in ("Silver", "")': {"beta", "gamma"},
+            'crm.tier not in ("Silver", "")': {"acme", "delta", "eps"},
+            'crm.tier contains "OL"': {"acme", "eps"},
+            'crm.score = "N/A"': {"beta"},
+            'crm.owner-name = "ann"': {"acme"},
+            'crm.Region.Code = "X1"': {"acme"},
+            # Attribute names are JSON keys: their case counts.
+            'crm.region.code = "x1"': set(),
+            'CRM.tier = "silver"': {"beta"},
+        },
+    )
+
+
+def test_crm_fields_against_numbers_compare_numerically(accounts: Session) -> None:
+    check(
+        accounts,
+        {
+            "crm.score > 5": {"acme", "gamma"},  # 42 > 5 although "42" < "5" as text
+            "crm.score >= 7.5": {"acme", "gamma"},
+            # "n/a" is no number: SQLite would read it as 0 and PostgreSQL would fail to CAST it.
+            "crm.score < 1": {"eps"},
+            "crm.score <= -3": {"eps"},
+            "crm.score = 42": {"acme"},
+            "crm.score = 7.50": {"gamma"},  # " 7.5 " is the number 7.5
+            "crm.score != 42": {"beta", "gamma", "delta", "eps"},
+            "crm.score in (-3, 42)": {"acme", "eps"},
+            "crm.score not in (-3, 42)": {"beta", "gamma", "delta"},
+            "crm.tier > 0": set(),
+        },
+    )
+
+
+def test_and_binds_tighter_than_or_and_parentheses_group(accounts: Session) -> None:
+    check(
+        accounts,
+        {
+            'industry = "Retail" or industry = "Software" and employee_count > 1000': {
+                "gamma",
+                "acme",
+            },
+            '(industry = "Retail" or industry = "Software") and employee_count > 1000': {"acme"},
+            'profile_fit = "B" or employee_count > 1000 and industry = "Retail"': {"beta"},
+            '(profile_fit = "B" or employee_count > 1000) and industry = "Retail"': set(),
+            '((country = "us") and (intent_score >= 5 and intent_score < 80))': {"eps"},
+            'country = "FR" or country = "DE" or country = "US" and intent_score < 10': {
+                "gamma",
+                "beta",
+                "eps",
+            },
+            "INDUSTRY In ('software') AnD country Is Not Empty Or profile_fit = 'c'": {
+                "acme",
+                "eps",
+                "gamma",
+            },
+        },
+    )
+
+
+def test_where_clause_fills_memberships_with_insert_select(accounts: Session) -> None:
+    segment = Segment(name="Big software", name_key="big software", source="filter")
+    accounts.add(segment)
+    accounts.flush()
+    parsed = parse_filter('industry = "software" and employee_count >= 1000 or crm.score < 0')
+    chosen = select(Account.id, literal(segment.id, Integer)).where(parsed.where_clause())
+    accounts.execute(insert(SegmentMembership).from_select(["account_id", "segment_id"], chosen))
+    accounts.commit()
+    members = accounts.scalars(
+        select(Account.external_id)
+        .join(SegmentMembership, SegmentMembership.account_id == Account.id)
+        .where(SegmentMembership.segment_id == segment.id)
+    )
+    assert set(members) == {"acme", "eps"}
+
+
+def test_comparisons_report_field_kind_normalised_text_and_position() -> None:
+    parsed = parse_filter(
+        "  profile_fit='a' AND employee_count>=0500 and crm.tier in ('x', \"y\\\"z\")"
+        " or intent_score <= 1.50 or buying_stage is not empty or country contains 'it\\'s'  "
+    )
+    assert parsed.expression.startswith("profile_fit='a'")
+    assert parsed.expression.endswith("'it\\'s'")
+    assert parsed.comparisons == (
+        Comparison("profile_fit", "profile_fit", 'profile_fit = "A"', 1),
+        Comparison("employee_count", "company_profile", "employee_count >= 500", 21),
+        Comparison("crm.tier", "crm_map", 'crm.tier in ("x", "y\\"z")', 46),
+        Comparison("intent_score", "intent", "intent_score <= 1.50", 75),
+        Comparison("buying_stage", "buying_stage", "buying_stage is not empty", 99),
+        Comparison("country", "company_profile", 'country contains "it\'s"', 128),
+    )
+
+
+def test_every_field_has_a_known_kind() -> None:
+    assert set(FIELD_KINDS) == {
+        "profile_fit",
+        "industry",
+        "employee_count",
+        "annual_revenue",
+        "country",
+        "region",
+        "domain",
+        "name",
+        "intent_score",
+        "buying_stage",
+    }
+    assert set(FIELD_KINDS.values()) <= set(FILTER_KINDS)
+    for field, kind in FIELD_KINDS.items():
+        value = "1" if kind == "intent" or field in ("employee_count", "annual_revenue") else '"A"'
+        assert parse_filter(f"{field} = {value}").comparisons[0].kind == kind
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("", "the expression is empty"),
+        ("   ", "the expression is empty"),
+        ('industy = "x"', 'unknown field "industy" at position 1 (known: annual_revenue, '),
+        ("employee_count >=", 'expected a value after ">=" at position 18'),
+        ("employee_count >= and", 'expected a value after ">=" at position 19'),
+        ('industry = "Software', "unclosed string at position 12"),
+        ("industry = 'it\\'s", "unclosed string at position 12"),
+        ('industry = "x" and and country = "y"', 'unexpected "and" at position 20'),
+        ('industry = "x" country = "y"', 'unexpected "country" at position 16'),
+        ('industry = "x" or', 'expected a comparison after "or" at position 18'),
+        ('(industry = "x"', 'unclosed "(" at position 1'),
+        ('industry = "x")', 'unexpected ")" at position 15'),
+        ('(industry = "x" country = "y")', 'expected ")" but found "country" at position 17'),
+        ('industry in "x"', 'expected "(" after "in" at position 13'),
+        ('industry in ("a"', 'unclosed "(" at position 13'),
+        ('industry in ("a",)', 'expected a value after "," at position 18'),
+        ('industry in ("a" "b")', 'expected "," or ")" but found ""b"" at position 18'),
+        ("industry is full", 'expected "empty" or "not empty" after "is" at position 13'),
+        ("industry is not", 'expected "empty" or "not empty" after "is" at position 16'),
+        ('not industry = "x"', 'unexpected "not" at position 1 (use != or not in)'),
+        ('industry not "x"', 'expected "in" after "not" at position 14'),
+        ('industry "x"', 'expected an operator after "industry" at position 10'),
+        ("industry = Software", 'expected a value after "=" at position 12 (quote text: "Sof'),
+        ('industry = "a\\nb"', 'unknown escape "\\n" at position 14'),
+        ('industry = "x" & country = "y"', 'unexpected character "&" at position 16'),
+        ('crm. = "x"', 'expected a name after "crm." at position 1'),
+        ('employee_count = "500"', 'employee_count is a number, not text "500" at position 18'),
+        ('employee_count contains "5"', '"contains" needs a text field, employee_count is a'),
+        ("intent_score in (1, 'high')", "intent_score is a number, not text 'high' at position 21"),
+        ('industry > "M"', '">" compares numbers, not text "M" at position 12'),
+        ('crm.tier <= "gold"', '"<=" compares numbers, not text "gold" at position 13'),
+        ("industry = 5", 'industry is text: quote the value ("5") at position 12'),
+        ("crm.tier contains 5", '"contains" takes quoted text, not 5 at position 19'),
+        (
+            'crm.tier in ("a", 1)',
+            'the values of "in" must be all text or all numbers at position 19',
+        ),
+        ('profile_fit = "E"', 'profile_fit is one of A, B, C, D, not "E" at position 15'),
+        ("profile_fit in ('A', 'AB')", "profile_fit is one of A, B, C, D, not 'AB' at position 22"),
+    ],
+)
+def test_errors_name_the_problem_and_its_position(expression: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_filter(expression)
+    assert str(caught.value).startswith(f"filter: {message}")
+    assert "\n" not in str(caught.value)

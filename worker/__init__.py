@@ -1,0 +1,1 @@
+"""The sync worker and the `segsync` command line, on top of `models` and `connectors`."""

@@ -1,0 +1,97 @@
+"""`segsync accounts ...`: import accounts from CSV and show one account."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from models.account_import import import_accounts
+from models.accounts import Account, find_account
+from models.publishing import account_segment_names
+from worker.cli_database import Database
+from worker.cli_output import echo_json, fail, render_table
+
+ACCOUNT_DETAILS_USE = "account_details"
+_SHOWN_FIELDS = (
+    "external_id",
+    "name",
+    "domain",
+    "industry",
+    "employee_count",
+    "annual_revenue",
+    "country",
+    "region",
+    "profile_fit",
+    "buying_stage",
+    "intent_score",
+    "salesforce_account_id",
+    "hubspot_company_id",
+)
+
+
+@click.group()
+def accounts() -> None:
+    """Import and look up accounts."""
+
+
+@accounts.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def import_command(database: Database, file: Path, as_json: bool) -> None:
+    """Create or update accounts from a CSV file, matched on external_id.
+
+    Rows with errors are reported with their line numbers and skipped; every other row is kept.
+    """
+    with database.transaction() as session:
+        result = import_accounts(session, file)
+    summary = {
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "refused": len(result.errors),
+        "errors": [{"line": e.line, "message": e.message} for e in result.errors],
+    }
+    if as_json:
+        echo_json(summary)
+    else:
+        for error in result.errors:
+            click.echo(f"{file}:{error.line}: {error.message}", err=True)
+        click.echo(
+            f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged, "
+            f"{len(result.errors)} rows refused"
+        )
+    if result.errors:
+        fail(f"{len(result.errors)} rows of {file} were refused; the other rows were imported")
+
+
+def account_as_dict(account: Account) -> dict[str, Any]:
+    """An account's fields, with its free CRM attributes as `crm.<name>` keys."""
+    shown: dict[str, Any] = {field: getattr(account, field) for field in _SHOWN_FIELDS}
+    for name, value in sorted(account.crm_attributes.items()):
+        shown[f"crm.{name}"] = value
+    return shown
+
+
+@accounts.command("show")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True, help="Print the account as JSON.")
+@click.pass_obj
+def show_command(database: Database, key: str, as_json: bool) -> None:
+    """Show one account (KEY: external id or domain) and the published segments it appears in."""
+    with database.transaction() as session:
+        account = find_account(session, key)
+        fields = account_as_dict(account)
+        segment_names = account_segment_names(session, account.id, ACCOUNT_DETAILS_USE)
+    if as_json:
+        echo_json({**fields, "segments": segment_names})
+        return
+    click.echo(render_table(["field", "value"], fields.items()))
+    click.echo()
+    click.echo("Account appears in these segments:")
+    for name in segment_names:
+        click.echo(f"  {name}")
+    if not segment_names:
+        click.echo("  (none published for account details)")

@@ -1,0 +1,190 @@
+"""`segsync publish, unpublish, published, values`: the published-segments settings."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from models.accounts import Account, find_account
+from models.enrichment import DEFAULT_DELIMITER, ValueFormat, enrichment_values
+from models.publishing import (
+    MAX_PUBLISHED_SEGMENTS,
+    PublicationChange,
+    plan_publish,
+    plan_unpublish,
+    publish,
+    published_segment_count,
+    published_table,
+    unpublish,
+)
+from models.publishing_tables import USES
+from worker.cli_database import Database
+from worker.cli_output import echo_json, echo_json_stream, fail, render_table
+
+_use_option = click.option(
+    "--use",
+    "uses",
+    multiple=True,
+    required=True,
+    type=click.Choice(USES),
+    help="A use to publish for (repeat for several).",
+)
+_yes_option = click.option("--yes", is_flag=True, help="Do not ask to confirm.")
+
+
+def _confirm(question: str, yes: bool, verb: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"refusing to {verb} without confirmation: no terminal to ask on; pass --yes")
+    if not click.confirm(question, default=False):
+        fail(f"not confirmed; nothing was {verb}ed")
+
+
+@click.command("publish")
+@click.argument("name")
+@_use_option
+@_yes_option
+@click.pass_obj
+def publish_command(database: Database, name: str, uses: tuple[str, ...], yes: bool) -> None:
+    """Publish segment NAME for one or more uses (at most 200 segments are published at once)."""
+    with database.transaction() as session:
+        planned = plan_publish(session, name, uses)
+    if not planned.changed:
+        click.echo(_already(planned, "already published to"))
+        return
+    _confirm(f"Publish {planned.segment.name!r} to {', '.join(planned.changed)}?", yes, "publish")
+    with database.transaction() as session:
+        done = publish(session, name, uses)
+        count = published_segment_count(session)
+    click.echo(
+        f"published {done.segment.name!r} to {', '.join(done.changed)} "
+        f"({count} of {MAX_PUBLISHED_SEGMENTS} segments published)"
+    )
+
+
+@click.command("unpublish")
+@click.argument("name")
+@_use_option
+@_yes_option
+@click.pass_obj
+def unpublish_command(database: Database, name: str, uses: tuple[str, ...], yes: bool) -> None:
+    """Unpublish segment NAME from one or more uses."""
+    with database.transaction() as session:
+        planned = plan_unpublish(session, name, uses)
+    if not planned.changed:
+        click.echo(_already(planned, "not published to"))
+        return
+    _confirm(
+        f"Unpublish {planned.segment.name!r} from {', '.join(planned.changed)}?", yes, "unpublish"
+    )
+    with database.transaction() as session:
+        done = unpublish(session, name, uses)
+        count = published_segment_count(session)
+    click.echo(
+        f"unpublished {done.segment.name!r} from {', '.join(done.changed)} "
+        f"({count} of {MAX_PUBLISHED_SEGMENTS} segments published)"
+    )
+
+
+def _already(change: PublicationChange, state: str) -> str:
+    return f"{change.segment.name!r} is {state} {', '.join(change.unchanged)}; nothing changed"
+
+
+@click.command("published")
+@click.option("--search", help="Only segments whose name or folder contains this text.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@click.pass_obj
+def published_command(database: Database, search: str | None, as_json: bool) -> None:
+    """The published-segments settings table: a row per published segment, a column per use."""
+    with database.transaction() as session:
+        rows = published_table(session, search)
+        count = published_segment_count(session)
+    if as_json:
+        echo_json(
+            [
+                {"name": r.name, "folder": r.folder, **{use: use in r.uses for use in USES}}
+                for r in rows
+            ]
+        )
+        return
+    click.echo(
+        render_table(
+            ["segment", "folder", *USES],
+            [(r.name, r.folder, *("x" if use in r.uses else "" for use in USES)) for r in rows],
+        )
+    )
+    click.echo(f"{count} of {MAX_PUBLISHED_SEGMENTS} segments published")
+
+
+@click.command("values")
+@click.option("--account", "account_key", help="Only this account (external id or domain).")
+@click.option(
+    "--delimiter",
+    default=DEFAULT_DELIMITER,
+    show_default=True,
+    help="What separates names in the value.",
+)
+@click.option("--max-length", type=int, help="The field's maximum length in characters.")
+@click.option("--json", "as_json", is_flag=True, help="Print the values as a JSON array.")
+@click.pass_obj
+def values(
+    database: Database,
+    account_key: str | None,
+    delimiter: str,
+    max_length: int | None,
+    as_json: bool,
+) -> None:
+    """Preview each account's enrichment value: its enrichment-published segment names."""
+    fmt = ValueFormat(delimiter=delimiter, max_length=max_length)
+    with database.transaction() as session:
+        scope = None
+        if account_key is not None:
+            scope = select(Account.id).where(Account.id == find_account(session, account_key).id)
+        accounts_query = select(Account.id, Account.external_id, Account.domain).order_by(
+            Account.id
+        )
+        if scope is not None:
+            accounts_query = accounts_query.where(Account.id.in_(scope.scalar_subquery()))
+        connection = session.connection()
+        keys = connection.execution_options(stream_results=True, yield_per=10_000).execute(
+            accounts_query
+        )
+        rows = _value_rows(iter(keys), enrichment_values(connection, fmt, scope))
+        if as_json:
+            echo_json_stream(rows)
+            return
+        _print_values(rows)
+
+
+def _value_rows(keys: Iterator[Any], computed: Iterator[Any]) -> Iterator[dict[str, Any]]:
+    # Both streams run in account id order; keys may hold accounts created since the values began.
+    for value in computed:
+        account_id, external_id, domain = next(keys)
+        while account_id != value.account_id:
+            account_id, external_id, domain = next(keys)
+        yield {
+            "external_id": external_id,
+            "domain": domain,
+            "value": value.value,
+            "names": value.names,
+            "dropped": value.dropped,
+        }
+
+
+def _print_values(rows: Iterator[dict[str, Any]]) -> None:
+    total = with_value = truncated = 0
+    batch: list[tuple[object, ...]] = []
+    headers = ["external_id", "domain", "value", "dropped"]
+    for row in rows:
+        total += 1
+        with_value += bool(row["value"])
+        truncated += bool(row["dropped"])
+        batch.append((row["external_id"], row["domain"], row["value"], row["dropped"] or ""))
+    # A table needs every width before its first line; previews of huge sets belong in --json.
+    click.echo(render_table(headers, batch))
+    click.echo(f"{total} accounts, {with_value} with a value, {truncated} truncated")
