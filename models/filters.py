@@ -20,7 +20,8 @@ from models.accounts import PROFILE_FITS, Account
 from models.errors import InputError
 
 # More semantics a person may not guess:
-# - lower() is the database's: SQLite folds ASCII letters only, so "É" and "é" differ there.
+# - lower() folds every script: segsync replaces SQLite's ASCII-only lower() (models.db), and
+#   PostgreSQL's folds by the database's locale (any UTF-8 locale folds "É" to "é").
 # - `is empty` is NULL or "" (NULL only for numbers); `!=` and `not in` also match NULL, as a
 #   CRM report's "not equal to" includes blanks.
 # - crm.* values are text; against a number literal (any operator, `=` included) a value that
@@ -256,8 +257,8 @@ class _Parser:
 def _field(token: _Token) -> tuple[str, str]:
     lowered = token.text.lower()
     if lowered.startswith(CRM_PREFIX):
-        # CRM attribute names are JSON keys, so their case is kept; only the prefix's is not.
-        name = token.text[len(CRM_PREFIX) :]
+        # The accounts import stores crm.<name> keys lower-cased, so names ignore case here too.
+        name = lowered[len(CRM_PREFIX) :]
         if not _CRM_NAME.fullmatch(name):
             raise _fail(f'expected a name after "{token.text}"', token.position)
         return CRM_PREFIX + name, "crm_map"

@@ -218,10 +218,7 @@ def refresh_membership(session: Session, segment: Segment) -> int:
         )
     )
     segment.member_count = (
-        session.scalar(
-            select(func.count()).where(SegmentMembership.segment_id == segment.id)
-        )
-        or 0
+        session.scalar(select(func.count()).where(SegmentMembership.segment_id == segment.id)) or 0
     )
     segment.refreshed_at = utcnow()
     session.flush()

@@ -135,11 +135,14 @@ def test_the_domain_is_normalised_and_comes_from_the_website(
         "A-3,,",
         "A-4,,localhost",
         "A-5,co.uk,",
+        "A-6,not a domain,localhost",
     )
     result = run(session, path)
-    assert [error.line for error in result.errors] == [5, 6]
-    assert result.errors[0].message.startswith('website "localhost"')
-    assert result.errors[1].message.startswith('domain "co.uk"')
+    assert [error.line for error in result.errors] == [5, 6, 7]
+    assert result.errors[0].message == 'website "localhost" is not a domain or website'
+    assert result.errors[1].message == 'domain "co.uk" has no registrable domain'
+    # A given domain wins: the website is not even looked at.
+    assert result.errors[2].message == 'domain "not a domain" is not a domain or website'
     rows = stored(session)
     assert rows["A-1"]["domain"] == "acme.co.uk"
     assert rows["A-2"]["domain"] == "globex.com"
@@ -184,9 +187,12 @@ def test_bad_rows_are_reported_by_line_and_good_rows_are_stored(
         "good1,Again,,,,,,,,",  # 18
         "bad-two,Bad,,-1,1e999,,,,,",  # 19
         "good3,Good Three,,  7  ,,,,,,",  # 20
+        "nul,Bad\x00Name,,,,,,,,",  # 21
+        "huge," + "y" * 200_000 + ",,,,,,,,",  # 22: more than csv's field size limit
+        "good4,Good Four,,,,,,,,",  # 23
     )
     result = run(session, path)
-    assert (result.created, result.updated, result.unchanged) == (3, 0, 0)
+    assert (result.created, result.updated, result.unchanged) == (4, 0, 0)
     messages = {error.line: error.message for error in result.errors}
     assert messages == {
         3: 'employee_count "abc" is not a whole number (plain digits only, no separators)',
@@ -203,11 +209,13 @@ def test_bad_rows_are_reported_by_line_and_good_rows_are_stored(
         18: 'external_id "good1" is already on line 2',
         19: 'employee_count "-1" is not a whole number (plain digits only, no separators); '
         'annual_revenue "1e999" is not a number ≥ 0 (like 1250000 or 1.5e6)',
+        21: "cannot read the row: it contains a NUL character",
+        22: "cannot read the row: field larger than field limit (131072)",
     }
     assert all(isinstance(error, RowError) for error in result.errors)
     assert [error.line for error in result.errors] == sorted(messages)
     rows = stored(session)
-    assert set(rows) == {"bad-emp", "good1", "good2", "good3"}
+    assert set(rows) == {"bad-emp", "good1", "good2", "good3", "good4"}
     assert rows["good2"]["name"] == "Multi\nline name"
     assert rows["good3"]["employee_count"] == 7
     # The first good1 row is the one kept; a row with an error changes nothing at all.
@@ -340,8 +348,10 @@ def test_a_bad_byte_after_stored_chunks_undoes_them(
 def test_large_files_are_stored_in_chunks_with_few_statements(
     session: Session, tmp_path: Path
 ) -> None:
+    header = "external_id,name,crm.tier,employee_count"
     lines = [f"X-{number},Company {number},,{number}" for number in range(2500)]
-    path = write_csv(tmp_path, "external_id,name,crm.tier,employee_count", *lines)
+    # A tenth of the accounts get a crm.tier on the second import.
+    changed = [line.replace(",,", ",Gold,") if line.endswith("7") else line for line in lines]
     statements: list[str] = []
     engine = session.get_bind()
 
@@ -350,14 +360,8 @@ def test_large_files_are_stored_in_chunks_with_few_statements(
 
     event.listen(engine, "before_cursor_execute", count)
     try:
-        assert run(session, path).created == 2500
-        changed = [line.replace(",,", ",Gold,") if line.endswith("7") else line for line in lines]
-        result = run(
-            session,
-            write_csv(
-                tmp_path, "external_id,name,crm.tier,employee_count", *changed, name="changed.csv"
-            ),
-        )
+        assert run(session, write_csv(tmp_path, header, *lines)).created == 2500
+        result = run(session, write_csv(tmp_path, header, *changed, name="changed.csv"))
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert (result.updated, result.unchanged) == (250, 2250)

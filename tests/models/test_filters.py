@@ -25,7 +25,7 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
         "profile_fit": "A",
         "buying_stage": "Decision",
         "intent_score": 80,
-        "crm_attributes": {"tier": "Gold", "score": "42", "owner-name": "Ann", "Region.Code": "x1"},
+        "crm_attributes": {"tier": "Gold", "score": "42", "owner-name": "Ann", "region.code": "x1"},
     },
     "beta": {
         "name": "Beta GmbH",
@@ -136,6 +136,12 @@ def test_text_operators_ignore_case(accounts: Session) -> None:
     )
 
 
+def test_case_is_ignored_beyond_ascii(session: Session) -> None:
+    session.add(Account(external_id="ecole", name="école über", crm_attributes={}))
+    session.commit()
+    check(session, {'name = "ÉCOLE ÜBER"': {"ecole"}, 'name contains "Über"': {"ecole"}})
+
+
 def test_is_empty_means_null_or_empty_text(accounts: Session) -> None:
     check(
         accounts,
@@ -163,8 +169,8 @@ def test_crm_fields_compare_as_text(accounts: Session) -> None:
             'crm.score = "N/A"': {"beta"},
             'crm.owner-name = "ann"': {"acme"},
             'crm.Region.Code = "X1"': {"acme"},
-            # Attribute names are JSON keys: their case counts.
-            'crm.region.code = "x1"': set(),
+            # Attribute names ignore case, as the import stores them lower-cased.
+            'crm.region.code = "x1"': {"acme"},
             'CRM.tier = "silver"': {"beta"},
         },
     )

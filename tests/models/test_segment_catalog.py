@@ -27,7 +27,12 @@ def seeded(session: Session) -> Session:
         session,
         [
             {"external_id": "A-1", "domain": "acme.com", "industry": "Software", "country": "US"},
-            {"external_id": "A-2", "domain": "globex.co.uk", "industry": "Fintech", "country": "GB"},
+            {
+                "external_id": "A-2",
+                "domain": "globex.co.uk",
+                "industry": "Fintech",
+                "country": "GB",
+            },
             {"external_id": "A-3", "domain": "initech.io", "industry": "Software", "country": "DE"},
             {"external_id": "A-4", "domain": "umbrella.com", "industry": "Pharma", "country": "US"},
         ],
