@@ -1,0 +1,132 @@
+"""The one interface every CRM/MAP adapter implements, and the values that cross it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, final
+
+from connectors.errors import FatalError
+
+
+@dataclass(frozen=True)
+class Record:
+    """A target record as read: its id, what matches it to an account, the field's current value."""
+
+    id: str
+    value: str | None
+    email: str | None = None
+    # The record's website or company domain, as the vendor holds it (not normalised).
+    website: str | None = None
+    # An explicit link to the account: Salesforce AccountId, HubSpot associated company id, ...
+    linked_account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """The target field as the vendor describes it."""
+
+    object_type: str
+    name: str
+    type: str
+    max_length: int | None
+    writable: bool
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Update:
+    """Set the target field of record `record_id` to `value` ("" clears it)."""
+
+    record_id: str
+    value: str
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The outcome of writing one record: written, or failed with the vendor's code and message."""
+
+    record_id: str
+    ok: bool
+    code: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class QuotaUsage:
+    """The vendor's own count of API use against its limit, as last reported."""
+
+    used: int
+    limit: int
+    period: str  # "daily", "ten_seconds", ...
+
+
+class Connector(ABC):
+    """One CRM/MAP account: describe the target field, read records, write batches of updates.
+
+    Adapters raise only `connectors.errors` exceptions; no vendor SDK object or exception leaves
+    them. Each counts its HTTP calls in `api_calls`.
+    """
+
+    system: ClassVar[str]
+    objects: ClassVar[tuple[str, ...]]
+    # The most records one write call takes (the vendor's documented maximum).
+    batch_size: ClassVar[int]
+
+    def __init__(self) -> None:
+        self._api_calls = 0
+        self._quota: QuotaUsage | None = None
+
+    @final
+    @property
+    def api_calls(self) -> int:
+        """HTTP calls made to the vendor by this connector so far (logins included)."""
+        return self._api_calls
+
+    @final
+    @property
+    def quota(self) -> QuotaUsage | None:
+        """The vendor's last reported quota usage, where the vendor reports it."""
+        return self._quota
+
+    @final
+    def _count_call(self) -> None:
+        self._api_calls += 1
+
+    @final
+    def _report_quota(self, used: int, limit: int, period: str) -> None:
+        self._quota = QuotaUsage(used, limit, period)
+
+    @final
+    def check_object(self, object_type: str) -> str:
+        """`object_type` in the adapter's spelling, or FatalError naming the supported ones."""
+        for known in self.objects:
+            if known.lower() == object_type.strip().lower():
+                return known
+        raise FatalError(
+            f"{self.system} has no supported object {object_type!r} "
+            f"(supported: {', '.join(self.objects)})"
+        )
+
+    @abstractmethod
+    def check_credentials(self) -> None:
+        """Log in (or call a cheap endpoint) and raise FatalError when the credentials fail."""
+
+    @abstractmethod
+    def describe_field(self, object_type: str, field: str) -> FieldInfo:
+        """The target field's type and length; FatalError 'field F not found on OBJ' if absent."""
+
+    @abstractmethod
+    def read_records(self, object_type: str, field: str) -> Iterator[Record]:
+        """Every record of `object_type`, page by page, lazily, with the field's current value."""
+
+    @abstractmethod
+    def write_batch(
+        self, object_type: str, field: str, updates: Sequence[Update]
+    ) -> list[WriteResult]:
+        """Write up to `batch_size` updates in as few calls as the vendor allows.
+
+        Returns one WriteResult per update, in order. Raises RetryableError / DailyQuotaError /
+        FatalError when the whole call fails; record-level failures are results, not raises.
+        """

@@ -1,0 +1,1 @@
+"""Local HTTPS emulators of the vendor APIs, for tests, the demo and benchmarks."""

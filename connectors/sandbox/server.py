@@ -1,0 +1,287 @@
+"""The HTTPS server every emulator runs in: routing, latency, fault injection and the write log.
+
+Each emulator subclasses `Emulator` and implements `handle()`. Tests in the same process reach the
+emulator object directly; tests in another process (a Celery worker's) use the control endpoints
+under `/__sandbox/`: `GET writes`, `GET stats`, `POST faults` with {"kind", "count", ...},
+`POST reset`.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from connectors.sandbox.tls import SandboxCertificates
+
+CONTROL_PREFIX = "/__sandbox/"
+# Faults every emulator applies the same way, before its own routing.
+GENERIC_FAULTS = ("server_error", "slow", "drop_connection")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request as an emulator sees it."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # keys lower-cased
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON (None when empty)."""
+        return json.loads(self.body) if self.body else None
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """The first value of query parameter `name`."""
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Response:
+    """What an emulator answers."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+    def encoded(self) -> bytes:
+        """The body as bytes: JSON for dicts and lists, UTF-8 for text."""
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str):
+            return self.body.encode()
+        return json.dumps(self.body).encode()
+
+
+@dataclass(frozen=True)
+class WriteLogEntry:
+    """One field write the emulator accepted: which record got which value, through which call."""
+
+    object_type: str
+    record_id: str
+    field: str
+    value: str | None
+    call: int
+    at: float
+
+
+@dataclass
+class Fault:
+    """A fault to inject on the next `count` matching requests."""
+
+    kind: str
+    count: int = 1
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Faults:
+    """Pending injected faults, taken one request at a time (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: list[Fault] = []
+
+    def inject(self, kind: str, count: int = 1, **params: Any) -> None:
+        """Make the next `count` requests that check for `kind` fail that way."""
+        with self._lock:
+            self._pending.append(Fault(kind, count, params))
+
+    def take(self, kind: str) -> Fault | None:
+        """Consume one occurrence of a pending `kind` fault, if any."""
+        with self._lock:
+            for fault in self._pending:
+                if fault.kind == kind and fault.count > 0:
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self._pending.remove(fault)
+                    return Fault(kind, 1, dict(fault.params))
+        return None
+
+    def clear(self) -> None:
+        """Forget every pending fault."""
+        with self._lock:
+            self._pending.clear()
+
+
+class Emulator(ABC):
+    """A vendor API emulator: subclasses implement `handle` and the vendor-specific faults."""
+
+    name: str = "emulator"
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.faults = Faults()
+        self.lock = threading.RLock()
+        self.writes: list[WriteLogEntry] = []
+        self.calls: Counter[str] = Counter()
+        self._call_number = 0
+        self.base_url = ""
+
+    def next_call(self, request: Request) -> int:
+        """Count `request` (by method and path shape) and return its number in this run."""
+        with self.lock:
+            self._call_number += 1
+            self.calls[f"{request.method} {self.route_name(request)}"] += 1
+            return self._call_number
+
+    def route_name(self, request: Request) -> str:
+        """How `request` is counted in stats; subclasses may group paths that carry ids."""
+        return request.path
+
+    def log_write(
+        self, object_type: str, record_id: str, field_name: str, value: str | None, call: int
+    ) -> None:
+        """Record that `record_id`'s field now holds `value` (tests count these)."""
+        with self.lock:
+            self.writes.append(
+                WriteLogEntry(object_type, record_id, field_name, value, call, time.time())
+            )
+
+    def reset(self) -> None:
+        """Forget the write log, call counts and pending faults (records keep their values)."""
+        with self.lock:
+            self.writes.clear()
+            self.calls.clear()
+            self.faults.clear()
+
+    @abstractmethod
+    def handle(self, request: Request, call: int) -> Response:
+        """Answer one vendor API request."""
+
+    def describe(self) -> dict[str, Any]:
+        """What a client needs to reach this emulator: base_url and credentials."""
+        return {"base_url": self.base_url}
+
+    def control(self, request: Request) -> Response:
+        """The `/__sandbox/` endpoints: write log, stats, faults, reset."""
+        action = request.path[len(CONTROL_PREFIX) :]
+        if action == "writes" and request.method == "GET":
+            with self.lock:
+                return Response(body=[asdict(entry) for entry in self.writes])
+        if action == "stats" and request.method == "GET":
+            with self.lock:
+                return Response(body={"calls": dict(self.calls), "writes": len(self.writes)})
+        if action == "faults" and request.method == "POST":
+            spec = request.json() or {}
+            kind = str(spec.pop("kind", ""))
+            count = int(spec.pop("count", 1))
+            if not kind:
+                return Response(400, {"error": "a fault needs a kind"})
+            self.faults.inject(kind, count, **spec)
+            return Response(body={"injected": kind, "count": count})
+        if action == "reset" and request.method == "POST":
+            self.reset()
+            return Response(body={"reset": True})
+        return Response(404, {"error": f"unknown sandbox control {request.method} {action}"})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: EmulatorServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Requests carry tokens in headers and query strings: the sandbox never logs them.
+        return
+
+    def _serve(self) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(
+            method=self.command,
+            path=split.path,
+            query=parse_qs(split.query, keep_blank_values=True),
+            headers={key.lower(): value for key, value in self.headers.items()},
+            body=body,
+        )
+        emulator = self.server.emulator
+        if request.path.startswith(CONTROL_PREFIX):
+            self._send(emulator.control(request))
+            return
+        call = emulator.next_call(request)
+        if emulator.latency:
+            time.sleep(emulator.latency)
+        if (slow := emulator.faults.take("slow")) is not None:
+            time.sleep(float(slow.params.get("seconds", 2.0)))
+        if emulator.faults.take("drop_connection") is not None:
+            self.close_connection = True
+            return
+        if (error := emulator.faults.take("server_error")) is not None:
+            status = int(error.params.get("status", 503))
+            self._send(Response(status, {"error": "injected server error"}))
+            return
+        try:
+            response = emulator.handle(request, call)
+        except Exception as exc:  # an emulator bug must surface as a 500, not a hung client
+            response = Response(500, {"error": f"emulator failure: {type(exc).__name__}: {exc}"})
+        self._send(response)
+
+    def _send(self, response: Response) -> None:
+        payload = response.encoded()
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    """One emulator served over HTTPS on 127.0.0.1 in a background thread."""
+
+    daemon_threads = True
+
+    def __init__(self, emulator: Emulator, certificates: SandboxCertificates, port: int = 0):
+        super().__init__(("127.0.0.1", port), _Handler)
+        self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._tls.load_cert_chain(certificates.server_certificate, certificates.server_key)
+        self.emulator = emulator
+        emulator.base_url = f"https://127.0.0.1:{self.server_address[1]}"
+        self._thread: threading.Thread | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        # The TLS handshake happens in the request's own thread (finish_request), so one slow or
+        # broken client never holds up the accept loop.
+        connection, address = self.socket.accept()
+        wrapped = self._tls.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        try:
+            request.do_handshake()
+        except (ssl.SSLError, OSError):
+            return  # a client that does not trust the CA, or went away: nothing to serve
+        super().finish_request(request, client_address)
+
+    def start(self) -> None:
+        """Serve in a daemon thread until `stop()`."""
+        self._thread = threading.Thread(
+            target=self.serve_forever, name=f"sandbox-{self.emulator.name}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
