@@ -1,5 +1,5 @@
 """Imports every table module so that Base.metadata knows the whole schema."""
 
-from models import accounts, publishing_tables, segments
+from models import accounts, connections, publishing_tables, segments
 
-__all__ = ["accounts", "publishing_tables", "segments"]
+__all__ = ["accounts", "connections", "publishing_tables", "segments"]

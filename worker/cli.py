@@ -7,12 +7,15 @@ from typing import Any
 import click
 from sqlalchemy.exc import OperationalError
 
+from connectors.errors import ConnectorError
 from models.db import safe_url, upgrade
 from models.errors import SegsyncError
 from worker.cli_accounts import accounts
+from worker.cli_connections import connections
 from worker.cli_database import Database
 from worker.cli_output import fail
 from worker.cli_publishing import publish_command, published_command, unpublish_command, values
+from worker.cli_sandbox import sandbox
 from worker.cli_segments import segments
 from worker.settings import Settings
 
@@ -23,7 +26,7 @@ class SegsyncGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SegsyncError as exc:
+        except (SegsyncError, ConnectorError) as exc:
             fail(str(exc))
         except OperationalError as exc:
             fail(f"database error: {str(exc.orig).strip().splitlines()[0]}")
@@ -53,5 +56,14 @@ def db_upgrade(database: Database) -> None:
         click.echo(f"database {where} upgraded from {before or 'empty'} to revision {after}")
 
 
-for command in (accounts, segments, publish_command, unpublish_command, published_command, values):
+for command in (
+    accounts,
+    segments,
+    publish_command,
+    unpublish_command,
+    published_command,
+    values,
+    connections,
+    sandbox,
+):
     main.add_command(command)

@@ -44,3 +44,15 @@ def test_unreachable_database_is_one_line_without_password() -> None:
 def test_malformed_url_is_refused() -> None:
     with pytest.raises(InputError, match="not a valid SQLAlchemy URL"):
         make_engine("not a url")
+
+
+def test_migrations_match_the_models(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import models.all_tables  # noqa: F401
+    from models.base import Base
+
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []

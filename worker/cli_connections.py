@@ -1,0 +1,169 @@
+"""`segsync connections ...`: store CRM/MAP credentials (secrets encrypted) and test them."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from connectors.errors import ConnectorError
+from models.connections import (
+    ConnectionSpec,
+    add_connection,
+    find_connection,
+    new_secret_key,
+    resolve_secrets,
+)
+from models.errors import InputError
+from worker.cli_database import Database
+from worker.cli_output import echo_json, fail, render_table
+from worker.connector_factory import SYSTEMS, build_config, build_connector, check_keys
+
+# Stands in for a secret read from the environment when a connection is checked for completeness.
+_FROM_ENVIRONMENT = "from-environment"
+
+
+def _pairs(option: str, values: tuple[str, ...]) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in values:
+        key, separator, value = item.partition("=")
+        if not separator or not key.strip():
+            raise InputError(f"{option} {item.split('=')[0]!r}: expected KEY=VALUE")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _secrets(values: tuple[str, ...]) -> dict[str, str]:
+    secrets: dict[str, str] = {}
+    for item in values:
+        key, separator, value = item.partition("=")
+        if not separator:
+            # `--secret password` asks for the value, so it stays out of shell history.
+            if not sys.stdin.isatty():
+                raise InputError(f"--secret {key}: no terminal to ask on; give {key}=VALUE")
+            value = click.prompt(key, hide_input=True)
+        if not key.strip():
+            raise InputError("--secret needs a KEY")
+        secrets[key.strip()] = value
+    return secrets
+
+
+@click.group()
+def connections() -> None:
+    """Store, list and test connections to CRM/MAP systems."""
+
+
+@connections.command("add")
+@click.argument("name")
+@click.option("--system", required=True, type=click.Choice(list(SYSTEMS)))
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A plain setting.")
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="KEY[=VALUE]",
+    help="A secret, stored encrypted (asked for when no VALUE is given).",
+)
+@click.option(
+    "--secret-env",
+    "secret_env",
+    multiple=True,
+    metavar="KEY=VARIABLE",
+    help="A secret read from environment variable VARIABLE when used.",
+)
+@click.pass_obj
+def add_command(
+    database: Database,
+    name: str,
+    system: str,
+    settings: tuple[str, ...],
+    secrets: tuple[str, ...],
+    secret_env: tuple[str, ...],
+) -> None:
+    """Store connection NAME to a SYSTEM account."""
+    plain = _pairs("--set", settings)
+    from_environment = _pairs("--secret-env", secret_env)
+    given = _secrets(secrets)
+    check_keys(system, plain, {**given, **from_environment})
+    build_config(system, {**plain, **given, **dict.fromkeys(from_environment, _FROM_ENVIRONMENT)})
+    spec = ConnectionSpec(name, system, plain, given, from_environment)
+    with database.transaction() as session:
+        add_connection(session, spec, database.settings.secret_key_text())
+    click.echo(f"added connection {name!r} ({system})")
+
+
+@connections.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.pass_obj
+def list_command(database: Database, as_json: bool) -> None:
+    """List connections with their settings and the names (never values) of their secrets."""
+    from sqlalchemy import select
+
+    from models.connections import Connection
+
+    with database.transaction() as session:
+        rows = [
+            {
+                "name": c.name,
+                "system": c.system,
+                "settings": dict(c.settings),
+                "secrets": c.secret_keys(),
+                "secrets_from_environment": dict(c.secret_environment),
+            }
+            for c in session.scalars(select(Connection).order_by(Connection.name))
+        ]
+    if as_json:
+        echo_json(rows)
+        return
+    click.echo(
+        render_table(
+            ["name", "system", "settings", "secrets"],
+            [
+                (
+                    r["name"],
+                    r["system"],
+                    " ".join(f"{k}={v}" for k, v in r["settings"].items()),
+                    ", ".join(
+                        f"{k} (${r['secrets_from_environment'][k]})"
+                        if k in r["secrets_from_environment"]
+                        else k
+                        for k in r["secrets"]
+                    ),
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+@connections.command("test")
+@click.argument("name")
+@click.option("--object", "object_type", required=True, help="e.g. Lead, Contact, contacts.")
+@click.option("--field", required=True, help="The field segment names are written to.")
+@click.pass_obj
+def test_command(database: Database, name: str, object_type: str, field: str) -> None:
+    """Check connection NAME's credentials and that OBJECT has FIELD."""
+    with database.transaction() as session:
+        connection = find_connection(session, name)
+        system, settings = connection.system, dict(connection.settings)
+        secrets = resolve_secrets(connection, database.settings.secret_key_text())
+    connector = build_connector(system, settings, secrets)
+    try:
+        connector.check_credentials()
+        described = connector.describe_field(object_type, field)
+    except ConnectorError as exc:
+        fail(f"connection {name!r}: {exc}")
+    length = f"{described.max_length} characters" if described.max_length else "no length limit"
+    writable = "writable" if described.writable else "NOT writable"
+    click.echo(
+        f"ok: {described.object_type}.{described.name} is {described.type}, "
+        f"{length}, {writable} ({connector.api_calls} API calls)"
+    )
+    if not described.writable:
+        fail(f"field {described.name} on {described.object_type} is not writable")
+
+
+@connections.command("keygen")
+def keygen_command() -> None:
+    """Print a new key for SEGSYNC_SECRET_KEY."""
+    click.echo(new_secret_key())

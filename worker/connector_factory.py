@@ -1,0 +1,113 @@
+"""Builds a connector from a stored connection: settings and secrets become the adapter's config."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from connectors.base import Connector
+from models.errors import InputError
+
+# system -> (module, adapter class, config dataclass). A config field declared with repr=False is
+# a secret. Imported on first use: the vendor SDKs take a while to load and most commands need none.
+SYSTEMS: dict[str, tuple[str, str, str]] = {
+    "salesforce": ("connectors.salesforce", "SalesforceConnector", "SalesforceConfig"),
+    "hubspot": ("connectors.hubspot", "HubSpotConnector", "HubSpotConfig"),
+}
+
+
+def _adapter(system: str) -> tuple[type[Connector], type[Any]]:
+    try:
+        module_name, adapter_name, config_name = SYSTEMS[system]
+    except KeyError:
+        raise InputError(f"unknown system {system!r} (systems: {', '.join(SYSTEMS)})") from None
+    module = importlib.import_module(module_name)
+    adapter: type[Connector] = getattr(module, adapter_name)
+    return adapter, getattr(module, config_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigKeys:
+    """The keys a system's connection takes."""
+
+    settings: tuple[str, ...]
+    secrets: tuple[str, ...]
+
+
+def system_config(system: str) -> type[Any]:
+    """The config dataclass of `system`, or InputError naming the systems there are."""
+    return _adapter(system)[1]
+
+
+def config_keys(system: str) -> ConfigKeys:
+    """Which keys of `system` are plain settings and which are secrets."""
+    fields = dataclasses.fields(system_config(system))
+    return ConfigKeys(
+        settings=tuple(f.name for f in fields if f.repr),
+        secrets=tuple(f.name for f in fields if not f.repr),
+    )
+
+
+def check_keys(system: str, settings: Mapping[str, str], secrets: Mapping[str, str]) -> None:
+    """Refuse unknown keys, and secrets given as settings (they would be stored in the clear)."""
+    keys = config_keys(system)
+    for key in settings:
+        if key in keys.secrets:
+            raise InputError(f"{key} is a secret of {system}: give it with --secret, not --set")
+        if key not in keys.settings:
+            raise InputError(
+                f"{system} has no setting {key!r} (settings: {', '.join(keys.settings)})"
+            )
+    for key in secrets:
+        if key not in keys.secrets:
+            raise InputError(f"{system} has no secret {key!r} (secrets: {', '.join(keys.secrets)})")
+
+
+def build_config(system: str, values: Mapping[str, str]) -> Any:
+    """The adapter config from text values, converted to each field's declared type."""
+    config = system_config(system)
+    hints = typing.get_type_hints(config)
+    converted = {key: _convert(system, key, text, hints[key]) for key, text in values.items()}
+    try:
+        return config(**converted)
+    except TypeError as exc:
+        missing = [
+            f.name
+            for f in dataclasses.fields(config)
+            if f.name not in converted
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ]
+        detail = f"missing {', '.join(missing)}" if missing else str(exc)
+        raise InputError(f"{system} connection is incomplete: {detail}") from None
+    except ValueError as exc:
+        raise InputError(f"{system} connection: {exc}") from None
+
+
+def _convert(system: str, key: str, text: str, hint: Any) -> Any:
+    options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    target = options[0]
+    try:
+        if target is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false", "yes", "no", "1", "0"):
+                raise ValueError(text)
+            return lowered in ("true", "yes", "1")
+        if target in (int, float, Path):
+            return target(text)
+    except ValueError:
+        raise InputError(f"{system} setting {key}: {text!r} is not a {target.__name__}") from None
+    return text
+
+
+def build_connector(
+    system: str, settings: Mapping[str, str], secrets: Mapping[str, str]
+) -> Connector:
+    """A ready connector for a stored connection."""
+    adapter = _adapter(system)[0]
+    config = build_config(system, {**settings, **secrets})
+    return adapter(config)  # type: ignore[call-arg]
