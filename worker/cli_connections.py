@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy import select
 
 from connectors.errors import ConnectorError
 from models.connections import (
+    Connection,
     ConnectionSpec,
     add_connection,
     find_connection,
@@ -97,43 +99,41 @@ def add_command(
 @click.pass_obj
 def list_command(database: Database, as_json: bool) -> None:
     """List connections with their settings and the names (never values) of their secrets."""
-    from sqlalchemy import select
-
-    from models.connections import Connection
-
     with database.transaction() as session:
-        rows = [
-            {
-                "name": c.name,
-                "system": c.system,
-                "settings": dict(c.settings),
-                "secrets": c.secret_keys(),
-                "secrets_from_environment": dict(c.secret_environment),
-            }
-            for c in session.scalars(select(Connection).order_by(Connection.name))
-        ]
+        stored = list(session.scalars(select(Connection).order_by(Connection.name)))
     if as_json:
-        echo_json(rows)
+        echo_json(
+            [
+                {
+                    "name": c.name,
+                    "system": c.system,
+                    "settings": dict(c.settings),
+                    "secrets": c.secret_keys(),
+                    "secrets_from_environment": dict(c.secret_environment),
+                }
+                for c in stored
+            ]
+        )
         return
     click.echo(
         render_table(
             ["name", "system", "settings", "secrets"],
             [
                 (
-                    r["name"],
-                    r["system"],
-                    " ".join(f"{k}={v}" for k, v in r["settings"].items()),
-                    ", ".join(
-                        f"{k} (${r['secrets_from_environment'][k]})"
-                        if k in r["secrets_from_environment"]
-                        else k
-                        for k in r["secrets"]
-                    ),
+                    c.name,
+                    c.system,
+                    " ".join(f"{k}={v}" for k, v in c.settings.items()),
+                    ", ".join(_secret_label(c, key) for key in c.secret_keys()),
                 )
-                for r in rows
+                for c in stored
             ],
         )
     )
+
+
+def _secret_label(connection: Connection, key: str) -> str:
+    variable = connection.secret_environment.get(key)
+    return f"{key} (${variable})" if variable else key
 
 
 @connections.command("test")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import Connector
+from connectors.errors import ConnectorError
 from models.errors import InputError
 
 # system -> (module, adapter class, config dataclass). A config field declared with repr=False is
@@ -84,7 +85,7 @@ def build_config(system: str, values: Mapping[str, str]) -> Any:
         ]
         detail = f"missing {', '.join(missing)}" if missing else str(exc)
         raise InputError(f"{system} connection is incomplete: {detail}") from None
-    except ValueError as exc:
+    except (ValueError, ConnectorError) as exc:
         raise InputError(f"{system} connection: {exc}") from None
 
 

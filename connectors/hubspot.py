@@ -1,0 +1,577 @@
+"""HubSpot adapter: contacts, companies and leads through hubspot-api-client.
+
+The SDK builds every CRM request and parses every answer, but its HTTP layer is one `requests`
+session (see `_SdkRestClient`), shared with the OAuth refresh call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import requests
+from hubspot import HubSpot  # type: ignore[import-untyped]
+from hubspot.crm.objects import (  # type: ignore[import-untyped]
+    BatchInputSimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInput,
+)
+from hubspot.crm.objects.exceptions import (  # type: ignore[import-untyped]
+    OpenApiException as ObjectsClientError,
+)
+from hubspot.crm.properties.exceptions import (  # type: ignore[import-untyped]
+    OpenApiException as PropertiesClientError,
+)
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
+from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+# HubSpot text properties hold up to 65,536 characters when written through the CRM
+# (knowledge.hubspot.com, "Property field types in HubSpot"); the properties API does not say so.
+STRING_MAX_LENGTH = 65_536
+PAGE_SIZE = 100
+# (connect, read) seconds for every call.
+_TIMEOUT = (10.0, 60.0)
+# Refresh an OAuth access token this long before its expires_in runs out.
+_REFRESH_MARGIN = 60.0
+_MESSAGE_LIMIT = 300
+# The SDK's exception classes differ per API package; both derive from their own OpenApiException.
+_CLIENT_ERRORS = (ObjectsClientError, PropertiesClientError)
+# Properties read besides the target field, per object, to match records to accounts.
+_MATCH_PROPERTIES = {
+    "contacts": ("email", "website"),
+    "companies": ("domain", "website"),
+    "leads": (),
+}
+_VALUES_REFUSED = "Property values were not valid:"
+# Value errors that no record can avoid: the field itself is wrong, so the run stops.
+_FIELD_ERRORS = {"PROPERTY_DOESNT_EXIST": "not found", "READ_ONLY_VALUE": "is read-only"}
+
+
+@dataclass(frozen=True)
+class HubSpotConfig:
+    """One HubSpot account: a private app's access token, or an OAuth app's refresh token."""
+
+    access_token: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    # CA file that verifies base_url's certificate (the sandbox's); None trusts the system CAs.
+    ca_bundle: str | None = None
+
+    def __post_init__(self) -> None:
+        oauth = (self.client_id, self.client_secret, self.refresh_token)
+        if bool(self.access_token) == any(oauth) or not (self.access_token or all(oauth)):
+            raise FatalError(
+                "a hubspot connection needs either access_token (private app) or "
+                "client_id, client_secret and refresh_token (OAuth app)"
+            )
+        if not self.base_url.startswith(("https://", "http://")):
+            raise FatalError(f"hubspot base_url must start with https://, got {self.base_url!r}")
+
+    @property
+    def oauth(self) -> bool:
+        """True when tokens come from the OAuth refresh flow."""
+        return not self.access_token
+
+
+class _HttpError(Exception):
+    """A non-2xx answer. The SDK only catches its own ApiException, so this passes through it."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        super().__init__(status)
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> dict[str, Any]:
+        """The body as a JSON object ({} when it is not one)."""
+        return _json_object(self.body)
+
+
+class _SdkResponse:
+    """The parts of urllib3's response the SDK's ApiClient reads."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self.status = response.status_code
+        self.reason = response.reason
+        self.data: bytes | str = response.content
+        self._headers = response.headers
+
+    def getheaders(self) -> Mapping[str, str]:
+        """Every response header."""
+        return self._headers
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        """One response header."""
+        return self._headers.get(name, default)
+
+
+class _SdkRestClient:
+    """Stands in for the SDK's urllib3 `RESTClientObject` (`ApiClient.rest_client`).
+
+    Why: `responses` (our unit-test tool) only intercepts requests; the OAuth refresh needs
+    requests anyway, so one session holds the CA file, proxies-from-env off, connection reuse
+    and the retry policy; urllib3 exceptions no longer escape the SDK untyped; and every call
+    is counted, authenticated and re-authenticated in one place.
+    """
+
+    def __init__(self, send: Callable[..., requests.Response]) -> None:
+        self._send = send
+
+    def GET(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        query_params: list[tuple[str, Any]] | None = None,
+        _preload_content: bool = True,
+        _request_timeout: Any = None,
+    ) -> _SdkResponse:
+        """What ApiClient.request calls for GET."""
+        return _SdkResponse(self._send("GET", url, headers or {}, query_params, None))
+
+    def POST(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        query_params: list[tuple[str, Any]] | None = None,
+        post_params: Any = None,
+        body: Any = None,
+        _preload_content: bool = True,
+        _request_timeout: Any = None,
+    ) -> _SdkResponse:
+        """What ApiClient.request calls for POST (a JSON body)."""
+        payload = None if body is None else json.dumps(body)
+        return _SdkResponse(self._send("POST", url, headers or {}, query_params, payload))
+
+
+class HubSpotConnector(Connector):
+    """Contacts, companies and leads of one HubSpot account, 100 records per call."""
+
+    system = "hubspot"
+    objects = ("contacts", "companies", "leads")
+    batch_size = 100
+
+    def __init__(self, config: HubSpotConfig) -> None:
+        super().__init__()
+        self._config = config
+        self._base_url = config.base_url.rstrip("/")
+        self._token = config.access_token
+        self._refresh_token = config.refresh_token
+        self._expires_at = 0.0 if config.oauth else math.inf
+        # HubSpot's rolling window, until a response says otherwise.
+        self._interval = 10.0
+        self._daily_seen = False
+        self._session = requests.Session()
+        # REQUESTS_CA_BUNDLE would override `verify` (psf/requests#3829) and proxies from the
+        # environment would apply: the session takes neither from the environment.
+        self._session.trust_env = False
+        self._session.verify = config.ca_bundle or True
+        # Retry only failed connects (nothing was sent); anything else is the caller's to retry.
+        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
+        self._session.mount("https://", HTTPAdapter(max_retries=retry))
+        self._session.mount("http://", HTTPAdapter(max_retries=retry))
+        client = HubSpot(api_factory=self._api_factory)
+        self._basic_api = client.crm.objects.basic_api
+        self._batch_api = client.crm.objects.batch_api
+        self._properties_api = client.crm.properties.core_api
+
+    def __repr__(self) -> str:
+        auth = "oauth" if self._config.oauth else "private_app"
+        return f"HubSpotConnector(base_url={self._base_url!r}, auth={auth!r})"
+
+    # ---- the interface ----------------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """Get a token (OAuth) and read the account's details with it."""
+        url = f"{self._base_url}/account-info/v3/details"
+        self._call(
+            lambda: self._send("GET", url, {"Accept": "application/json"}, None, None),
+            what="checking the credentials",
+        )
+
+    def describe_field(self, object_type: str, field: str) -> FieldInfo:
+        """The property's type; string properties hold STRING_MAX_LENGTH characters."""
+        object_type = self.check_object(object_type)
+        found = self._call(
+            lambda: self._properties_api.get_by_name(object_type, field),
+            what=f"describing {field} on {object_type}",
+            object_type=object_type,
+            field=field,
+        )
+        metadata = found.modification_metadata
+        read_only = bool(metadata and metadata.read_only_value) or bool(found.calculated)
+        return FieldInfo(
+            object_type=object_type,
+            name=str(found.name),
+            type=str(found.type),
+            max_length=STRING_MAX_LENGTH if found.type == "string" else None,
+            writable=not read_only,
+            label=found.label,
+        )
+
+    def read_records(self, object_type: str, field: str) -> Iterator[Record]:
+        """Every record of the object with the field, email/website and its company, lazily."""
+        object_type = self.check_object(object_type)
+        return self._pages(object_type, field)
+
+    def write_batch(
+        self, object_type: str, field: str, updates: Sequence[Update]
+    ) -> list[WriteResult]:
+        """One batch/update call; invalid values are isolated by splitting the batch."""
+        object_type = self.check_object(object_type)
+        if len(updates) > self.batch_size:
+            raise ValueError(
+                f"a hubspot batch takes at most {self.batch_size} updates, got {len(updates)}"
+            )
+        ids = [update.record_id for update in updates]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a hubspot batch cannot update one record twice")
+        outcomes: dict[str, WriteResult] = {}
+        if updates:
+            self._write(object_type, field, list(updates), outcomes)
+        return [outcomes[record_id] for record_id in ids]
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def _pages(self, object_type: str, field: str) -> Iterator[Record]:
+        properties = sorted({field, *_MATCH_PROPERTIES[object_type]})
+        options: dict[str, Any] = {"limit": PAGE_SIZE, "properties": properties}
+        if object_type != "companies":
+            options["associations"] = ["companies"]
+        after: str | None = None
+        while True:
+            cursor = {"after": after} if after else {}
+            page = self._call(
+                partial(self._basic_api.get_page, object_type, **options, **cursor),
+                what=f"reading {object_type}",
+                object_type=object_type,
+            )
+            for item in page.results or []:
+                yield self._record(object_type, field, item)
+            following = page.paging.next if page.paging else None
+            if following is None or not following.after:
+                return
+            after = str(following.after)
+
+    @staticmethod
+    def _record(object_type: str, field: str, item: Any) -> Record:
+        properties: dict[str, str | None] = item.properties or {}
+        record_id = str(item.id)
+        value = properties.get(field) or None  # HubSpot returns "" for a cleared value
+        if object_type == "companies":
+            website = properties.get("domain") or properties.get("website") or None
+            return Record(record_id, value, website=website, linked_account_id=record_id)
+        company = _first_company(object_type, item.associations)
+        if object_type == "contacts":
+            return Record(
+                record_id,
+                value,
+                email=properties.get("email") or None,
+                website=properties.get("website") or None,
+                linked_account_id=company,
+            )
+        return Record(record_id, value, linked_account_id=company)
+
+    # ---- writing ----------------------------------------------------------------------------
+
+    def _write(
+        self,
+        object_type: str,
+        field: str,
+        updates: list[Update],
+        outcomes: dict[str, WriteResult],
+    ) -> None:
+        batch = BatchInputSimplePublicObjectBatchInput(
+            inputs=[
+                SimplePublicObjectBatchInput(id=u.record_id, properties={field: u.value})
+                for u in updates
+            ]
+        )
+        answer = self._call(
+            lambda: self._batch_api.update(object_type, batch),
+            what=f"updating {object_type}",
+            object_type=object_type,
+            field=field,
+            keep=_record_level,
+        )
+        if isinstance(answer, _HttpError):
+            # HubSpot refuses the whole batch for one bad value without saying whose it was:
+            # halve the batch until the refused records stand alone (each written at most once).
+            if len(updates) > 1:
+                log.info("hubspot refused a value in a batch of %d; splitting it", len(updates))
+                middle = len(updates) // 2
+                self._write(object_type, field, updates[:middle], outcomes)
+                self._write(object_type, field, updates[middle:], outcomes)
+                return
+            refused = _values_refused(answer) or [{}]
+            code = str(refused[0].get("error") or "VALIDATION_ERROR")
+            message = self._clean(str(refused[0].get("message") or "value refused"))
+            outcomes[updates[0].record_id] = WriteResult(updates[0].record_id, False, code, message)
+            return
+        written = {str(result.id) for result in answer.results or []}
+        failed: dict[str, tuple[str, str]] = {}
+        unexplained: tuple[str, str] | None = None
+        for error in getattr(answer, "errors", None) or []:
+            reason = (str(error.category or "ERROR"), self._clean(str(error.message or "")))
+            context = error.context or {}
+            ids = [str(i) for i in context.get("ids") or []] or (
+                [str(error.id)] if error.id else []
+            )
+            failed.update((record_id, reason) for record_id in ids)
+            if not ids:
+                unexplained = reason
+        missing = unexplained or ("NO_RESULT", "hubspot reported no outcome for this record")
+        for update in updates:
+            record_id = update.record_id
+            if record_id in failed:
+                outcomes[record_id] = WriteResult(record_id, False, *failed[record_id])
+            elif record_id in written:
+                outcomes[record_id] = WriteResult(record_id, True)
+            else:
+                outcomes[record_id] = WriteResult(record_id, False, *missing)
+
+    # ---- HTTP, tokens, errors ---------------------------------------------------------------
+
+    def _api_factory(self, package: Any, api_name: str, config: Any) -> Any:
+        """Build an SDK API object whose HTTP goes through this connector's session."""
+        configuration = package.Configuration(
+            host=self._base_url, ssl_ca_cert=self._config.ca_bundle
+        )
+        api_client = package.ApiClient(configuration=configuration)
+        api_client.user_agent = "segsync (hubspot-api-client)"
+        api_client.rest_client = _SdkRestClient(self._send)
+        return getattr(package, api_name)(api_client=api_client)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        params: list[tuple[str, Any]] | None,
+        body: str | None,
+    ) -> requests.Response:
+        """One authenticated call; an OAuth token HubSpot refuses is refreshed once."""
+        for attempt in (1, 2):
+            sent = {**headers, "Authorization": f"Bearer {self._bearer()}"}
+            response = self._request(method, url, headers=sent, params=params, data=body)
+            if response.status_code == 401 and self._config.oauth and attempt == 1:
+                self._expires_at = 0.0
+                continue
+            break
+        if not 200 <= response.status_code < 300:
+            raise _HttpError(response.status_code, response.headers, response.content)
+        return response
+
+    def _request(self, method: str, url: str, **options: Any) -> requests.Response:
+        self._count_call()
+        try:
+            response = self._session.request(method, url, timeout=_TIMEOUT, **options)
+        except requests.RequestException as exc:
+            failure = type(exc).__name__
+        else:
+            self._note_limits(response.headers)
+            return response
+        # Raised outside the except block: the requests exception stays out of the chain.
+        raise RetryableError(f"hubspot did not answer ({failure})", code="CONNECTION")
+
+    def _bearer(self) -> str:
+        if self._token is None or time.monotonic() >= self._expires_at:
+            self._refresh()
+        assert self._token is not None
+        return self._token
+
+    def _refresh(self) -> None:
+        """Trade the refresh token for an access token at /oauth/v1/token."""
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self._config.client_id,
+            "client_secret": self._config.client_secret,
+            "refresh_token": self._refresh_token,
+        }
+        response = self._request(
+            "POST",
+            f"{self._base_url}/oauth/v1/token",
+            data=form,
+            headers={"Accept": "application/json"},
+        )
+        answer = _json_object(response.content)
+        if response.status_code == 200 and answer.get("access_token"):
+            self._token = str(answer["access_token"])
+            self._refresh_token = str(answer.get("refresh_token") or self._refresh_token)
+            lifetime = float(answer.get("expires_in") or 1800)
+            self._expires_at = time.monotonic() + max(lifetime - _REFRESH_MARGIN, lifetime / 2)
+            log.debug("hubspot access token refreshed, valid %.0f s", lifetime)
+            return
+        status = self._clean(str(answer.get("status") or response.status_code))
+        message = self._clean(str(answer.get("message") or response.reason))
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetryableError(
+                f"hubspot could not refresh the OAuth token ({status}): {message}",
+                code=status,
+                retry_after=_retry_after(response.headers),
+            )
+        raise FatalError(f"hubspot refused the OAuth refresh ({status}): {message}", code=status)
+
+    def _note_limits(self, headers: Mapping[str, str]) -> None:
+        """Report HubSpot's daily usage (private apps), else the ten-second window's."""
+        interval = _number(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+        if interval:
+            self._interval = interval / 1000
+        daily = _number(headers.get("X-HubSpot-RateLimit-Daily"))
+        left = _number(headers.get("X-HubSpot-RateLimit-Daily-Remaining"))
+        if daily and left is not None:
+            self._daily_seen = True
+            self._report_quota(int(max(daily - left, 0)), int(daily), "daily")
+            return
+        most = _number(headers.get("X-HubSpot-RateLimit-Max"))
+        left = _number(headers.get("X-HubSpot-RateLimit-Remaining"))
+        if most and left is not None and not self._daily_seen:
+            self._report_quota(int(max(most - left, 0)), int(most), "ten_seconds")
+
+    def _call(
+        self,
+        action: Callable[[], Any],
+        *,
+        what: str,
+        object_type: str | None = None,
+        field: str | None = None,
+        keep: Callable[[_HttpError], object] | None = None,
+    ) -> Any:
+        """Run one SDK call; HTTP failures become connector errors (or come back, if `keep`)."""
+        try:
+            return action()
+        except _HttpError as exc:
+            failure: _HttpError | str = exc
+        except _CLIENT_ERRORS as exc:
+            failure = f"the client refused the request ({type(exc).__name__})"
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            # The SDK could not read an answer: its exception must not leave the adapter.
+            failure = f"the answer could not be read ({type(exc).__name__})"
+        if isinstance(failure, str):
+            raise FatalError(f"hubspot failed while {what}: {failure}")
+        if keep is not None and keep(failure):
+            return failure
+        raise self._classify(failure, what, object_type, field)
+
+    def _classify(
+        self, failure: _HttpError, what: str, object_type: str | None, field: str | None
+    ) -> ConnectorError:
+        """Map HubSpot's status and body to retryable, daily-quota or fatal."""
+        body = failure.json()
+        status = failure.status
+        category = str(body.get("category") or body.get("errorType") or status)
+        message = self._clean(str(body.get("message") or f"HTTP {status}"))
+        if status == 429:
+            policy = str(body.get("policyName") or "RATE_LIMIT")
+            if policy == "DAILY":
+                return DailyQuotaError(
+                    f"hubspot's daily API limit is spent ({message})", code="DAILY"
+                )
+            wait = _retry_after(failure.headers) or (
+                1.0 if policy == "SECONDLY" else self._interval
+            )
+            return RetryableError(
+                f"hubspot rate limit {policy} reached while {what}; retry in {wait:g} s",
+                code=policy,
+                retry_after=wait,
+            )
+        if status >= 500 or status == 408:
+            return RetryableError(
+                f"hubspot answered {status} while {what}: {message}",
+                code=category,
+                retry_after=_retry_after(failure.headers),
+            )
+        if status == 401:
+            return FatalError(
+                f"hubspot refused the credentials ({category}): {message}", code=category
+            )
+        if status == 403:
+            return FatalError(
+                f"hubspot denied access while {what} ({category}): {message}", code=category
+            )
+        if object_type and message.startswith("Unable to infer object type"):
+            return FatalError(
+                f"this hubspot account has no {object_type} object (the Leads object needs "
+                "Sales Hub Professional or Enterprise)",
+                code=category,
+            )
+        refused = _values_refused(failure)
+        for error, wording in _FIELD_ERRORS.items():
+            if any(item.get("error") == error for item in refused):
+                return FatalError(f"field {field} {wording} on {object_type}", code=error)
+        if status == 404 and field is not None:
+            return FatalError(f"field {field} not found on {object_type}", code=category)
+        return FatalError(f"hubspot refused {what} ({status} {category}): {message}", code=category)
+
+    def _clean(self, text: str) -> str:
+        """`text` clipped, with any of this connection's secrets blanked out."""
+        for secret in (
+            self._token,
+            self._refresh_token,
+            self._config.client_secret,
+            self._config.access_token,
+        ):
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def _values_refused(failure: _HttpError) -> list[dict[str, Any]]:
+    """The items of a 400 "Property values were not valid: [...]" answer ([] for other errors)."""
+    message = str(failure.json().get("message") or "")
+    if failure.status != 400 or not message.startswith(_VALUES_REFUSED):
+        return []
+    try:
+        items = json.loads(message[len(_VALUES_REFUSED) :])
+    except ValueError:
+        return [{"error": "VALIDATION_ERROR", "message": message}]
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def _record_level(failure: _HttpError) -> bool:
+    """A refused value that only its record can fix (not an unknown or read-only field)."""
+    refused = _values_refused(failure)
+    return bool(refused) and not any(item.get("error") in _FIELD_ERRORS for item in refused)
+
+
+def _json_object(content: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _first_company(object_type: str, associations: Any) -> str | None:
+    """The primary associated company's id (HubSpot lists one company once per label)."""
+    linked = (associations or {}).get("companies")
+    results = list(getattr(linked, "results", None) or [])
+    if not results:
+        return None
+    primary = f"{object_type[:-1]}_to_company"
+    chosen = next((r for r in results if r.type == primary), results[0])
+    return str(chosen.id)
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    seconds = _number(headers.get("Retry-After"))
+    return seconds if seconds is not None and seconds >= 0 else None

@@ -1,0 +1,326 @@
+"""The Salesforce adapter: Lead, Contact and Account through simple-salesforce and Bulk API 2.0."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+from simple_salesforce.format import format_soql
+
+from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
+from connectors.errors import ConnectorError, FatalError
+from connectors.salesforce_auth import LoginResult, SalesforceConfig, login
+from connectors.salesforce_bulk import BulkClient
+from connectors.salesforce_http import (
+    classify,
+    make_session,
+    parse_limit_info,
+    record_failure,
+    transport_error,
+)
+
+__all__ = ["SalesforceConfig", "SalesforceConnector"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# An API name: letters, digits and single underscores, optionally namespaced (ns__) and custom
+# (__c). Nothing else can reach a SOQL statement, so identifiers need no quoting.
+_API_NAME = re.compile(
+    r"^(?:[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*__)?[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*"
+    r"(?:__c)?$"
+)
+# The fields that match a record to an account, per object (Record attribute -> field).
+_MATCH_FIELDS: dict[str, dict[str, str]] = {
+    "Lead": {"email": "Email", "website": "Website"},
+    "Contact": {"email": "Email", "linked_account_id": "AccountId"},
+    "Account": {"website": "Website", "linked_account_id": "Id"},
+}
+_TEXT_TYPES = {"string", "textarea", "email", "url", "phone", "picklist", "multipicklist"}
+
+
+def check_field_name(field: str) -> str:
+    """`field` if it is a valid Salesforce API name, else FatalError."""
+    if len(field) > 120 or not _API_NAME.match(field):
+        raise FatalError(f"{field!r} is not a valid Salesforce field name")
+    return field
+
+
+def _query_more(url: str) -> Callable[[Salesforce], Any]:
+    return lambda client: client.query_more(url, identifier_is_url=True)
+
+
+class SalesforceConnector(Connector):
+    """One Salesforce org, logged in lazily; re-logs in once when a session expires."""
+
+    system = "salesforce"
+    objects = ("Lead", "Contact", "Account")
+    batch_size = 200
+
+    def __init__(self, config: SalesforceConfig) -> None:
+        super().__init__()
+        self.config = config
+        self._http = make_session(config.ca_bundle, config.timeout, self._count_call, self._seen)
+        self._session: LoginResult | None = None
+        self._client: Salesforce | None = None
+        self._last_headers: Mapping[str, str] = {}
+        self._bulk = BulkClient(
+            self._call,
+            config.bulk_poll_interval,
+            config.bulk_timeout,
+            config.bulk_page_size,
+            self._secrets,
+        )
+
+    def __repr__(self) -> str:
+        return f"SalesforceConnector({self.config!r})"
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._http.close()
+
+    # -- the Connector interface -----------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """Log in afresh and read the org's API limits (also reported as quota)."""
+        self._session = self._client = None
+        limits = self._rest(lambda client: client.limits())
+        daily = limits.get("DailyApiRequests") if isinstance(limits, dict) else None
+        if isinstance(daily, dict) and {"Max", "Remaining"} <= daily.keys():
+            self._report_quota(
+                int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]), "daily"
+            )
+
+    def describe_field(self, object_type: str, field: str) -> FieldInfo:
+        """The field as `sobjects/{object}/describe` reports it."""
+        object_type = self.check_object(object_type)
+        check_field_name(field)
+        described = self._rest(lambda client: client.restful(f"sobjects/{object_type}/describe"))
+        for spec in (described or {}).get("fields", []):
+            if str(spec.get("name", "")).lower() == field.lower():
+                kind = str(spec.get("type", ""))
+                length = int(spec.get("length") or 0)
+                return FieldInfo(
+                    object_type=object_type,
+                    name=str(spec["name"]),
+                    type=kind,
+                    max_length=length if kind in _TEXT_TYPES and length > 0 else None,
+                    writable=bool(spec.get("updateable")),
+                    label=spec.get("label"),
+                )
+        raise FatalError(f"field {field} not found on {object_type}")
+
+    def read_records(
+        self, object_type: str, field: str, *, modified_since: dt.datetime | None = None
+    ) -> Iterator[Record]:
+        """Every record (or those modified after `modified_since`), lazily, page by page."""
+        # SOQL query/queryMore (2,000 a page), or a Bulk API 2.0 query job when SELECT COUNT()
+        # finds more than bulk_read_threshold records.
+        object_type = self.check_object(object_type)
+        check_field_name(field)
+        columns = ["Id", *(name for name in _MATCH_FIELDS[object_type].values() if name != "Id")]
+        if field.lower() not in {name.lower() for name in columns}:
+            columns.append(field)
+        soql = format_soql("SELECT {:literal} FROM {:literal}", ", ".join(columns), object_type)
+        if modified_since is not None:
+            if modified_since.utcoffset() is None:
+                raise ValueError("modified_since must be a timezone-aware datetime")
+            soql += format_soql(" WHERE SystemModstamp > {}", modified_since)
+        return self._records(object_type, field, soql)
+
+    def write_batch(
+        self, object_type: str, field: str, updates: Sequence[Update]
+    ) -> list[WriteResult]:
+        """One `PATCH composite/sobjects` call (allOrNone false) for up to 200 updates."""
+        if len(updates) > self.batch_size:
+            raise ValueError(
+                f"a Salesforce batch holds at most {self.batch_size} records, not {len(updates)}"
+            )
+        object_type = self.check_object(object_type)
+        check_field_name(field)
+        if not updates:
+            return []
+        body = {
+            "allOrNone": False,
+            "records": [
+                {
+                    "attributes": {"type": object_type},
+                    "id": update.record_id,
+                    field: update.value or None,
+                }
+                for update in updates
+            ],
+        }
+        results = self._rest(
+            lambda client: client.restful("composite/sobjects", method="PATCH", json=body)
+        )
+        if not isinstance(results, list) or len(results) != len(updates):
+            raise FatalError(
+                f"Salesforce answered {len(results) if isinstance(results, list) else 'no'} "
+                f"results for {len(updates)} records"
+            )
+        outcomes = []
+        for update, result in zip(updates, results, strict=True):
+            if isinstance(result, dict) and result.get("success") is True:
+                outcomes.append(WriteResult(update.record_id, ok=True))
+                continue
+            errors = result.get("errors") if isinstance(result, dict) else None
+            first = errors[0] if isinstance(errors, list) and errors else {}
+            outcomes.append(
+                record_failure(
+                    update.record_id,
+                    first.get("statusCode"),
+                    str(first.get("message") or ""),
+                    self._secrets(),
+                )
+            )
+        return outcomes
+
+    def write_bulk(
+        self, object_type: str, field: str, updates: Sequence[Update]
+    ) -> list[WriteResult]:
+        """Any number of updates in one Bulk API 2.0 job (see `prefers_bulk`), with results."""
+        object_type = self.check_object(object_type)
+        check_field_name(field)
+        if not updates:
+            return []
+        return self._bulk.update(object_type, field, updates)
+
+    def prefers_bulk(self, count: int) -> bool:
+        """Whether `count` updates are better written with `write_bulk` than in batches."""
+        return count > self.config.bulk_write_threshold
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def _records(self, object_type: str, field: str, soql: str) -> Iterator[Record]:
+        threshold = self.config.bulk_read_threshold
+        if threshold == 0:
+            use_bulk = True
+        elif threshold is None:
+            use_bulk = False
+        else:
+            count_soql = "SELECT COUNT() " + soql[soql.index(" FROM ") + 1 :]
+            counted = self._rest(lambda client: client.query(count_soql))
+            use_bulk = int(counted.get("totalSize", 0)) > threshold
+        if use_bulk:
+            for row in self._bulk.query(soql):
+                yield self._record(object_type, field, {k: v or None for k, v in row.items()})
+            return
+        page = self._rest(lambda client: client.query(soql + " ORDER BY Id"))
+        while True:
+            for row in page.get("records", []):
+                yield self._record(object_type, field, row)
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not isinstance(next_url, str):
+                return
+            if not next_url.startswith("/services/data/"):
+                raise FatalError("Salesforce sent a nextRecordsUrl outside the REST API")
+            page = self._rest(_query_more(next_url))
+
+    @staticmethod
+    def _record(object_type: str, field: str, row: Mapping[str, Any]) -> Record:
+        # Salesforce field names are case-insensitive; the configured spelling may differ.
+        values = {str(key).lower(): value for key, value in row.items()}
+
+        def text(name: str) -> str | None:
+            value = values.get(name.lower())
+            return None if value is None or value == "" else str(value)
+
+        matched = {attribute: text(name) for attribute, name in _MATCH_FIELDS[object_type].items()}
+        return Record(id=str(values["id"]), value=text(field), **matched)
+
+    # -- calls, logins and errors ----------------------------------------------------------------
+
+    def _secrets(self) -> Iterable[str | None]:
+        token = self._session.access_token if self._session else None
+        return (*self.config.secrets, token)
+
+    def _seen(self, response: requests.Response) -> None:
+        self._last_headers = response.headers
+        usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
+        if usage is not None:
+            self._report_quota(usage[0], usage[1], "daily")
+
+    def _login(self) -> LoginResult:
+        if self._session is None:
+            self._session = login(self._http, self.config)
+            self._client = None
+        return self._session
+
+    def _salesforce(self) -> Salesforce:
+        session = self._login()
+        if self._client is None:
+            self._client = Salesforce(
+                instance_url=session.instance_url,
+                session_id=session.access_token,
+                session=self._http,
+                version=self.config.api_version,
+            )
+        return self._client
+
+    def _expired(self, attempt: int) -> ConnectorError | None:
+        """After a 401: forget the session and return None to retry, or the error to raise."""
+        if self.config.auth == "session":
+            return FatalError(
+                "Salesforce refused the access token (INVALID_SESSION_ID): it expired or was "
+                "revoked, and a session login cannot renew it",
+                code="INVALID_SESSION_ID",
+            )
+        if attempt > 0:
+            return FatalError(
+                "Salesforce refused a freshly issued session (INVALID_SESSION_ID)",
+                code="INVALID_SESSION_ID",
+            )
+        logger.info("Salesforce session expired; logging in again")
+        self._session = self._client = None
+        return None
+
+    def _rest(self, action: Callable[[Salesforce], T]) -> T:
+        """Run a simple-salesforce call, re-logging in once on an expired session."""
+        for attempt in range(2):
+            client = self._salesforce()
+            error: ConnectorError | None
+            try:
+                return action(client)
+            except SalesforceExpiredSession:
+                error = self._expired(attempt)
+            except SalesforceError as exc:
+                error = classify(exc.status, exc.content, self._last_headers, self._secrets())
+            except requests.RequestException as exc:
+                error = transport_error(exc)
+            # Raised outside the except clauses so no simple-salesforce or requests exception
+            # travels along as __context__.
+            if error is not None:
+                raise error
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A direct REST call under /services/data/vXX.X/, with the same re-login and errors."""
+        extra_headers = kwargs.pop("headers", {})
+        for attempt in range(2):
+            session = self._login()
+            headers = {**extra_headers, "Authorization": f"Bearer {session.access_token}"}
+            url = f"{session.instance_url}/services/data/v{self.config.api_version}/{path}"
+            error: ConnectorError | None
+            try:
+                response = self._http.request(method, url, headers=headers, **kwargs)
+            except requests.RequestException as exc:
+                error = transport_error(exc)
+            else:
+                if response.status_code < 300:
+                    return response
+                if response.status_code == 401:
+                    error = self._expired(attempt)
+                else:
+                    error = classify(
+                        response.status_code, response.content, response.headers, self._secrets()
+                    )
+            if error is not None:
+                raise error
+        raise AssertionError("unreachable: the second attempt returns or raises")

@@ -1,0 +1,544 @@
+"""A HubSpot CRM v3 emulator: objects list and batch update, properties, OAuth, rate limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import secrets
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from connectors.sandbox.server import Emulator, Request, Response
+
+# HubSpot's CRM limit for single- and multi-line text property values (knowledge.hubspot.com,
+# "Property field types in HubSpot": 65,536 characters when the value comes through the CRM).
+TEXT_MAX_LENGTH = 65_536
+PAGE_LIMIT_MAX = 100
+BATCH_MAX = 100
+ACCESS_TOKEN_SECONDS = 1800
+# The custom property every object type carries in the sandbox.
+SEGMENT_PROPERTY = "segment_names"
+
+_OBJECT_TYPES = {
+    "contacts": ("0-1", "CONTACT", ("contact",)),
+    "companies": ("0-2", "COMPANY", ("company",)),
+    "leads": ("0-136", "LEAD", ("lead",)),
+}
+_BUILTIN_PROPERTIES = {
+    "contacts": ("email", "firstname", "lastname", "company", "website"),
+    "companies": ("name", "domain", "website"),
+    "leads": ("hs_lead_name",),
+}
+_FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
+_LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
+_EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+def _stamp(seconds: float = 0.0) -> str:
+    moment = _EPOCH + dt.timedelta(seconds=seconds) if seconds else dt.datetime.now(dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _error(status: int, message: str, category: str | None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"status": "error", "message": message}
+    body["correlationId"] = str(uuid.uuid4())
+    if category:
+        body["category"] = category
+    body.update(extra)
+    return Response(status, body)
+
+
+@dataclass
+class _Object:
+    id: str
+    properties: dict[str, str | None]
+    created_at: str
+    updated_at: str
+    # associated object type -> ids, in the order they were associated
+    links: dict[str, list[str]] = field(default_factory=dict)
+
+
+class HubSpotEmulator(Emulator):
+    """HubSpot's CRM objects, properties and OAuth endpoints, with its limits and error bodies.
+
+    Faults: rate_limit and daily_limit answer the next request(s) with the TEN_SECONDLY_ROLLING
+    or DAILY 429; expire_token makes every OAuth access token issued so far expire (private-app
+    tokens never expire in HubSpot, so they keep working); record_failure (record_ids=[...],
+    code=category) fails those ids in the next batch update with a 207. As in HubSpot, the
+    daily limit and its X-HubSpot-RateLimit-Daily* headers apply to the private-app token only.
+    """
+
+    name = "hubspot"
+
+    def __init__(
+        self,
+        records: int = 0,
+        latency: float = 0.0,
+        requests_per_ten_seconds: int = 100,
+        daily_limit: int = 250_000,
+        leads_enabled: bool = True,
+        *,
+        window_seconds: float = 10.0,
+    ) -> None:
+        super().__init__(latency)
+        self.requests_per_ten_seconds = requests_per_ten_seconds
+        self.daily_limit = daily_limit
+        self.leads_enabled = leads_enabled
+        # The rolling window is 10 s in HubSpot; tests shorten it rather than wait.
+        self.window_seconds = window_seconds
+        self.private_app_token = f"pat-na1-{uuid.uuid4()}"
+        self.client_id = str(uuid.uuid4())
+        self.client_secret = str(uuid.uuid4())
+        self.refresh_token = f"na1-{secrets.token_hex(16)}"
+        self.portal_id = 2_519_445
+        self._access_tokens: dict[str, float] = {}  # OAuth token -> monotonic expiry
+        self._window: deque[float] = deque()
+        self._daily_used = 0
+        self._day = dt.datetime.now(dt.UTC).date()
+        self._objects: dict[str, dict[str, _Object]] = {name: {} for name in _OBJECT_TYPES}
+        self._next_id = 1001
+        self._properties = {
+            object_type: {name: self._property(object_type, name) for name in names}
+            | {SEGMENT_PROPERTY: self._property(object_type, SEGMENT_PROPERTY, custom=True)}
+            for object_type, names in _BUILTIN_PROPERTIES.items()
+        }
+        if records > 0:
+            self._seed(records)
+
+    # ---- public helpers for tests, the demo and benchmarks ---------------------------------
+
+    def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
+        """Create records of `object_type` with these properties; returns their ids."""
+        with self.lock:
+            ids = []
+            for row in rows:
+                record_id = str(self._next_id)
+                self._next_id += 1
+                created = _stamp(self._next_id)
+                properties = {key: None if v is None else str(v) for key, v in row.items()}
+                self._objects[object_type][record_id] = _Object(
+                    record_id, properties, created, created
+                )
+                ids.append(record_id)
+            return ids
+
+    def record(self, object_type: str, record_id: str) -> dict[str, Any]:
+        """One stored record as HubSpot would return it, with every property and association."""
+        with self.lock:
+            found = self._objects[object_type][record_id]
+            return self._render(object_type, found, None, list(found.links))
+
+    def associate(self, contact_id: str, company_id: str, object_type: str = "contacts") -> None:
+        """Associate a contact (or a record of `object_type`) with a company."""
+        with self.lock:
+            if company_id not in self._objects["companies"]:
+                raise KeyError(f"no company {company_id}")
+            links = self._objects[object_type][contact_id].links.setdefault("companies", [])
+            if company_id not in links:
+                links.append(company_id)
+
+    def expire_tokens(self) -> None:
+        """Make every OAuth access token issued so far expire now."""
+        with self.lock:
+            now = time.monotonic()
+            self._access_tokens = {token: now for token in self._access_tokens}
+
+    def describe(self) -> dict[str, Any]:
+        """base_url, a private-app access_token, and the OAuth app's refresh-token credentials."""
+        return {
+            "base_url": self.base_url,
+            "access_token": self.private_app_token,
+            "oauth": {
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "refresh_token": self.refresh_token,
+            },
+        }
+
+    def reset(self) -> None:
+        """Forget the write log, counts, faults and rate-limit usage (records stay)."""
+        with self.lock:
+            super().reset()
+            self._window.clear()
+            self._daily_used = 0
+
+    def route_name(self, request: Request) -> str:
+        """Group paths by shape: record ids and property names become placeholders."""
+        path = re.sub(r"/\d+(?=/|$)", "/{id}", request.path)
+        return re.sub(r"^(/crm/v3/properties/[^/]+)/[^/]+$", r"\1/{propertyName}", path)
+
+    # ---- request handling -------------------------------------------------------------------
+
+    def handle(self, request: Request, call: int) -> Response:
+        """Authenticate, apply faults and rate limits, then route."""
+        if self.faults.take("expire_token") is not None:
+            self.expire_tokens()
+        if request.method == "POST" and request.path == "/oauth/v1/token":
+            return self._token(request)
+        private, denied = self._authenticate(request)
+        if denied is not None:
+            return denied
+        limited, headers = self._rate_limit(private)
+        response = limited or self._route(request, call)
+        response.headers.update(headers)
+        return response
+
+    def _route(self, request: Request, call: int) -> Response:
+        parts = [part for part in request.path.split("/") if part]
+        if request.method == "GET" and parts == ["account-info", "v3", "details"]:
+            return Response(body=self._account())
+        if len(parts) >= 4 and parts[:3] == ["crm", "v3", "objects"]:
+            object_type = self._object_type(parts[3])
+            if object_type is None:
+                return _error(400, f"Unable to infer object type from: {parts[3]}", None)
+            if request.method == "GET" and len(parts) == 4:
+                return self._list(request, object_type)
+            if request.method == "POST" and parts[4:] == ["batch", "update"]:
+                return self._batch_update(request, object_type, call)
+        if request.method == "GET" and len(parts) == 5 and parts[:3] == ["crm", "v3", "properties"]:
+            object_type = self._object_type(parts[3])
+            if object_type is None:
+                return _error(400, f"Unable to infer object type from: {parts[3]}", None)
+            found = self._properties[object_type].get(parts[4])
+            if found is None:
+                message = f"Unable to find property {parts[4]} on object type {object_type}"
+                return _error(404, message, "OBJECT_NOT_FOUND")
+            return Response(body=found)
+        return _error(404, f"No route for {request.method} {request.path}", "OBJECT_NOT_FOUND")
+
+    def _authenticate(self, request: Request) -> tuple[bool, Response | None]:
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if token and secrets.compare_digest(token, self.private_app_token):
+            return True, None
+        with self.lock:
+            expires = self._access_tokens.get(token) if token else None
+        if expires is not None and time.monotonic() < expires:
+            return False, None
+        if expires is not None:
+            ago = int(time.monotonic() - expires)
+            message = f"The OAuth token used to make this call expired {ago} second(s) ago."
+            return False, _error(401, message, "EXPIRED_AUTHENTICATION")
+        message = (
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication "
+            "and you can find more details at https://developers.hubspot.com/docs/methods/auth/"
+            "oauth-overview"
+        )
+        return False, _error(401, message, "INVALID_AUTHENTICATION")
+
+    def _rate_limit(self, private: bool) -> tuple[Response | None, dict[str, str]]:
+        """HubSpot's rolling ten-second limit for every app and the daily one for private apps."""
+        now = time.monotonic()
+        with self.lock:
+            today = dt.datetime.now(dt.UTC).date()
+            if today != self._day:
+                self._day, self._daily_used = today, 0
+            while self._window and self._window[0] <= now - self.window_seconds:
+                self._window.popleft()
+            policy = None
+            if self.faults.take("daily_limit") is not None:
+                policy = "DAILY"
+            elif self.faults.take("rate_limit") is not None:
+                policy = "TEN_SECONDLY_ROLLING"
+            elif private and self._daily_used >= self.daily_limit:
+                policy = "DAILY"
+            elif len(self._window) >= self.requests_per_ten_seconds:
+                policy = "TEN_SECONDLY_ROLLING"
+            else:
+                self._window.append(now)
+                self._daily_used += int(private)
+            headers = {
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window_seconds * 1000)),
+                "X-HubSpot-RateLimit-Max": str(self.requests_per_ten_seconds),
+                "X-HubSpot-RateLimit-Remaining": str(
+                    max(0, self.requests_per_ten_seconds - len(self._window))
+                ),
+            }
+            # HubSpot sends the daily pair only to private apps: OAuth apps have no daily limit.
+            if private:
+                headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
+                headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(
+                    max(0, self.daily_limit - self._daily_used)
+                )
+        if policy is None:
+            return None, headers
+        spent = "daily" if policy == "DAILY" else "ten_secondly_rolling"
+        body = {
+            "status": "error",
+            "message": f"You have reached your {spent} limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": policy,
+        }
+        return Response(429, body), headers
+
+    def _token(self, request: Request) -> Response:
+        form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") != "refresh_token":
+            return Response(400, {"status": "BAD_GRANT_TYPE", "message": "unsupported grant"})
+        if form.get("client_id") != self.client_id or not secrets.compare_digest(
+            form.get("client_secret", ""), self.client_secret
+        ):
+            return Response(
+                400, {"status": "BAD_CLIENT_ID", "message": "missing or invalid client id"}
+            )
+        if not secrets.compare_digest(form.get("refresh_token", ""), self.refresh_token):
+            message = "missing or invalid refresh token"
+            return Response(400, {"status": "BAD_REFRESH_TOKEN", "message": message})
+        token = f"CN{secrets.token_urlsafe(48)}"
+        with self.lock:
+            self._access_tokens[token] = time.monotonic() + ACCESS_TOKEN_SECONDS
+        body = {
+            "token_type": "bearer",
+            "refresh_token": self.refresh_token,
+            "access_token": token,
+            "expires_in": ACCESS_TOKEN_SECONDS,
+        }
+        return Response(body=body)
+
+    def _account(self) -> dict[str, Any]:
+        return {
+            "portalId": self.portal_id,
+            "accountType": "SANDBOX",
+            "timeZone": "US/Eastern",
+            "companyCurrency": "USD",
+            "additionalCurrencies": [],
+            "utcOffset": "-05:00",
+            "utcOffsetMilliseconds": -18_000_000,
+            "uiDomain": "app.hubspot.com",
+            "dataHostingLocation": "na1",
+        }
+
+    def _object_type(self, spelled: str) -> str | None:
+        for name, (type_id, _, aliases) in _OBJECT_TYPES.items():
+            if spelled.lower() in (name, type_id, *aliases):
+                return None if name == "leads" and not self.leads_enabled else name
+        return None
+
+    # ---- objects ----------------------------------------------------------------------------
+
+    def _list(self, request: Request, object_type: str) -> Response:
+        try:
+            limit = min(max(int(request.param("limit") or 10), 1), PAGE_LIMIT_MAX)
+            after = int(request.param("after") or 0)
+        except ValueError:
+            return _error(400, "limit and after must be integers", "VALIDATION_ERROR")
+        wanted = _listed(request.query.get("properties", []))
+        associations = [
+            self._object_type(a) for a in _listed(request.query.get("associations", []))
+        ]
+        with self.lock:
+            ordered = sorted(
+                (o for o in self._objects[object_type].values() if int(o.id) >= after),
+                key=lambda o: int(o.id),
+            )
+            page = ordered[: limit + 1]
+            results = [
+                self._render(object_type, o, wanted, [a for a in associations if a])
+                for o in page[:limit]
+            ]
+        body: dict[str, Any] = {"results": results}
+        if len(page) > limit:
+            following = [
+                (key, value)
+                for key, values in request.query.items()
+                if key not in ("after", "limit")
+                for value in values
+            ]
+            following += [("limit", str(limit)), ("after", page[limit].id)]
+            link = f"{self.base_url}{request.path}?{urlencode(following)}"
+            body["paging"] = {"next": {"after": page[limit].id, "link": link}}
+        return Response(body=body)
+
+    def _render(
+        self, object_type: str, found: _Object, wanted: list[str] | None, associations: list[str]
+    ) -> dict[str, Any]:
+        defaults = {"contacts": ["email", "firstname", "lastname"], "companies": ["name", "domain"]}
+        names = wanted if wanted is not None else list(found.properties)
+        if wanted == []:
+            names = defaults.get(object_type, [])
+        known = self._properties[object_type]
+        properties = {name: found.properties.get(name) for name in names if name in known}
+        properties |= {
+            "hs_object_id": found.id,
+            "createdate": found.created_at,
+            "lastmodifieddate": found.updated_at,
+        }
+        rendered: dict[str, Any] = {
+            "id": found.id,
+            "properties": properties,
+            "createdAt": found.created_at,
+            "updatedAt": found.updated_at,
+            "archived": False,
+        }
+        singular = _OBJECT_TYPES[object_type][2][0]
+        linked = {}
+        for other in associations:
+            ids = found.links.get(other, [])
+            if ids:
+                # HubSpot lists a labelled company once per label: primary and unlabelled.
+                kind = f"{singular}_to_{_OBJECT_TYPES[other][2][0]}"
+                results = [{"id": i, "type": kind} for i in ids]
+                results += [{"id": i, "type": f"{kind}_unlabeled"} for i in ids]
+                linked[other] = {"results": results}
+        if linked:
+            rendered["associations"] = linked
+        return rendered
+
+    def _batch_update(self, request: Request, object_type: str, call: int) -> Response:
+        try:
+            inputs = (request.json() or {}).get("inputs")
+        except (ValueError, AttributeError):
+            inputs = None
+        if not isinstance(inputs, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("properties"), dict) for i in inputs
+        ):
+            return _error(400, "Invalid input JSON on line 1", "VALIDATION_ERROR")
+        if len(inputs) > BATCH_MAX:
+            message = f"Batch input size {len(inputs)} exceeds the maximum of {BATCH_MAX}"
+            return _error(400, message, "VALIDATION_ERROR")
+        ids = [str(i.get("id")) for i in inputs]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            return _error(
+                400, f"Duplicate IDs found in batch input: {duplicates}", "VALIDATION_ERROR"
+            )
+        invalid = self._invalid_values(object_type, inputs)
+        if invalid:
+            # HubSpot refuses the whole batch when any value is invalid, without naming the input.
+            message = f"Property values were not valid: {json.dumps(invalid)}"
+            return _error(400, message, "VALIDATION_ERROR")
+        injected = self.faults.take("record_failure")
+        failing = {str(i) for i in (injected.params.get("record_ids", []) if injected else [])}
+        category = str(injected.params.get("code", "OBJECT_NOT_FOUND")) if injected else ""
+        started, results = _stamp(), []
+        missing, refused = [], []
+        with self.lock:
+            for record_id, item in zip(ids, inputs, strict=True):
+                found = self._objects[object_type].get(record_id)
+                if found is None:
+                    missing.append(record_id)
+                    continue
+                if record_id in failing:
+                    refused.append(record_id)
+                    continue
+                values = {k: None if v is None else str(v) for k, v in item["properties"].items()}
+                found.properties.update(values)
+                found.updated_at = _stamp()
+                for name, value in values.items():
+                    self.log_write(object_type, record_id, name, value, call)
+                results.append(self._render(object_type, found, list(values), []))
+        kind = _OBJECT_TYPES[object_type][1]
+        errors = []
+        if missing:
+            message = (
+                f"Could not get some {kind} objects, they may be deleted or not exist. "
+                "Check that ids are valid."
+            )
+            errors.append(_record_error("OBJECT_NOT_FOUND", message, missing))
+        if refused:
+            errors.append(_record_error(category, f"Injected failure updating {kind}", refused))
+        body: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        body |= {"startedAt": started, "completedAt": _stamp()}
+        if errors:
+            body |= {"numErrors": len(missing) + len(refused), "errors": errors}
+        return Response(207 if errors else 200, body)
+
+    def _invalid_values(self, object_type: str, inputs: list[dict[str, Any]]) -> list[Any]:
+        invalid: list[dict[str, Any]] = []
+        known = self._properties[object_type]
+        for item in inputs:
+            for name, value in item["properties"].items():
+                definition = known.get(name)
+                problem = None
+                if definition is None:
+                    problem = ("PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+                elif definition["modificationMetadata"]["readOnlyValue"]:
+                    problem = ("READ_ONLY_VALUE", f'Property "{name}" is read-only')
+                elif value is not None and len(str(value)) > TEXT_MAX_LENGTH:
+                    problem = (
+                        "INVALID_STRING_LENGTH",
+                        f'Value for "{name}" is {len(str(value))} characters long; '
+                        f"the limit is {TEXT_MAX_LENGTH}",
+                    )
+                if problem and all(i["name"] != name or i["error"] != problem[0] for i in invalid):
+                    invalid.append(
+                        {"isValid": False, "message": problem[1], "error": problem[0], "name": name}
+                    )
+        return invalid
+
+    # ---- seed data and definitions ----------------------------------------------------------
+
+    def _property(self, object_type: str, name: str, custom: bool = False) -> dict[str, Any]:
+        return {
+            "name": name,
+            "label": name.replace("_", " ").title(),
+            "type": "string",
+            "fieldType": "text",
+            "description": "Published segments of the record's account" if custom else "",
+            "groupName": f"{_OBJECT_TYPES[object_type][2][0]}information",
+            "options": [],
+            "displayOrder": -1,
+            "calculated": False,
+            "externalOptions": False,
+            "hasUniqueValue": False,
+            "hidden": False,
+            "hubspotDefined": not custom,
+            "modificationMetadata": {
+                "archivable": custom,
+                "readOnlyDefinition": not custom,
+                "readOnlyValue": False,
+            },
+            "formField": True,
+            "createdAt": _stamp(1),
+            "updatedAt": _stamp(1),
+            "archived": False,
+        }
+
+    def _seed(self, records: int) -> None:
+        companies = self.add_records(
+            "companies",
+            [
+                {"name": f"Company {n}", "domain": f"company{n}.example"}
+                | ({"website": f"https://www.company{n}.example"} if n % 2 else {})
+                for n in range(records)
+            ],
+        )
+        rows = []
+        for n in range(records):
+            first, last = _FIRST[n % len(_FIRST)], _LAST[n // len(_FIRST) % len(_LAST)]
+            # Every tenth person uses a free-mail address, which must never match an account.
+            domain = "gmail.com" if n % 10 == 9 else f"company{n // 2}.example"
+            rows.append(
+                {
+                    "email": f"{first}.{last}{n}@{domain}",
+                    "firstname": first.title(),
+                    "lastname": last.title(),
+                    "company": f"Company {n // 2}",
+                }
+            )
+        contacts = self.add_records("contacts", rows)
+        for n, contact_id in enumerate(contacts):
+            if n % 3 == 0:
+                self.associate(contact_id, companies[n // 2])
+        if self.leads_enabled:
+            leads = self.add_records(
+                "leads",
+                [{"hs_lead_name": f"Lead {n}"} for n in range(0, records, 4)],
+            )
+            for lead_id, n in zip(leads, range(0, records, 4), strict=True):
+                self.associate(lead_id, companies[n // 2], object_type="leads")
+
+
+def _listed(values: list[str]) -> list[str]:
+    """Query values given repeated or comma-separated, as HubSpot accepts both."""
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def _record_error(category: str, message: str, ids: list[str]) -> dict[str, Any]:
+    return {"status": "error", "category": category, "message": message, "context": {"ids": ids}}
