@@ -140,7 +140,11 @@ def enrichment_values(
             SegmentMembership,
             and_(
                 SegmentMembership.account_id == Account.id,
-                SegmentMembership.segment_id.in_(list(names)),
+                # `+ 0` keeps the IN list out of the index lookup: SQLite would otherwise probe
+                # (account_id, segment_id) once per published segment for every account (~6x a
+                # plain scan); with it each account's index range is read once and filtered.
+                # PostgreSQL's plan (a merge join of two index-only scans) is the same either way.
+                (SegmentMembership.segment_id + 0).in_(list(names)),
             ),
         )
         .order_by(Account.id)
@@ -156,8 +160,8 @@ def enrichment_values(
         if account_id != current:
             if current is not None:
                 yield _account_value(current, ranks, escaped, fmt)
+                ranks = []
             current = account_id
-            ranks = []
         if segment_id is not None:
             ranks.append(rank[segment_id])
     if current is not None:
@@ -167,6 +171,13 @@ def enrichment_values(
 def _account_value(
     account_id: int, ranks: list[int], escaped: list[str], fmt: ValueFormat
 ) -> AccountValue:
+    # This runs once per account (millions): the common cases skip the general formatting.
+    if not ranks:
+        return AccountValue(account_id, "", 0, 0)
     ranks.sort()
-    formatted = join_names([escaped[r] for r in ranks], fmt)
+    names = [escaped[r] for r in ranks]
+    value = fmt.delimiter.join(names)
+    if fmt.max_length is None or len(value) <= fmt.max_length:
+        return AccountValue(account_id, value, len(names), 0)
+    formatted = join_names(names, fmt)
     return AccountValue(account_id, formatted.value, formatted.names, formatted.dropped)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -50,6 +51,19 @@ def _secrets(values: tuple[str, ...]) -> dict[str, str]:
     return secrets
 
 
+def _read_secret_files(paths: dict[str, str]) -> dict[str, str]:
+    secrets: dict[str, str] = {}
+    for key, path in paths.items():
+        try:
+            secrets[key] = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise InputError(f"--secret-file {key}: cannot read {path}: {reason}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"--secret-file {key}: {path} is not UTF-8 text") from None
+    return secrets
+
+
 @click.group()
 def connections() -> None:
     """Store, list and test connections to CRM/MAP systems."""
@@ -67,6 +81,13 @@ def connections() -> None:
     help="A secret, stored encrypted (asked for when no VALUE is given).",
 )
 @click.option(
+    "--secret-file",
+    "secret_files",
+    multiple=True,
+    metavar="KEY=PATH",
+    help="A secret read from a file now (e.g. a JWT private key), stored encrypted.",
+)
+@click.option(
     "--secret-env",
     "secret_env",
     multiple=True,
@@ -80,12 +101,13 @@ def add_command(
     system: str,
     settings: tuple[str, ...],
     secrets: tuple[str, ...],
+    secret_files: tuple[str, ...],
     secret_env: tuple[str, ...],
 ) -> None:
     """Store connection NAME to a SYSTEM account."""
     plain = _pairs("--set", settings)
     from_environment = _pairs("--secret-env", secret_env)
-    given = _secrets(secrets)
+    given = {**_secrets(secrets), **_read_secret_files(_pairs("--secret-file", secret_files))}
     check_keys(system, plain, {**given, **from_environment})
     build_config(system, {**plain, **given, **dict.fromkeys(from_environment, _FROM_ENVIRONMENT)})
     spec = ConnectionSpec(name, system, plain, given, from_environment)

@@ -89,6 +89,45 @@ def test_secret_from_the_environment(cli: Cli, sandbox: Sandbox) -> None:
     cli.ok("connections", "test", "hs", "--object", "contacts", "--field", "segment_names")
 
 
+def test_salesforce_password_login_with_secrets_from_a_file(
+    cli: Cli, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    described = sandbox.describe()
+    salesforce = described["salesforce"]
+    password_file = tmp_path / "password.txt"
+    password_file.write_text(salesforce["password"] + "\n")
+    assert "cannot read" in cli.refused(
+        "connections",
+        "add",
+        "sf",
+        "--system",
+        "salesforce",
+        "--secret-file",
+        f"password={tmp_path / 'missing.txt'}",
+    )
+    cli.ok(
+        "connections",
+        "add",
+        "sf",
+        "--system",
+        "salesforce",
+        "--set",
+        f"username={salesforce['username']}",
+        "--set",
+        f"login_url={salesforce['login_url']}",
+        "--set",
+        f"ca_bundle={described['ca_bundle']}",
+        "--secret-file",
+        f"password={password_file}",
+        "--secret",
+        f"security_token={salesforce['security_token']}",
+    )
+    tested = cli.ok(
+        "connections", "test", "sf", "--object", "contact", "--field", "Segment_Names__c"
+    )
+    assert "ok: Contact.Segment_Names__c is" in tested.stdout
+
+
 def test_salesforce_connection_by_session(cli: Cli, sandbox: Sandbox) -> None:
     described = sandbox.describe()
     salesforce = described["salesforce"]

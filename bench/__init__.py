@@ -1,0 +1,1 @@
+"""Benchmarks, run by hand as scripts (not part of the test suite)."""
