@@ -1,5 +1,12 @@
 """Imports every table module so that Base.metadata knows the whole schema."""
 
-from models import accounts, connections, publishing_tables, segments
+from models import accounts, connections, orchestrations, publishing_tables, runs, segments
 
-__all__ = ["accounts", "connections", "publishing_tables", "segments"]
+__all__ = [
+    "accounts",
+    "connections",
+    "orchestrations",
+    "publishing_tables",
+    "runs",
+    "segments",
+]

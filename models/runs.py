@@ -1,0 +1,112 @@
+"""Sync runs, their planned batches, each record's last confirmed value and each failure.
+
+Correctness lives here, not in Celery: rows move between states by conditional UPDATE, so a task
+delivered twice finds its row already claimed and does nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, utcnow
+
+# A run is active while queued, running, or deferred (waiting for tomorrow's API budget).
+ACTIVE_RUN_STATUSES = ("queued", "running", "deferred")
+RUN_STATUSES = (*ACTIVE_RUN_STATUSES, "succeeded", "failed", "skipped")
+BATCH_STATUSES = ("pending", "running", "done", "failed")
+_ACTIVE = "status IN ('queued', 'running', 'deferred')"
+
+
+class SyncRun(Base):
+    """One run of one orchestration, with its counts."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    orchestration_id: Mapped[int] = mapped_column(
+        ForeignKey("orchestrations.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    trigger: Mapped[str] = mapped_column(String(16), default="manual")
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A deferred run resumes at this time (the vendor's or the budget's next day).
+    resume_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    field_max_length: Mapped[int | None] = mapped_column(Integer)
+    eligible: Mapped[int] = mapped_column(Integer, default=0)
+    enriched: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    unmatched: Mapped[int] = mapped_column(Integer, default=0)
+    truncated: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    batches_total: Mapped[int] = mapped_column(Integer, default=0)
+    batches_done: Mapped[int] = mapped_column(Integer, default=0)
+
+    # One active run per orchestration: a second trigger is recorded as skipped, never run twice.
+    __table_args__ = (
+        Index(
+            "uq_sync_runs_one_active",
+            "orchestration_id",
+            unique=True,
+            postgresql_where=text(_ACTIVE),
+            sqlite_where=text(_ACTIVE),
+        ),
+    )
+
+
+class SyncBatch(Base):
+    """Up to the vendor's maximum of record updates, written by one task."""
+
+    __tablename__ = "sync_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A running batch whose lease has passed is taken again by the sweeper.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # [[record_id, value], ...] in write order.
+    updates: Mapped[list[Any]] = mapped_column(JSON)
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_sync_batches_run_number", "run_id", "number", unique=True),
+        Index("ix_sync_batches_status_lease", "status", "lease_until"),
+    )
+
+
+class RecordState(Base):
+    """The value segsync last confirmed written to one record by one orchestration."""
+
+    __tablename__ = "record_states"
+
+    orchestration_id: Mapped[int] = mapped_column(
+        ForeignKey("orchestrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RecordFailure(Base):
+    """One record a run could not write, with the vendor's code and message."""
+
+    __tablename__ = "record_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True)
+    record_id: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
