@@ -13,6 +13,7 @@ from models.errors import SegsyncError
 from worker.cli_accounts import accounts
 from worker.cli_connections import connections
 from worker.cli_database import Database
+from worker.cli_orchestrations import orchestrations, runs, sync_command
 from worker.cli_output import fail
 from worker.cli_publishing import publish_command, published_command, unpublish_command, values
 from worker.cli_sandbox import sandbox
@@ -64,6 +65,9 @@ for command in (
     published_command,
     values,
     connections,
+    orchestrations,
+    sync_command,
+    runs,
     sandbox,
 ):
     main.add_command(command)

@@ -1,0 +1,104 @@
+"""Matching a CRM/MAP record to an account: explicit link, then email domain, then website."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, select
+
+from models.accounts import Account
+from models.domains import registrable_domain
+from models.errors import InputError
+
+# Personal mailbox providers: an address there says nothing about the person's company, so it
+# never matches an account, even one whose own domain it is.
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "ymail.com",
+        "hotmail.com", "hotmail.co.uk", "hotmail.fr", "outlook.com", "live.com", "msn.com",
+        "icloud.com", "me.com", "mac.com", "aol.com", "gmx.com", "gmx.de", "gmx.net", "web.de",
+        "mail.com", "protonmail.com", "proton.me", "yandex.ru", "yandex.com", "mail.ru",
+        "qq.com", "163.com", "126.com", "naver.com", "zoho.com", "fastmail.com", "orange.fr",
+        "free.fr", "laposte.net", "t-online.de", "libero.it", "btinternet.com", "comcast.net",
+    }
+)  # fmt: skip
+
+# Which account column an explicit CRM link refers to, per system.
+LINK_COLUMNS = {"salesforce": "salesforce_account_id", "hubspot": "hubspot_company_id"}
+
+
+def salesforce_id_key(record_id: str) -> str:
+    """The case-sensitive 15-character form of a Salesforce id (18-character ids add a suffix)."""
+    return record_id[:15]
+
+
+@dataclass
+class AccountIndex:
+    """Lookups from a record's match keys to an account id, built in one pass over accounts."""
+
+    by_link: dict[str, int] = field(default_factory=dict)
+    by_domain: dict[str, int] = field(default_factory=dict)
+    # Domains more than one account has: matching on them would be a guess.
+    ambiguous_domains: set[str] = field(default_factory=set)
+    link_key: str = "plain"
+
+    def link(self, linked_id: str) -> int | None:
+        """The account an explicit CRM link points at."""
+        key = salesforce_id_key(linked_id) if self.link_key == "salesforce" else linked_id
+        return self.by_link.get(key)
+
+    def domain(self, domain: str) -> int | None:
+        """The one account with this registrable domain."""
+        return None if domain in self.ambiguous_domains else self.by_domain.get(domain)
+
+
+def build_account_index(connection: Connection, system: str) -> AccountIndex:
+    """Index every account by its CRM link for `system` and by its registrable domain."""
+    column_name = LINK_COLUMNS.get(system)
+    link_column = getattr(Account, column_name) if column_name else Account.id
+    index = AccountIndex(link_key="salesforce" if system == "salesforce" else "plain")
+    rows = connection.execution_options(stream_results=True, yield_per=20_000).execute(
+        select(Account.id, link_column, Account.domain)
+    )
+    for account_id, link, domain in rows:
+        if column_name and link:
+            index.by_link[salesforce_id_key(link) if system == "salesforce" else str(link)] = (
+                account_id
+            )
+        if domain:
+            if domain in index.by_domain and index.by_domain[domain] != account_id:
+                index.ambiguous_domains.add(domain)
+            index.by_domain.setdefault(domain, account_id)
+    return index
+
+
+def _domain_of(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        return registrable_domain(text)
+    except InputError:
+        return None
+
+
+def match_account(
+    index: AccountIndex,
+    *,
+    linked_account_id: str | None,
+    email: str | None,
+    website: str | None,
+) -> int | None:
+    """The account a record belongs to: explicit link, then email domain, then website."""
+    if linked_account_id:
+        linked = index.link(linked_account_id)
+        if linked is not None:
+            return linked
+    email_domain = _domain_of(email.rsplit("@", 1)[1]) if email and "@" in email else None
+    if email_domain and email_domain not in FREE_MAIL_DOMAINS:
+        matched = index.domain(email_domain)
+        if matched is not None:
+            return matched
+    website_domain = _domain_of(website)
+    if website_domain and website_domain not in FREE_MAIL_DOMAINS:
+        return index.domain(website_domain)
+    return None

@@ -1,0 +1,401 @@
+"""One orchestration run (DESIGN.md §3): claim, desired values, read, match, diff, plan, write.
+
+Every step moves database rows by conditional UPDATE, so the same functions serve the foreground
+`segsync sync` and the Celery tasks, and a step delivered twice does nothing the second time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.base import Connector, Update
+from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+from models.accounts import Account
+from models.base import utcnow
+from models.db import transaction
+from models.enrichment import ValueFormat, enrichment_values
+from models.matching import build_account_index, match_account
+from models.orchestrations import Orchestration
+from models.runs import RecordFailure, RecordState, SyncBatch, SyncRun
+from models.segments import SegmentMembership
+
+# A batch claimed by a worker that then vanished is taken again after this long.
+BATCH_LEASE = timedelta(minutes=10)
+# The longest the foreground run sleeps before retrying a batch.
+MAX_FOREGROUND_WAIT = 60.0
+Progress = Callable[[str, int], None]
+
+
+def start_run(session: Session, orchestration: Orchestration, trigger: str) -> SyncRun:
+    """Record a queued run; when one is already active, record this one as skipped instead."""
+    run = SyncRun(orchestration_id=orchestration.id, status="queued", trigger=trigger)
+    try:
+        with session.begin_nested():
+            session.add(run)
+            session.flush()
+    except IntegrityError:
+        active = session.scalar(
+            select(SyncRun.id).where(
+                SyncRun.orchestration_id == orchestration.id,
+                SyncRun.status.in_(("queued", "running", "deferred")),
+            )
+        )
+        run = SyncRun(
+            orchestration_id=orchestration.id,
+            status="skipped",
+            trigger=trigger,
+            reason=f"run {active} of this orchestration is still active",
+            finished_at=utcnow(),
+        )
+        session.add(run)
+        session.flush()
+    return run
+
+
+@dataclass
+class _Plan:
+    updates: list[tuple[str, str]]
+    eligible: int = 0
+    unchanged: int = 0
+    unmatched: int = 0
+    truncated: int = 0
+
+
+def _claim_run(factory: sessionmaker[Session], run_id: int) -> Orchestration | None:
+    with transaction(factory) as session:
+        claimed = session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.status == "queued")
+            .values(status="running", started_at=utcnow())
+        )
+        if not getattr(claimed, "rowcount", 0):
+            return None
+        run = session.get_one(SyncRun, run_id)
+        return session.get_one(Orchestration, run.orchestration_id)
+
+
+def _requeue_run(factory: sessionmaker[Session], run_id: int) -> None:
+    # Planning stored nothing yet, so the whole plan can simply be tried again later.
+    with transaction(factory) as session:
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.status == "running")
+            .values(status="queued", started_at=None)
+        )
+
+
+def fail_run(factory: sessionmaker[Session], run_id: int, reason: str) -> None:
+    """End an active run as failed with a one-line reason."""
+    with transaction(factory) as session:
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.status.in_(("queued", "running", "deferred")))
+            .values(status="failed", reason=reason, finished_at=utcnow())
+        )
+
+
+def plan_run(
+    factory: sessionmaker[Session],
+    run_id: int,
+    connector: Connector,
+    progress: Progress | None = None,
+) -> list[int]:
+    """Claim a queued run, compute what to write, and store it as batches; returns batch ids."""
+    orchestration = _claim_run(factory, run_id)
+    if orchestration is None:
+        return []
+    try:
+        described = connector.describe_field(orchestration.object_type, orchestration.field)
+        if not described.writable:
+            raise FatalError(f"field {described.name} on {described.object_type} is not writable")
+        limits = [n for n in (orchestration.max_length, described.max_length) if n]
+        fmt = ValueFormat(orchestration.delimiter, min(limits) if limits else None)
+        plan = _diff(factory, orchestration, connector, fmt, progress)
+    except RetryableError:
+        _requeue_run(factory, run_id)
+        raise
+    except DailyQuotaError as exc:
+        defer_run(factory, run_id, str(exc))
+        raise
+    except ConnectorError as exc:
+        fail_run(factory, run_id, str(exc))
+        raise
+    with transaction(factory) as session:
+        batch_ids = _store_batches(session, run_id, plan.updates, connector.batch_size)
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(
+                field_max_length=fmt.max_length,
+                eligible=plan.eligible,
+                unchanged=plan.unchanged,
+                unmatched=plan.unmatched,
+                truncated=plan.truncated,
+                api_calls=connector.api_calls,
+                batches_total=len(batch_ids),
+            )
+        )
+        _finish_if_complete(session, run_id)
+    return batch_ids
+
+
+def _scope_accounts(orchestration: Orchestration) -> Select[int] | None:
+    # recent:DAYS covers accounts created or changed (by an import) in the last DAYS days.
+    if orchestration.scope_kind == "recent" and orchestration.scope_days:
+        since = utcnow() - timedelta(days=orchestration.scope_days)
+        return select(Account.id).where(Account.updated_at >= since)
+    if orchestration.scope_kind == "segment" and orchestration.scope_segment_id is not None:
+        return select(SegmentMembership.account_id).where(
+            SegmentMembership.segment_id == orchestration.scope_segment_id
+        )
+    return None
+
+
+def _diff(
+    factory: sessionmaker[Session],
+    orchestration: Orchestration,
+    connector: Connector,
+    fmt: ValueFormat,
+    progress: Progress | None,
+) -> _Plan:
+    with factory() as session:
+        connection = session.connection()
+        scope = _scope_accounts(orchestration)
+        desired = {
+            v.account_id: (v.value, v.dropped) for v in enrichment_values(connection, fmt, scope)
+        }
+        index = build_account_index(connection, connector.system)
+    # Stale names are cleared only when every account is in scope (as the reference product).
+    clear_empty = orchestration.scope_kind == "all" and not orchestration.keep_when_empty
+    plan = _Plan(updates=[])
+    for number, record in enumerate(
+        connector.read_records(orchestration.object_type, orchestration.field), start=1
+    ):
+        if progress is not None and number % 500 == 0:
+            progress("read", number)
+        account_id = match_account(
+            index,
+            linked_account_id=record.linked_account_id,
+            email=record.email,
+            website=record.website,
+        )
+        if account_id is None:
+            plan.unmatched += 1
+            continue
+        if account_id not in desired:
+            continue  # outside the orchestration's scope
+        value, dropped = desired[account_id]
+        if not value and not clear_empty:
+            continue
+        plan.eligible += 1
+        plan.truncated += bool(dropped)
+        if (record.value or "") == value:
+            plan.unchanged += 1
+        else:
+            plan.updates.append((record.id, value))
+    return plan
+
+
+def _chunks(items: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _store_batches(
+    session: Session, run_id: int, updates: list[tuple[str, str]], size: int
+) -> list[int]:
+    rows = [
+        {
+            "run_id": run_id,
+            "number": number,
+            "status": "pending",
+            "updates": [list(u) for u in chunk],
+        }
+        for number, chunk in enumerate(_chunks(updates, size), start=1)
+    ]
+    if rows:
+        session.execute(insert(SyncBatch), rows)
+    return list(
+        session.scalars(
+            select(SyncBatch.id).where(SyncBatch.run_id == run_id).order_by(SyncBatch.number)
+        )
+    )
+
+
+def write_batch(factory: sessionmaker[Session], batch_id: int, connector: Connector) -> bool:
+    """Claim a pending (or lease-expired) batch, write it, store each record's outcome.
+
+    Returns False when the batch was not claimable (done, or running under a live lease).
+    """
+    now = utcnow()
+    with transaction(factory) as session:
+        claimed = session.execute(
+            update(SyncBatch)
+            .where(
+                SyncBatch.id == batch_id,
+                (SyncBatch.status == "pending")
+                | ((SyncBatch.status == "running") & (SyncBatch.lease_until < now)),
+            )
+            .values(
+                status="running", attempts=SyncBatch.attempts + 1, lease_until=now + BATCH_LEASE
+            )
+        )
+        if not getattr(claimed, "rowcount", 0):
+            return False
+        batch = session.get_one(SyncBatch, batch_id)
+        run = session.get_one(SyncRun, batch.run_id)
+        orchestration = session.get_one(Orchestration, run.orchestration_id)
+        updates = [Update(record_id, value) for record_id, value in batch.updates]
+        object_type, field, orchestration_id = (
+            orchestration.object_type,
+            orchestration.field,
+            orchestration.id,
+        )
+    calls_before = connector.api_calls
+    try:
+        results = connector.write_batch(object_type, field, updates)
+    except ConnectorError:
+        _release_batch(factory, batch_id, connector.api_calls - calls_before)
+        raise
+    values = {u.record_id: u.value for u in updates}
+    written = [r for r in results if r.ok]
+    failures = [r for r in results if not r.ok]
+    with transaction(factory) as session:
+        done = session.execute(
+            update(SyncBatch)
+            .where(SyncBatch.id == batch_id, SyncBatch.status == "running")
+            .values(
+                status="done",
+                written=len(written),
+                failed=len(failures),
+                api_calls=connector.api_calls - calls_before,
+                finished_at=utcnow(),
+                lease_until=None,
+            )
+        )
+        if not getattr(done, "rowcount", 0):
+            return False
+        for result in written:
+            session.merge(
+                RecordState(
+                    orchestration_id=orchestration_id,
+                    record_id=result.record_id,
+                    value=values[result.record_id],
+                    written_at=utcnow(),
+                )
+            )
+        session.add_all(
+            RecordFailure(run_id=run.id, record_id=r.record_id, code=r.code, message=r.message)
+            for r in failures
+        )
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run.id)
+            .values(
+                batches_done=SyncRun.batches_done + 1,
+                enriched=SyncRun.enriched + len(written),
+                failed=SyncRun.failed + len(failures),
+                api_calls=SyncRun.api_calls + (connector.api_calls - calls_before),
+            )
+        )
+        _finish_if_complete(session, run.id)
+    return True
+
+
+def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int) -> None:
+    # The vendor refused the whole call, so nothing of this batch was written: it is pending
+    # again for whoever retries it, and the calls it cost still count against the run.
+    with transaction(factory) as session:
+        batch = session.get_one(SyncBatch, batch_id)
+        session.execute(
+            update(SyncBatch)
+            .where(SyncBatch.id == batch_id, SyncBatch.status == "running")
+            .values(status="pending", lease_until=None, api_calls=SyncBatch.api_calls + api_calls)
+        )
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == batch.run_id)
+            .values(api_calls=SyncRun.api_calls + api_calls)
+        )
+
+
+def defer_run(factory: sessionmaker[Session], run_id: int, reason: str) -> datetime:
+    """Park a running run until the next UTC day, when daily quotas and budgets reset."""
+    tomorrow = (utcnow() + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    with transaction(factory) as session:
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.status == "running")
+            .values(status="deferred", resume_at=tomorrow, reason=reason)
+        )
+    return tomorrow
+
+
+def _finish_if_complete(session: Session, run_id: int) -> None:
+    # Only the batch that completes the count closes the run; the condition makes it exactly once.
+    session.execute(
+        update(SyncRun)
+        .where(
+            SyncRun.id == run_id,
+            SyncRun.status == "running",
+            SyncRun.batches_done >= SyncRun.batches_total,
+        )
+        .values(status="succeeded", finished_at=utcnow())
+    )
+
+
+def run_in_foreground(
+    factory: sessionmaker[Session],
+    run_id: int,
+    connector: Connector,
+    progress: Progress | None = None,
+    max_attempts: int = 5,
+) -> SyncRun:
+    """Plan and write a run in this process (no broker); returns the run as it ended.
+
+    Retryable errors are retried here with the vendor's wait (at most `max_attempts` per batch);
+    a spent daily quota defers the run to the next day; anything fatal fails it.
+    """
+    batch_ids: list[int] = []
+    for attempt in range(1, max_attempts + 1):
+        try:
+            batch_ids = plan_run(factory, run_id, connector, progress)
+            break
+        except RetryableError as exc:
+            if attempt == max_attempts:
+                fail_run(factory, run_id, f"gave up after {attempt} attempts: {exc}")
+                return _load_run(factory, run_id)
+            time.sleep(min(exc.retry_after or 2.0**attempt, MAX_FOREGROUND_WAIT))
+        except ConnectorError:
+            return _load_run(factory, run_id)  # plan_run failed or deferred the run
+    for done, batch_id in enumerate(batch_ids, start=1):
+        for attempt in range(1, max_attempts + 1):
+            try:
+                write_batch(factory, batch_id, connector)
+                break
+            except RetryableError as exc:
+                if attempt == max_attempts:
+                    fail_run(factory, run_id, f"gave up after {attempt} attempts: {exc}")
+                    return _load_run(factory, run_id)
+                time.sleep(min(exc.retry_after or 2.0**attempt, MAX_FOREGROUND_WAIT))
+            except DailyQuotaError as exc:
+                defer_run(factory, run_id, str(exc))
+                return _load_run(factory, run_id)
+            except ConnectorError as exc:
+                fail_run(factory, run_id, str(exc))
+                return _load_run(factory, run_id)
+        if progress is not None:
+            progress("write", done)
+    return _load_run(factory, run_id)
+
+
+def _load_run(factory: sessionmaker[Session], run_id: int) -> SyncRun:
+    with factory() as session:
+        return session.get_one(SyncRun, run_id)
