@@ -1,0 +1,129 @@
+"""The pipeline's database guarantees: one active run, batches claimed once, counts closed once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.sandbox.cluster import Sandbox
+from models.connections import ConnectionSpec, add_connection
+from models.orchestrations import OrchestrationSpec, Scope, create_orchestration
+from models.publishing import publish
+from models.runs import SyncBatch, SyncRun
+from models.segment_catalog import create_segment
+from tests.factories import add_accounts
+from worker.sync import plan_run, start_run, write_batch
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(["hubspot"]) as running:
+        yield running
+
+
+@pytest.fixture
+def connector(sandbox: Sandbox) -> HubSpotConnector:
+    described = sandbox.describe()
+    return HubSpotConnector(
+        HubSpotConfig(
+            access_token=described["hubspot"]["access_token"],
+            base_url=described["hubspot"]["base_url"],
+            ca_bundle=described["ca_bundle"],
+        )
+    )
+
+
+@pytest.fixture
+def orchestration_id(session: Session, sandbox: Sandbox) -> int:
+    add_accounts(session, [{"external_id": "A", "domain": "acme.com"}])
+    create_segment(session, "Acme", filter_expression='domain = "acme.com"')
+    publish(session, "Acme", ["enrichment"])
+    connection = add_connection(
+        session, ConnectionSpec("hs", "hubspot", {}, {}, {"access_token": "HS"}), None
+    )
+    orchestration = create_orchestration(
+        session,
+        OrchestrationSpec("Contacts", connection.id, "contacts", "segment_names", Scope("all")),
+    )
+    session.commit()
+    sandbox.emulators["hubspot"].add_records(  # type: ignore[attr-defined]
+        "contacts", [{"email": f"p{n}@acme.com"} for n in range(250)]
+    )
+    return orchestration.id
+
+
+def test_a_second_trigger_is_recorded_as_skipped(session: Session, orchestration_id: int) -> None:
+    from models.orchestrations import Orchestration
+
+    orchestration = session.get_one(Orchestration, orchestration_id)
+    first = start_run(session, orchestration, "schedule")
+    second = start_run(session, orchestration, "manual")
+    session.commit()
+    assert first.status == "queued"
+    assert second.status == "skipped"
+    assert f"run {first.id} of this orchestration is still active" in (second.reason or "")
+
+
+def test_batches_are_claimed_once_and_the_run_closes_once(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+    sandbox: Sandbox,
+) -> None:
+    from models.orchestrations import Orchestration
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    batch_ids = plan_run(session_factory, run.id, connector)
+    assert len(batch_ids) == 3  # 250 records at HubSpot's 100 per call
+    assert plan_run(session_factory, run.id, connector) == []  # already planned
+    for batch_id in batch_ids:
+        assert write_batch(session_factory, batch_id, connector)
+        # Delivered again (at-least-once): the batch is done, nothing is written twice.
+        assert not write_batch(session_factory, batch_id, connector)
+    writes = sandbox.emulators["hubspot"].writes
+    assert len(writes) == 250 and len({w.record_id for w in writes}) == 250
+    with session_factory() as check:
+        finished = check.get_one(SyncRun, run.id)
+        assert (finished.status, finished.enriched, finished.batches_done) == ("succeeded", 250, 3)
+
+
+def test_an_expired_lease_lets_the_batch_be_taken_again(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+) -> None:
+    from datetime import timedelta
+
+    from models.base import utcnow
+
+    run = SyncRun(orchestration_id=orchestration_id, status="running")
+    session.add(run)
+    session.flush()
+    session.execute(
+        insert(SyncBatch),
+        [
+            {
+                "run_id": run.id,
+                "number": 1,
+                "status": "running",
+                "attempts": 1,
+                "lease_until": utcnow() - timedelta(seconds=1),
+                "updates": [],
+            }
+        ],
+    )
+    run.batches_total = 1
+    batch_id = session.scalar(select(SyncBatch.id).where(SyncBatch.run_id == run.id))
+    assert batch_id is not None
+    session.commit()
+    assert write_batch(session_factory, batch_id, connector)
+    with session_factory() as check:
+        assert check.get_one(SyncBatch, batch_id).attempts == 2
+        assert check.get_one(SyncRun, run.id).status == "succeeded"
