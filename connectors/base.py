@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, final
 
@@ -77,6 +77,12 @@ class Connector(ABC):
     def __init__(self) -> None:
         self._api_calls = 0
         self._quota: QuotaUsage | None = None
+        self._call_gate: Callable[[], None] | None = None
+
+    @final
+    def set_call_gate(self, gate: Callable[[], None] | None) -> None:
+        """Run `gate` before every vendor call: the worker waits there for the shared rate limit."""
+        self._call_gate = gate
 
     @final
     @property
@@ -92,6 +98,9 @@ class Connector(ABC):
 
     @final
     def _count_call(self) -> None:
+        # Adapters call this just before each HTTP request, so the gate can hold the request back.
+        if self._call_gate is not None:
+            self._call_gate()
         self._api_calls += 1
 
     @final
@@ -120,6 +129,18 @@ class Connector(ABC):
     @abstractmethod
     def read_records(self, object_type: str, field: str) -> Iterator[Record]:
         """Every record of `object_type`, page by page, lazily, with the field's current value."""
+
+    @abstractmethod
+    def read_values(
+        self, object_type: str, field: str, record_ids: Sequence[str]
+    ) -> dict[str, str | None]:
+        """The field's current value of each of `record_ids` (at most batch_size), in as few
+        calls as the vendor allows; ids that no longer exist are absent from the result.
+
+        Keys are the ids as given; an empty or unset value is None, as in read_records. More
+        than batch_size ids raise ValueError before any call. A retried batch reads its records
+        back with this, so a write the vendor applied before the worker died is not sent again.
+        """
 
     @abstractmethod
     def write_batch(

@@ -13,6 +13,7 @@ from models.base import Base, utcnow
 from models.enrichment import ValueFormat
 from models.errors import InputError, NotFoundError, RuleError
 from models.publishing import published_uses
+from models.schedules import check_schedule, next_fire
 from models.segment_catalog import find_segment
 
 SCOPE_KINDS = ("all", "recent", "segment")
@@ -90,6 +91,7 @@ class OrchestrationSpec:
     max_length: int | None = None
     keep_when_empty: bool = False
     daily_api_budget: int | None = None
+    schedule: str | None = None
 
 
 def create_orchestration(session: Session, spec: OrchestrationSpec) -> Orchestration:
@@ -101,6 +103,7 @@ def create_orchestration(session: Session, spec: OrchestrationSpec) -> Orchestra
             "or '-'"
         )
     ValueFormat(spec.delimiter, spec.max_length)  # refuses a bad delimiter or length
+    schedule = check_schedule(spec.schedule) if spec.schedule else None
     if spec.daily_api_budget is not None and spec.daily_api_budget < 1:
         raise InputError(f"daily API budget {spec.daily_api_budget} must be at least 1")
     if session.scalar(select(Orchestration.id).where(Orchestration.name == name)) is not None:
@@ -126,6 +129,8 @@ def create_orchestration(session: Session, spec: OrchestrationSpec) -> Orchestra
         max_length=spec.max_length,
         keep_when_empty=spec.keep_when_empty,
         daily_api_budget=spec.daily_api_budget,
+        schedule=schedule,
+        next_run_at=next_fire(schedule, utcnow()) if schedule else None,
         enabled=True,
     )
     session.add(orchestration)

@@ -36,6 +36,8 @@ class SyncRun(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its task was last sent: the sweeper sends it again if that was long ago.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A deferred run resumes at this time (the vendor's or the budget's next day).
     resume_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     field_max_length: Mapped[int | None] = mapped_column(Integer)
@@ -71,6 +73,7 @@ class SyncBatch(Base):
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # A running batch whose lease has passed is taken again by the sweeper.
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # [[record_id, value], ...] in write order.

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import make_engine, make_session_factory, upgrade
-from tests.services import postgres_server
+from tests.services import postgres_server, redis_server
 
 _database_numbers = itertools.count(1)
 
@@ -97,3 +97,14 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """One session on the test's database; the test commits what it wants kept."""
     with session_factory() as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """URL of a Redis database: from SEGSYNC_TEST_REDIS_URL, or a server started here."""
+    given = os.environ.get("SEGSYNC_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    with redis_server() as url:
+        yield url

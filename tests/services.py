@@ -1,4 +1,4 @@
-"""Starts the real servers the tests use (PostgreSQL; Redis later) on free local ports."""
+"""Starts the real servers the tests use (PostgreSQL, Redis) on free local ports."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,4 +100,62 @@ def postgres_server() -> Iterator[str]:
             stderr=subprocess.DEVNULL,
             check=False,
         )
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _redis_answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server that keeps nothing on disk; yields a URL to its database 0."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError(
+            "redis-server not found: install it (Debian/Ubuntu: apt-get install redis-server), "
+            "or set SEGSYNC_TEST_REDIS_URL to a server you run"
+        )
+    workdir = Path(tempfile.mkdtemp(prefix="segsync-redis-"))
+    log = workdir / "server.log"
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not _redis_answers_ping(port):
+            if server.poll() is not None or time.monotonic() > deadline:
+                output = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                raise RuntimeError(f"redis-server did not start on port {port}:\n{output}")
+            time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -11,6 +11,7 @@ from connectors.errors import ConnectorError
 from models.db import safe_url, upgrade
 from models.errors import SegsyncError
 from worker.cli_accounts import accounts
+from worker.cli_celery import beat_command, flower_command, worker_command
 from worker.cli_connections import connections
 from worker.cli_database import Database
 from worker.cli_orchestrations import orchestrations, runs, sync_command
@@ -69,5 +70,8 @@ for command in (
     sync_command,
     runs,
     sandbox,
+    worker_command,
+    beat_command,
+    flower_command,
 ):
     main.add_command(command)

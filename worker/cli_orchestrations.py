@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any
 
 import click
 from sqlalchemy import delete, func, select
 
 from connectors.base import Connector
-from models.connections import find_connection, resolve_secrets
+from models.connections import Connection, find_connection, resolve_secrets
 from models.orchestrations import (
     Orchestration,
     OrchestrationSpec,
@@ -39,8 +41,6 @@ def connector_for(database: Database, connection_name: str) -> Connector:
 def orchestration_as_dict(database: Database, orchestration: Orchestration) -> dict[str, Any]:
     """An orchestration as shown by `list` and `show`."""
     with database.transaction() as session:
-        from models.connections import Connection
-
         connection = session.get_one(Connection, orchestration.connection_id)
         segment = (
             session.get(Segment, orchestration.scope_segment_id)
@@ -54,6 +54,8 @@ def orchestration_as_dict(database: Database, orchestration: Orchestration) -> d
             "object": orchestration.object_type,
             "field": orchestration.field,
             "scope": scope_text(orchestration, segment.name if segment else None),
+            "schedule": orchestration.schedule,
+            "next_run_at": orchestration.next_run_at,
             "delimiter": orchestration.delimiter,
             "max_length": orchestration.max_length,
             "keep_when_empty": orchestration.keep_when_empty,
@@ -72,6 +74,7 @@ def orchestrations() -> None:
 @click.option("--connection", "connection_name", required=True)
 @click.option("--object", "object_type", required=True, help="e.g. Lead, Contact, contacts.")
 @click.option("--field", required=True, help="The field the segment names are written to.")
+@click.option("--schedule", help="Cron expression in UTC, e.g. '0 2 * * *' (default: on demand).")
 @click.option("--scope", default="all", show_default=True, help="all, recent:DAYS or segment:NAME")
 @click.option("--delimiter", default=";", show_default=True)
 @click.option("--max-length", type=int, help="Cap below the field's own maximum length.")
@@ -84,6 +87,7 @@ def create_command(
     connection_name: str,
     object_type: str,
     field: str,
+    schedule: str | None,
     scope: str,
     delimiter: str,
     max_length: int | None,
@@ -109,6 +113,7 @@ def create_command(
                 max_length=max_length,
                 keep_when_empty=keep_when_empty,
                 daily_api_budget=daily_api_budget,
+                schedule=schedule,
             ),
         )
     click.echo(
@@ -210,30 +215,62 @@ def delete_command(database: Database, name: str, yes: bool) -> None:
 
 @click.command("sync")
 @click.argument("name")
+@click.option("--queue", "queued", is_flag=True, help="Send the run to the Celery workers.")
+@click.option("--wait", is_flag=True, help="With --queue: wait for the run to finish.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run's counts as JSON.")
 @click.pass_obj
-def sync_command(database: Database, name: str, as_json: bool) -> None:
-    """Run orchestration NAME now, in the foreground (no broker needed)."""
+def sync_command(database: Database, name: str, queued: bool, wait: bool, as_json: bool) -> None:
+    """Run orchestration NAME now: in the foreground (no broker), or on the workers (--queue)."""
+    if wait and not queued:
+        raise click.UsageError("--wait goes with --queue")
+    if queued and not database.settings.broker_url:
+        fail("--queue needs a broker: set SEGSYNC_BROKER_URL (e.g. redis://localhost:6379/0)")
     with database.transaction() as session:
         orchestration = find_orchestration(session, name)
         if not orchestration.enabled:
             fail(f"orchestration {name!r} is disabled")
         run = start_run(session, orchestration, "manual")
-        from models.connections import Connection
-
         connection_name = session.get_one(Connection, orchestration.connection_id).name
     if run.status == "skipped":
         fail(f"run {run.id} skipped: {run.reason}")
-    connector = connector_for(database, connection_name)
+    if queued:
+        from worker.tasks import enqueue_run
 
-    def progress(stage: str, count: int) -> None:
+        enqueue_run(run.id)
+        if not wait:
+            click.echo(f"run {run.id} queued")
+            return
+        finished = _wait_for(database, run.id, as_json)
+    else:
+        connector = connector_for(database, connection_name)
+
+        def progress(stage: str, count: int) -> None:
+            if not as_json:
+                click.echo(f"\r{stage}: {count}", nl=False, err=True)
+
+        finished = run_in_foreground(database.sessions(), run.id, connector, progress)
         if not as_json:
-            click.echo(f"\r{stage}: {count}", nl=False, err=True)
+            click.echo("", err=True)
+    _report_run(finished, as_json)
 
-    finished = run_in_foreground(database.sessions(), run.id, connector, progress)
+
+def _wait_for(database: Database, run_id: int, as_json: bool) -> SyncRun:
+    """Poll the run's row until it leaves the queued/running states, with a progress bar."""
+    factory = database.sessions()
+    with click.progressbar(length=1, label=f"run {run_id}", file=sys.stderr) as bar:
+        while True:
+            with factory() as session:
+                run = session.get_one(SyncRun, run_id)
+            if run.batches_total and not as_json:
+                bar.length = run.batches_total
+                bar.update(run.batches_done - bar.pos)
+            if run.status not in ("queued", "running"):
+                return run
+            time.sleep(0.5)
+
+
+def _report_run(finished: SyncRun, as_json: bool) -> None:
     counts = {key: getattr(finished, key) for key in RUN_COUNTS}
-    if not as_json:
-        click.echo("", err=True)
     if as_json:
         echo_json(
             {"run": finished.id, "status": finished.status, "reason": finished.reason, **counts}

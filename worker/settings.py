@@ -15,6 +15,20 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///segsync.db"
     # Fernet key(s) that encrypt connection secrets at rest; comma-separated to rotate keys.
     secret_key: SecretStr | None = None
+    # Celery broker (Redis in production). None: only foreground `segsync sync` works.
+    broker_url: str | None = None
+    # Where rate limits shared by all workers live; defaults to the broker when it is Redis.
+    redis_url: str | None = None
+    # user:password that Flower asks for; `segsync flower` refuses to start without it.
+    flower_basic_auth: SecretStr | None = None
+
+    def shared_redis_url(self) -> str | None:
+        """The Redis that holds shared rate limits, if any (else limits are per process)."""
+        if self.redis_url:
+            return self.redis_url
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
 
     def secret_key_text(self) -> str | None:
         """The secret key's text, for the one place that needs it (models.connections)."""

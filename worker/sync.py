@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -236,10 +236,28 @@ def write_batch(factory: sessionmaker[Session], batch_id: int, connector: Connec
     """
     now = utcnow()
     with transaction(factory) as session:
+        batch = session.get(SyncBatch, batch_id)
+        if batch is None:
+            return False  # the run was deleted with its orchestration
+        run = session.get_one(SyncRun, batch.run_id)
+        orchestration = session.get_one(Orchestration, run.orchestration_id)
+        if run.status == "running" and _budget_spent(session, orchestration):
+            session.execute(
+                update(SyncRun)
+                .where(SyncRun.id == run.id, SyncRun.status == "running")
+                .values(
+                    status="deferred",
+                    resume_at=next_utc_day(now),
+                    reason=f"daily API budget of {orchestration.daily_api_budget} calls is spent",
+                )
+            )
+            return False
+        # Only a batch of a running run is written: a failed or deferred run writes nothing more.
         claimed = session.execute(
             update(SyncBatch)
             .where(
                 SyncBatch.id == batch_id,
+                SyncBatch.run_id.in_(select(SyncRun.id).where(SyncRun.status == "running")),
                 (SyncBatch.status == "pending")
                 | ((SyncBatch.status == "running") & (SyncBatch.lease_until < now)),
             )
@@ -249,9 +267,7 @@ def write_batch(factory: sessionmaker[Session], batch_id: int, connector: Connec
         )
         if not getattr(claimed, "rowcount", 0):
             return False
-        batch = session.get_one(SyncBatch, batch_id)
-        run = session.get_one(SyncRun, batch.run_id)
-        orchestration = session.get_one(Orchestration, run.orchestration_id)
+        session.refresh(batch)
         updates = [Update(record_id, value) for record_id, value in batch.updates]
         object_type, field, orchestration_id = (
             orchestration.object_type,
@@ -326,9 +342,26 @@ def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int
         )
 
 
+def next_utc_day(now: datetime) -> datetime:
+    """Midnight UTC after `now`: when vendors' daily quotas and segsync's budgets reset."""
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _budget_spent(session: Session, orchestration: Orchestration) -> bool:
+    if orchestration.daily_api_budget is None:
+        return False
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    used = session.scalar(
+        select(func.coalesce(func.sum(SyncRun.api_calls), 0)).where(
+            SyncRun.orchestration_id == orchestration.id, SyncRun.started_at >= today
+        )
+    )
+    return int(used or 0) >= orchestration.daily_api_budget
+
+
 def defer_run(factory: sessionmaker[Session], run_id: int, reason: str) -> datetime:
     """Park a running run until the next UTC day, when daily quotas and budgets reset."""
-    tomorrow = (utcnow() + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = next_utc_day(utcnow())
     with transaction(factory) as session:
         session.execute(
             update(SyncRun)
@@ -378,7 +411,10 @@ def run_in_foreground(
     for done, batch_id in enumerate(batch_ids, start=1):
         for attempt in range(1, max_attempts + 1):
             try:
-                write_batch(factory, batch_id, connector)
+                if not write_batch(factory, batch_id, connector):
+                    run = _load_run(factory, run_id)
+                    if run.status != "running":
+                        return run  # deferred (budget spent) or failed meanwhile
                 break
             except RetryableError as exc:
                 if attempt == max_attempts:
@@ -399,3 +435,29 @@ def run_in_foreground(
 def _load_run(factory: sessionmaker[Session], run_id: int) -> SyncRun:
     with factory() as session:
         return session.get_one(SyncRun, run_id)
+
+
+def give_up_batch(factory: sessionmaker[Session], batch_id: int, reason: str) -> None:
+    """Count a batch that kept failing as failed records, so its run can still finish."""
+    with transaction(factory) as session:
+        batch = session.get_one(SyncBatch, batch_id)
+        closed = session.execute(
+            update(SyncBatch)
+            .where(SyncBatch.id == batch_id, SyncBatch.status.in_(("pending", "running")))
+            .values(status="failed", failed=len(batch.updates), finished_at=utcnow())
+        )
+        if not getattr(closed, "rowcount", 0):
+            return
+        session.add_all(
+            RecordFailure(run_id=batch.run_id, record_id=record_id, code="GAVE_UP", message=reason)
+            for record_id, _value in batch.updates
+        )
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == batch.run_id)
+            .values(
+                batches_done=SyncRun.batches_done + 1,
+                failed=SyncRun.failed + len(batch.updates),
+            )
+        )
+        _finish_if_complete(session, batch.run_id)

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-29 04:26:57.506448
+Create Date: 2026-11-29 04:32:27.617324
 
 """
 
@@ -87,6 +87,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resume_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("field_max_length", sa.Integer(), nullable=True),
         sa.Column("eligible", sa.Integer(), nullable=False),
@@ -144,6 +145,7 @@ def upgrade() -> None:
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("updates", sa.JSON(), nullable=False),
         sa.Column("written", sa.Integer(), nullable=False),

@@ -1,0 +1,49 @@
+"""Celery settings of segsync's workers (DESIGN.md §4): at-least-once delivery made safe.
+
+Correctness lives in the database (conditional UPDATEs), so these settings only make sure a task
+is redelivered rather than lost, and never waits long inside the broker.
+"""
+
+from __future__ import annotations
+
+from worker.settings import Settings
+
+_settings = Settings()
+
+broker_url = _settings.broker_url or "memory://"
+# Nothing reads task results: run and batch state is in the database.
+task_ignore_result = True
+result_backend = None
+
+# JSON only: task arguments are ids, never pickled objects, credentials or record payloads.
+task_serializer = "json"
+accept_content = ["json"]
+result_serializer = "json"
+
+# Acknowledge after the task ran, and hand a task back when its worker dies mid-way; the attempt
+# cap lives in the database (SyncBatch.attempts), not in the broker.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+
+# A message not acknowledged within the visibility timeout is delivered again; every time limit
+# stays well under it so a slow task is killed before it is handed to a second worker.
+VISIBILITY_TIMEOUT = 3600
+broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
+task_soft_time_limit = 900
+task_time_limit = 1200
+broker_connection_retry_on_startup = True
+
+task_default_queue = "segsync"
+# Events let Flower show tasks as they happen.
+worker_send_task_events = True
+task_send_sent_event = True
+
+beat_schedule = {
+    # One static entry: orchestration schedules live in the database and are claimed by
+    # compare-and-set, so a second beat does no harm and schedules change without restarts.
+    "dispatch-due": {"task": "segsync.dispatch_due", "schedule": 60.0},
+    "sweep": {"task": "segsync.sweep", "schedule": 60.0},
+}
+timezone = "UTC"
+enable_utc = True

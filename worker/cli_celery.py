@@ -1,0 +1,61 @@
+"""`segsync worker`, `segsync beat`, `segsync flower`: the Celery programs with segsync's app."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from worker.cli_database import Database
+from worker.cli_output import fail
+
+_PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+def _require_broker(database: Database) -> None:
+    if not database.settings.broker_url:
+        fail("no broker: set SEGSYNC_BROKER_URL (e.g. redis://localhost:6379/0)")
+    database.sessions()  # refuses, in one line, a database that is not upgraded
+
+
+@click.command("worker", context_settings=_PASS_THROUGH)
+@click.option("--concurrency", type=int, help="Worker processes (default: one per core).")
+@click.pass_context
+def worker_command(context: click.Context, concurrency: int | None) -> None:
+    """Run a Celery worker (extra arguments go to `celery worker`)."""
+    _require_broker(context.obj)
+    from worker.app import app
+
+    argv = ["worker", "--loglevel=INFO"]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    app.worker_main([*argv, *context.args])
+
+
+@click.command("beat", context_settings=_PASS_THROUGH)
+@click.pass_context
+def beat_command(context: click.Context) -> None:
+    """Run Celery beat: it fires dispatch_due and sweep every minute (a second beat is harmless)."""
+    _require_broker(context.obj)
+    from worker.app import app
+
+    app.start(["beat", "--loglevel=INFO", *context.args])
+
+
+@click.command("flower", context_settings=_PASS_THROUGH)
+@click.option("--port", default=5555, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True)
+@click.pass_context
+def flower_command(context: click.Context, port: int, address: str) -> None:
+    """Run Flower with basic authentication from SEGSYNC_FLOWER_BASIC_AUTH (user:password)."""
+    database: Database = context.obj
+    _require_broker(database)
+    credentials = database.settings.flower_basic_auth
+    if credentials is None or ":" not in credentials.get_secret_value():
+        fail("Flower needs SEGSYNC_FLOWER_BASIC_AUTH=user:password; it never runs unauthenticated")
+    assert credentials is not None
+    # Through the environment, not argv: a password in argv shows in every process listing.
+    os.environ["FLOWER_BASIC_AUTH"] = credentials.get_secret_value()
+    from worker.app import app
+
+    app.start(["flower", f"--port={port}", f"--address={address}", *context.args])

@@ -1,0 +1,138 @@
+"""Which runs to start or resume now: due schedules, deferred runs, lost or stalled work.
+
+Every claim is a compare-and-set UPDATE, so two beats (or a beat and a sweeper) racing for the same
+orchestration start it once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.base import utcnow
+from models.db import transaction
+from models.orchestrations import Orchestration
+from models.runs import SyncBatch, SyncRun
+from models.schedules import next_fire
+from worker.sync import start_run
+
+# A queued run or a pending batch whose task was sent longer ago than this has most likely lost
+# its broker message (a Redis restart without persistence); sending it again is harmless.
+STALE_AFTER = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Work:
+    """What the dispatcher or the sweeper wants enqueued."""
+
+    runs: list[int]
+    batches: list[int]
+
+
+def claim_due_runs(factory: sessionmaker[Session], now: datetime | None = None) -> list[int]:
+    """Start a run of every enabled orchestration whose schedule is due; returns queued run ids."""
+    now = now or utcnow()
+    started: list[int] = []
+    with factory() as session:
+        due = session.execute(
+            select(Orchestration.id, Orchestration.schedule, Orchestration.next_run_at).where(
+                Orchestration.enabled.is_(True),
+                Orchestration.schedule.is_not(None),
+                Orchestration.next_run_at <= now,
+            )
+        ).all()
+    for orchestration_id, schedule, fired_at in due:
+        with transaction(factory) as session:
+            claimed = session.execute(
+                update(Orchestration)
+                .where(Orchestration.id == orchestration_id, Orchestration.next_run_at == fired_at)
+                .values(next_run_at=next_fire(str(schedule), now))
+            )
+            if not getattr(claimed, "rowcount", 0):
+                continue  # another beat claimed this firing
+            run = start_run(session, session.get_one(Orchestration, orchestration_id), "schedule")
+            if run.status == "queued":
+                started.append(run.id)
+    return started
+
+
+def resume_deferred_runs(factory: sessionmaker[Session], now: datetime | None = None) -> Work:
+    """Set deferred runs whose day has come running again; returns their pending batches."""
+    now = now or utcnow()
+    runs: list[int] = []
+    batches: list[int] = []
+    with factory() as session:
+        waiting = list(
+            session.scalars(
+                select(SyncRun.id).where(SyncRun.status == "deferred", SyncRun.resume_at <= now)
+            )
+        )
+    for run_id in waiting:
+        with transaction(factory) as session:
+            resumed = session.execute(
+                update(SyncRun)
+                .where(SyncRun.id == run_id, SyncRun.status == "deferred")
+                .values(status="running", resume_at=None, reason=None)
+            )
+            if not getattr(resumed, "rowcount", 0):
+                continue
+            run = session.get_one(SyncRun, run_id)
+            if run.batches_total == 0 and run.batches_done == 0:
+                # Deferred while planning: nothing stored yet, so plan again.
+                run.status = "queued"
+                runs.append(run_id)
+                continue
+            batches.extend(_pending_batches(session, run_id))
+    return Work(runs, batches)
+
+
+def mark_enqueued(factory: sessionmaker[Session], runs: list[int], batches: list[int]) -> None:
+    """Record that tasks for these runs and batches were just sent."""
+    now = utcnow()
+    with transaction(factory) as session:
+        if runs:
+            session.execute(update(SyncRun).where(SyncRun.id.in_(runs)).values(enqueued_at=now))
+        if batches:
+            session.execute(
+                update(SyncBatch).where(SyncBatch.id.in_(batches)).values(enqueued_at=now)
+            )
+
+
+def _pending_batches(session: Session, run_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(SyncBatch.id)
+            .where(SyncBatch.run_id == run_id, SyncBatch.status == "pending")
+            .order_by(SyncBatch.number)
+        )
+    )
+
+
+def stalled_work(factory: sessionmaker[Session], now: datetime | None = None) -> Work:
+    """Runs and batches whose task message was probably lost or whose worker died."""
+    now = now or utcnow()
+    with factory() as session:
+        runs = list(
+            session.scalars(
+                select(SyncRun.id).where(
+                    SyncRun.status == "queued",
+                    func.coalesce(SyncRun.enqueued_at, SyncRun.created_at) < now - STALE_AFTER,
+                )
+            )
+        )
+        batches = list(
+            session.scalars(
+                select(SyncBatch.id)
+                .join(SyncRun, SyncRun.id == SyncBatch.run_id)
+                .where(
+                    SyncRun.status == "running",
+                    ((SyncBatch.status == "running") & (SyncBatch.lease_until < now))
+                    | ((SyncBatch.status == "pending") & (SyncRun.started_at < now - STALE_AFTER)),
+                )
+                .order_by(SyncBatch.id)
+            )
+        )
+    return Work(runs, batches)
