@@ -42,8 +42,8 @@ task_send_sent_event = True
 beat_schedule = {
     # One static entry: orchestration schedules live in the database and are claimed by
     # compare-and-set, so a second beat does no harm and schedules change without restarts.
-    "dispatch-due": {"task": "segsync.dispatch_due", "schedule": 60.0},
-    "sweep": {"task": "segsync.sweep", "schedule": 60.0},
+    "dispatch-due": {"task": "segsync.dispatch_due", "schedule": _settings.beat_interval_seconds},
+    "sweep": {"task": "segsync.sweep", "schedule": _settings.beat_interval_seconds},
 }
 timezone = "UTC"
 enable_utc = True

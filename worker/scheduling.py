@@ -111,7 +111,11 @@ def _pending_batches(session: Session, run_id: int) -> list[int]:
     )
 
 
-def stalled_work(factory: sessionmaker[Session], now: datetime | None = None) -> Work:
+def stalled_work(
+    factory: sessionmaker[Session],
+    now: datetime | None = None,
+    stale_after: timedelta = STALE_AFTER,
+) -> Work:
     """Runs and batches whose task message was probably lost or whose worker died."""
     now = now or utcnow()
     with factory() as session:
@@ -119,7 +123,7 @@ def stalled_work(factory: sessionmaker[Session], now: datetime | None = None) ->
             session.scalars(
                 select(SyncRun.id).where(
                     SyncRun.status == "queued",
-                    func.coalesce(SyncRun.enqueued_at, SyncRun.created_at) < now - STALE_AFTER,
+                    func.coalesce(SyncRun.enqueued_at, SyncRun.created_at) < now - stale_after,
                 )
             )
         )
@@ -130,7 +134,13 @@ def stalled_work(factory: sessionmaker[Session], now: datetime | None = None) ->
                 .where(
                     SyncRun.status == "running",
                     ((SyncBatch.status == "running") & (SyncBatch.lease_until < now))
-                    | ((SyncBatch.status == "pending") & (SyncRun.started_at < now - STALE_AFTER)),
+                    | (
+                        (SyncBatch.status == "pending")
+                        & (
+                            func.coalesce(SyncBatch.enqueued_at, SyncRun.started_at)
+                            < now - stale_after
+                        )
+                    ),
                 )
                 .order_by(SyncBatch.id)
             )

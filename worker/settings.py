@@ -21,6 +21,12 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # user:password that Flower asks for; `segsync flower` refuses to start without it.
     flower_basic_auth: SecretStr | None = None
+    # How long a worker holds a batch before the sweeper may give it to another worker.
+    batch_lease_seconds: float = 600.0
+    # A run or batch whose task was sent longer ago than this is sent again by the sweeper.
+    stale_after_seconds: float = 1800.0
+    # How often beat fires dispatch_due and sweep.
+    beat_interval_seconds: float = 60.0
 
     def shared_redis_url(self) -> str | None:
         """The Redis that holds shared rate limits, if any (else limits are per process)."""

@@ -229,7 +229,12 @@ def _store_batches(
     )
 
 
-def write_batch(factory: sessionmaker[Session], batch_id: int, connector: Connector) -> bool:
+def write_batch(
+    factory: sessionmaker[Session],
+    batch_id: int,
+    connector: Connector,
+    lease: timedelta = BATCH_LEASE,
+) -> bool:
     """Claim a pending (or lease-expired) batch, write it, store each record's outcome.
 
     Returns False when the batch was not claimable (done, or running under a live lease).
@@ -261,9 +266,7 @@ def write_batch(factory: sessionmaker[Session], batch_id: int, connector: Connec
                 (SyncBatch.status == "pending")
                 | ((SyncBatch.status == "running") & (SyncBatch.lease_until < now)),
             )
-            .values(
-                status="running", attempts=SyncBatch.attempts + 1, lease_until=now + BATCH_LEASE
-            )
+            .values(status="running", attempts=SyncBatch.attempts + 1, lease_until=now + lease)
         )
         if not getattr(claimed, "rowcount", 0):
             return False

@@ -6,6 +6,7 @@ a second delivery of the same message a no-op.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -157,7 +158,7 @@ def write_batch_task(self: Any, batch_id: int) -> None:
         connector = connector_for(session, session.get_one(Orchestration, run.orchestration_id))
         run_id = run.id
     try:
-        write_batch(factory, batch_id, connector)
+        write_batch(factory, batch_id, connector, timedelta(seconds=settings().batch_lease_seconds))
     except RetryableError as exc:
         if attempts + 1 >= MAX_BATCH_ATTEMPTS:
             give_up_batch(factory, batch_id, f"still failing after {attempts + 1} attempts: {exc}")
@@ -184,7 +185,7 @@ def dispatch_due() -> None:
 @app.task(name="segsync.sweep")
 def sweep() -> None:
     """Every minute (beat): send again the work whose message was lost or whose worker died."""
-    work = stalled_work(sessions())
+    work = stalled_work(sessions(), stale_after=timedelta(seconds=settings().stale_after_seconds))
     for run_id in work.runs:
         enqueue_run(run_id)
     enqueue_batches(work.batches)

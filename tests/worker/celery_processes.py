@@ -1,0 +1,85 @@
+"""Real Celery programs for tests: `segsync worker` and `segsync beat` as child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SEGSYNC = str(Path(sys.executable).parent / "segsync")
+
+
+class CeleryProcess:
+    """One `segsync worker` or `segsync beat` in its own process group, logging to a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._handle = log.open("wb")
+        self.process = subprocess.Popen(
+            [SEGSYNC, *args],
+            env=env,
+            stdout=self._handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        """What the process logged so far."""
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> None:
+        """Block until `text` appears in the log (e.g. a worker's "ready.")."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if self.process.poll() is not None:
+                raise AssertionError(f"process exited early:\n{self.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{text!r} not logged in {timeout} s:\n{self.output()[-3000:]}"
+                )
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no cleanup, no acknowledgement, like a lost host."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._handle.close()
+
+    def stop(self) -> None:
+        """Stop gracefully (warm shutdown), killing it if that takes too long."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return
+        self._handle.close()
+
+
+def start_worker(env: dict[str, str], log: Path, name: str, concurrency: int = 2) -> CeleryProcess:
+    """A ready worker consuming segsync's queue."""
+    worker = CeleryProcess(
+        [
+            "worker",
+            f"--concurrency={concurrency}",
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env,
+        log,
+    )
+    worker.wait_for("ready.")
+    return worker
+
+
+def start_beat(env: dict[str, str], log: Path, schedule_file: Path) -> CeleryProcess:
+    """A running beat (its own schedule file, so two beats do not share one)."""
+    beat = CeleryProcess(["beat", f"--schedule={schedule_file}"], env, log)
+    beat.wait_for("beat: Starting")
+    return beat

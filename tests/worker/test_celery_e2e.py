@@ -1,0 +1,230 @@
+"""End to end through real Celery workers, a real Redis and real HTTPS to the emulators."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from connectors.sandbox.cluster import Sandbox
+from models.connections import new_secret_key
+from tests.factories import write_csv
+from tests.worker.celery_processes import CeleryProcess, start_worker
+from tests.worker.test_cli import Cli
+
+# account -> (domain, segments it is in); values are what the field must hold afterwards.
+ACCOUNTS = {
+    "A-1": ("acme.com", "Software; ICP", "Tier 1"),
+    "A-2": ("globex.co.uk", "Software; ICP"),
+    "A-3": ("initech.io", "Tier 1"),
+    "A-4": ("umbrella.com",),
+}
+EXPECTED = {
+    "acme.com": "Software； ICP;Tier 1",
+    "globex.co.uk": "Software； ICP",
+    "initech.io": "Tier 1",
+    "umbrella.com": "",
+}
+DOMAINS = list(EXPECTED)
+
+
+Stack = tuple[Cli, Sandbox, dict[str, str], dict[str, str]]
+
+
+@pytest.fixture
+def stack(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
+    redis.Redis.from_url(redis_url).flushdb()
+    with Sandbox(["salesforce", "hubspot"]) as sandbox:
+        env = {
+            **os.environ,
+            "SEGSYNC_DATABASE_URL": database_url,
+            "SEGSYNC_BROKER_URL": redis_url,
+            "SEGSYNC_SECRET_KEY": new_secret_key(),
+            "SEGSYNC_BATCH_LEASE_SECONDS": "4",
+            "SEGSYNC_STALE_AFTER_SECONDS": "4",
+            "SEGSYNC_BEAT_INTERVAL_SECONDS": "1",
+        }
+        cli = Cli(database_url)
+        cli.env.update({k: v for k, v in env.items() if k.startswith("SEGSYNC_")})
+        companies = load(cli, sandbox, tmp_path)
+        yield cli, sandbox, env, companies
+
+
+def load(cli: Cli, sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
+    """Accounts, segments, connections; returns the HubSpot company id of each domain."""
+    hubspot = sandbox.emulators["hubspot"]
+    company_ids = hubspot.add_records(  # type: ignore[attr-defined]
+        "companies", [{"domain": domain, "name": domain} for domain in DOMAINS]
+    )
+    rows = [
+        [
+            external_id,
+            spec[0],
+            "Software" if "Software; ICP" in spec else "Retail",
+            company_ids[DOMAINS.index(spec[0])],
+        ]
+        for external_id, spec in ACCOUNTS.items()
+    ]
+    path = write_csv(
+        tmp_path / "a.csv", ["external_id", "domain", "industry", "hubspot_company_id"], rows
+    )
+    cli.ok("accounts", "import", str(path))
+    cli.ok("segments", "create", "Software; ICP", "--filter", 'industry = "Software"')
+    cli.ok("segments", "create", "Tier 1", "--filter", 'domain in ("acme.com", "initech.io")')
+    for name in ("Software; ICP", "Tier 1"):
+        cli.ok("publish", name, "--use", "enrichment", "--yes")
+    described = sandbox.describe()
+    salesforce = described["salesforce"]
+    cli.ok(
+        "connections",
+        "add",
+        "sf",
+        "--system",
+        "salesforce",
+        "--set",
+        f"username={salesforce['username']}",
+        "--set",
+        f"login_url={salesforce['login_url']}",
+        "--set",
+        f"ca_bundle={described['ca_bundle']}",
+        "--secret",
+        f"password={salesforce['password']}",
+        "--secret",
+        f"security_token={salesforce['security_token']}",
+    )
+    cli.ok(
+        "connections",
+        "add",
+        "hs",
+        "--system",
+        "hubspot",
+        "--set",
+        f"base_url={described['hubspot']['base_url']}",
+        "--set",
+        f"ca_bundle={described['ca_bundle']}",
+        "--secret",
+        f"access_token={described['hubspot']['access_token']}",
+    )
+    return dict(zip(DOMAINS, company_ids, strict=True))
+
+
+def seed(
+    sandbox: Sandbox, system: str, object_type: str, count: int, companies: dict[str, str]
+) -> dict[str, str]:
+    """`count` records of one object spread over the accounts; record id -> expected value.
+
+    Leads, Contacts and HubSpot contacts start with a stale value; the others start empty.
+    """
+    emulator: Any = sandbox.emulators[system]
+    domains = [DOMAINS[n % len(DOMAINS)] for n in range(count)]
+    if (system, object_type) == ("salesforce", "Account"):
+        rows = [{"Name": f"Co {n}", "Website": f"https://www.{d}/"} for n, d in enumerate(domains)]
+    elif system == "salesforce":
+        rows = [
+            {"LastName": f"P{n}", "Email": f"p{n}@{d}", "Segment_Names__c": "Stale"}
+            for n, d in enumerate(domains)
+        ]
+    elif object_type == "companies":
+        rows = [{"domain": d, "name": d} for d in domains]
+    elif object_type == "leads":
+        rows = [{"hs_lead_name": f"Lead {n}"} for n in range(count)]
+    else:
+        rows = [{"email": f"p{n}@{d}", "segment_names": "Stale"} for n, d in enumerate(domains)]
+    ids: list[str] = emulator.add_records(object_type, rows)
+    if object_type == "leads":
+        # Leads carry no email or domain: only their company association matches them.
+        for record_id, domain in zip(ids, domains, strict=True):
+            emulator.associate(record_id, companies[domain], object_type="leads")
+    return {record_id: EXPECTED[d] for record_id, d in zip(ids, domains, strict=True)}
+
+
+def field_value(sandbox: Sandbox, system: str, object_type: str, record_id: str) -> str:
+    emulator: Any = sandbox.emulators[system]
+    record = emulator.record(object_type, record_id)
+    value = (
+        record.get("Segment_Names__c")
+        if system == "salesforce"
+        else (record["properties"].get("segment_names"))
+    )
+    return value or ""
+
+
+TARGETS = [
+    ("salesforce", "sf", "Lead", "Segment_Names__c", 450),
+    ("salesforce", "sf", "Contact", "Segment_Names__c", 250),
+    ("salesforce", "sf", "Account", "Segment_Names__c", 60),
+    ("hubspot", "hs", "contacts", "segment_names", 230),
+    ("hubspot", "hs", "companies", "segment_names", 40),
+    ("hubspot", "hs", "leads", "segment_names", 30),
+]
+
+
+def test_every_system_and_object_through_a_real_worker(stack: Stack, tmp_path: Path) -> None:
+    cli, sandbox, env, companies = stack
+    expected: dict[tuple[str, str], dict[str, str]] = {}
+    for system, connection, object_type, field, count in TARGETS:
+        expected[(system, object_type)] = seed(sandbox, system, object_type, count, companies)
+        cli.ok(
+            "orchestrations",
+            "create",
+            f"{system} {object_type}",
+            "--connection",
+            connection,
+            "--object",
+            object_type,
+            "--field",
+            field,
+        )
+    worker = start_worker(env, tmp_path / "worker.log", "one")
+    try:
+        for system, _connection, object_type, _field, _count in TARGETS:
+            run = cli.json("sync", f"{system} {object_type}", "--queue", "--wait")
+            assert run["status"] == "succeeded", (run, worker.output()[-2000:])  # type: ignore[index]
+    finally:
+        worker.stop()
+    for (system, object_type), values in expected.items():
+        emulator = sandbox.emulators[system]
+        writes = Counter(w.record_id for w in emulator.writes if w.object_type == object_type)
+        for record_id, value in values.items():
+            where = f"{system} {object_type} {record_id}"
+            assert field_value(sandbox, system, object_type, record_id) == value, where
+            assert writes[record_id] <= 1, f"{where} written twice"
+        # Exactly the seeded records whose value had to change were written (and nothing twice:
+        # the four companies load() made are written too, once each).
+        started_stale = object_type in ("Lead", "Contact", "contacts")
+        must_write = {r for r, v in values.items() if started_stale or v != ""}
+        assert set(writes) & set(values) == must_write, f"{system} {object_type}"
+        assert max(writes.values()) == 1
+
+
+def test_flower_requires_authentication(stack: Stack, tmp_path: Path) -> None:
+    import requests
+
+    from tests.services import free_port
+
+    _cli, _sandbox, env, _companies = stack
+    port = free_port()
+    refused = CeleryProcess(["flower", f"--port={port}"], env, tmp_path / "refused.log")
+    assert refused.process.wait(timeout=30) == 1
+    assert "SEGSYNC_FLOWER_BASIC_AUTH" in refused.output()
+    flower = CeleryProcess(
+        ["flower", f"--port={port}"],
+        {**env, "SEGSYNC_FLOWER_BASIC_AUTH": "ops:flower-pass-1"},
+        tmp_path / "flower.log",
+    )
+    try:
+        flower.wait_for("Visit me at", timeout=60)
+        session = requests.Session()
+        session.trust_env = False
+        url = f"http://127.0.0.1:{port}/api/workers"
+        assert session.get(url, timeout=10).status_code == 401
+        assert session.get(url, auth=("ops", "wrong"), timeout=10).status_code == 401
+        assert session.get(url, auth=("ops", "flower-pass-1"), timeout=10).status_code == 200
+        assert "flower-pass-1" not in flower.output()
+    finally:
+        flower.stop()
