@@ -19,7 +19,9 @@ import requests
 from hubspot import HubSpot  # type: ignore[import-untyped]
 from hubspot.crm.objects import (  # type: ignore[import-untyped]
     BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
     SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
 )
 from hubspot.crm.objects.exceptions import (  # type: ignore[import-untyped]
     OpenApiException as ObjectsClientError,
@@ -225,6 +227,51 @@ class HubSpotConnector(Connector):
         """Every record of the object with the field, email/website and its company, lazily."""
         object_type = self.check_object(object_type)
         return self._pages(object_type, field)
+
+    def read_values(
+        self, object_type: str, field: str, record_ids: Sequence[str]
+    ) -> dict[str, str | None]:
+        """One batch/read call for up to 100 ids; ids HubSpot cannot find are left out."""
+        object_type = self.check_object(object_type)
+        if len(record_ids) > self.batch_size:
+            raise ValueError(
+                f"a hubspot batch takes at most {self.batch_size} ids, got {len(record_ids)}"
+            )
+        if not record_ids:
+            return {}
+        wanted = list(dict.fromkeys(record_ids))
+        batch = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=record_id) for record_id in wanted],
+            properties=[field],
+            # The SDK's model refuses None for this required member; no history is wanted.
+            properties_with_history=[],
+        )
+        answer = self._call(
+            lambda: self._batch_api.read(object_type, batch),
+            what=f"reading {field} of {object_type}",
+            object_type=object_type,
+            field=field,
+        )
+        # A 207 lists the ids it could not find under OBJECT_NOT_FOUND: those are simply absent.
+        # Any other error leaves a record's value unknown, and the caller would take an absent
+        # record for a deleted one, so the whole read is to be tried again instead.
+        for error in getattr(answer, "errors", None) or []:
+            category = str(error.category or "ERROR")
+            if category != "OBJECT_NOT_FOUND":
+                message = self._clean(str(error.message or ""))
+                raise RetryableError(
+                    f"hubspot could not read some {object_type} ({category}): {message}",
+                    code=category,
+                )
+        values: dict[str, str | None] = {}
+        asked = set(wanted)
+        for item in answer.results or []:
+            record_id = str(item.id)
+            # Only ids asked for count: a merged-away id may come back as the surviving record's
+            # id, which says nothing about the id asked for (it no longer exists on its own).
+            if record_id in asked:
+                values[record_id] = (item.properties or {}).get(field) or None
+        return values
 
     def write_batch(
         self, object_type: str, field: str, updates: Sequence[Update]

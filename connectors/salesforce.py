@@ -43,6 +43,10 @@ _MATCH_FIELDS: dict[str, dict[str, str]] = {
     "Account": {"website": "Website", "linked_account_id": "Id"},
 }
 _TEXT_TYPES = {"string", "textarea", "email", "url", "phone", "picklist", "multipicklist"}
+# A record id: 15 case-sensitive characters, optionally followed by the 3-character checksum
+# that makes it case-insensitive. Ids reach SOQL escaped by format_soql; this check refuses
+# anything that cannot be an id before it costs a call.
+_RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
 def check_field_name(field: str) -> str:
@@ -54,6 +58,16 @@ def check_field_name(field: str) -> str:
 
 def _query_more(url: str) -> Callable[[Salesforce], Any]:
     return lambda client: client.query_more(url, identifier_is_url=True)
+
+
+def _lowered(row: Mapping[str, Any]) -> dict[str, Any]:
+    # Salesforce field names are case-insensitive; the configured spelling may differ.
+    return {str(key).lower(): value for key, value in row.items()}
+
+
+def _text(value: Any) -> str | None:
+    # Salesforce stores "" as null; both mean an empty field.
+    return None if value is None or value == "" else str(value)
 
 
 class SalesforceConnector(Connector):
@@ -134,6 +148,41 @@ class SalesforceConnector(Connector):
             soql += format_soql(" WHERE SystemModstamp > {}", modified_since)
         return self._records(object_type, field, soql)
 
+    def read_values(
+        self, object_type: str, field: str, record_ids: Sequence[str]
+    ) -> dict[str, str | None]:
+        """One SOQL `WHERE Id IN (...)` query for up to 200 ids (a page holds 2,000 rows)."""
+        if len(record_ids) > self.batch_size:
+            raise ValueError(
+                f"a Salesforce batch holds at most {self.batch_size} records, not {len(record_ids)}"
+            )
+        object_type = self.check_object(object_type)
+        check_field_name(field)
+        for record_id in record_ids:
+            if not _RECORD_ID.match(record_id):
+                raise ValueError(f"{record_id!r} is not a Salesforce record id")
+        if not record_ids:
+            return {}
+        # Salesforce answers with 18-character ids whatever length was asked for. The first 15
+        # characters are the id itself (the last 3 only encode its case), so they lead an
+        # answer back to the id as given, in either length.
+        given: dict[str, list[str]] = {}
+        for record_id in dict.fromkeys(record_ids):
+            given.setdefault(record_id[:15], []).append(record_id)
+        columns = "Id" if field.lower() == "id" else f"Id, {field}"
+        soql = format_soql(
+            "SELECT {:literal} FROM {:literal} WHERE Id IN {}",
+            columns,
+            object_type,
+            list(dict.fromkeys(record_ids)),
+        )
+        values: dict[str, str | None] = {}
+        for row in self._query_rows(soql):
+            record = _lowered(row)
+            for record_id in given.get(str(record.get("id") or "")[:15], []):
+                values[record_id] = _text(record.get(field.lower()))
+        return values
+
     def write_batch(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
@@ -212,10 +261,14 @@ class SalesforceConnector(Connector):
             for row in self._bulk.query(soql):
                 yield self._record(object_type, field, {k: v or None for k, v in row.items()})
             return
-        page = self._rest(lambda client: client.query(soql + " ORDER BY Id"))
+        for found in self._query_rows(soql + " ORDER BY Id"):
+            yield self._record(object_type, field, found)
+
+    def _query_rows(self, soql: str) -> Iterator[Mapping[str, Any]]:
+        """The rows of a REST query, following nextRecordsUrl page by page, lazily."""
+        page = self._rest(lambda client: client.query(soql))
         while True:
-            for row in page.get("records", []):
-                yield self._record(object_type, field, row)
+            yield from page.get("records", [])
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not isinstance(next_url, str):
                 return
@@ -225,15 +278,12 @@ class SalesforceConnector(Connector):
 
     @staticmethod
     def _record(object_type: str, field: str, row: Mapping[str, Any]) -> Record:
-        # Salesforce field names are case-insensitive; the configured spelling may differ.
-        values = {str(key).lower(): value for key, value in row.items()}
-
-        def text(name: str) -> str | None:
-            value = values.get(name.lower())
-            return None if value is None or value == "" else str(value)
-
-        matched = {attribute: text(name) for attribute, name in _MATCH_FIELDS[object_type].items()}
-        return Record(id=str(values["id"]), value=text(field), **matched)
+        values = _lowered(row)
+        matched = {
+            attribute: _text(values.get(name.lower()))
+            for attribute, name in _MATCH_FIELDS[object_type].items()
+        }
+        return Record(id=str(values["id"]), value=_text(values.get(field.lower())), **matched)
 
     # -- calls, logins and errors ----------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import Connector, Update
+from connectors.base import Connector, Update, WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
 from models.accounts import Account
 from models.base import utcnow
@@ -271,6 +271,7 @@ def write_batch(
         if not getattr(claimed, "rowcount", 0):
             return False
         session.refresh(batch)
+        attempts = batch.attempts
         updates = [Update(record_id, value) for record_id, value in batch.updates]
         object_type, field, orchestration_id = (
             orchestration.object_type,
@@ -279,7 +280,11 @@ def write_batch(
         )
     calls_before = connector.api_calls
     try:
-        results = connector.write_batch(object_type, field, updates)
+        already = _already_written(connector, object_type, field, updates, attempts)
+        pending = [u for u in updates if u.record_id not in already]
+        results = [WriteResult(record_id, ok=True) for record_id in already]
+        if pending:
+            results.extend(connector.write_batch(object_type, field, pending))
     except ConnectorError:
         _release_batch(factory, batch_id, connector.api_calls - calls_before)
         raise
@@ -326,6 +331,21 @@ def write_batch(
         )
         _finish_if_complete(session, run.id)
     return True
+
+
+def _already_written(
+    connector: Connector, object_type: str, field: str, updates: list[Update], attempts: int
+) -> set[str]:
+    """On a retried batch, the records that already hold their value (written just before a
+    worker died, or by a call whose answer was lost): writing them again would write twice."""
+    if attempts <= 1:
+        return set()
+    current = connector.read_values(object_type, field, [u.record_id for u in updates])
+    return {
+        u.record_id
+        for u in updates
+        if u.record_id in current and (current[u.record_id] or "") == u.value
+    }
 
 
 def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int) -> None:

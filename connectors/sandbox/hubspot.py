@@ -1,4 +1,4 @@
-"""A HubSpot CRM v3 emulator: objects list and batch update, properties, OAuth, rate limits."""
+"""A HubSpot CRM v3 emulator: objects list, batch read and update, properties, OAuth, limits."""
 
 from __future__ import annotations
 
@@ -101,6 +101,8 @@ class HubSpotEmulator(Emulator):
         self._daily_used = 0
         self._day = dt.datetime.now(dt.UTC).date()
         self._objects: dict[str, dict[str, _Object]] = {name: {} for name in _OBJECT_TYPES}
+        # Deleted records: HubSpot archives them, and only `archived=true` reads still see them.
+        self._archived: dict[str, dict[str, _Object]] = {name: {} for name in _OBJECT_TYPES}
         self._next_id = 1001
         self._properties = {
             object_type: {name: self._property(object_type, name) for name in names}
@@ -132,6 +134,11 @@ class HubSpotEmulator(Emulator):
         with self.lock:
             found = self._objects[object_type][record_id]
             return self._render(object_type, found, None, list(found.links))
+
+    def delete_record(self, object_type: str, record_id: str) -> None:
+        """Delete (archive) a record: lists, reads and updates no longer find it."""
+        with self.lock:
+            self._archived[object_type][record_id] = self._objects[object_type].pop(record_id)
 
     def associate(self, contact_id: str, company_id: str, object_type: str = "contacts") -> None:
         """Associate a contact (or a record of `object_type`) with a company."""
@@ -200,6 +207,8 @@ class HubSpotEmulator(Emulator):
                 return self._list(request, object_type)
             if request.method == "POST" and parts[4:] == ["batch", "update"]:
                 return self._batch_update(request, object_type, call)
+            if request.method == "POST" and parts[4:] == ["batch", "read"]:
+                return self._batch_read(request, object_type)
         if request.method == "GET" and len(parts) == 5 and parts[:3] == ["crm", "v3", "properties"]:
             object_type = self._object_type(parts[3])
             if object_type is None:
@@ -389,6 +398,53 @@ class HubSpotEmulator(Emulator):
         if linked:
             rendered["associations"] = linked
         return rendered
+
+    def _batch_read(self, request: Request, object_type: str) -> Response:
+        """Records by id: 200 when every id was found, else 207 naming the missing ids."""
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        properties = body.get("properties", []) if isinstance(body, dict) else None
+        if (
+            not isinstance(inputs, list)
+            or not all(isinstance(i, dict) and isinstance(i.get("id"), str | int) for i in inputs)
+            or not isinstance(properties, list)
+        ):
+            return _error(400, "Invalid input JSON on line 1", "VALIDATION_ERROR")
+        if len(inputs) > BATCH_MAX:
+            message = f"Batch input size {len(inputs)} exceeds the maximum of {BATCH_MAX}"
+            return _error(400, message, "VALIDATION_ERROR")
+        if isinstance(body, dict) and body.get("idProperty"):
+            # HubSpot reads by any unique property; the sandbox holds none besides the id.
+            message = f"idProperty {body['idProperty']} is not a unique property in the sandbox"
+            return _error(400, message, "VALIDATION_ERROR")
+        archived = (request.param("archived") or "false").lower() == "true"
+        wanted = [str(name) for name in properties]
+        started, results, missing = _stamp(), [], []
+        with self.lock:
+            held = (self._archived if archived else self._objects)[object_type]
+            for record_id in dict.fromkeys(str(i["id"]) for i in inputs):
+                found = held.get(record_id)
+                if found is None:
+                    missing.append(record_id)
+                    continue
+                rendered = self._render(object_type, found, wanted, [])
+                if archived:
+                    rendered |= {"archived": True, "archivedAt": found.updated_at}
+                results.append(rendered)
+        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        answer |= {"startedAt": started, "completedAt": _stamp()}
+        if not missing:
+            return Response(body=answer)
+        message = (
+            f"Could not get some {_OBJECT_TYPES[object_type][1]} objects, they may be deleted "
+            "or not exist. Check that ids are valid."
+        )
+        # One error entry lists every missing id, and numErrors counts entries, not ids.
+        answer |= {"numErrors": 1, "errors": [_record_error("OBJECT_NOT_FOUND", message, missing)]}
+        return Response(207, answer)
 
     def _batch_update(self, request: Request, object_type: str, call: int) -> Response:
         try:

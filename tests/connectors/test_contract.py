@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Protocol, runtime_checkable
 
 import pytest
 
@@ -202,3 +203,76 @@ def test_no_secret_in_any_log_line_or_error(
     text = caplog.text + "\n".join(messages)
     for secret in harness.secrets:
         assert secret and secret not in text
+
+
+# -- read_values: what a retried batch reads back before it writes ------------------------------
+
+
+@runtime_checkable
+class DeletesRecords(Protocol):
+    """An emulator that can delete a record (every emulator of the suite can)."""
+
+    def delete_record(self, object_type: str, record_id: str) -> None: ...
+
+
+def delete(harness: Harness, record_id: str) -> None:
+    emulator = harness.emulator
+    assert isinstance(emulator, DeletesRecords), f"{harness.system}'s emulator cannot delete"
+    emulator.delete_record(harness.object_type, record_id)
+
+
+def test_read_values_of_a_full_batch_is_one_call_with_the_values_just_written(
+    harness: Harness,
+) -> None:
+    connector = logged_in(harness)
+    ids = harness.add_records(connector.batch_size)
+    # Every fifth record is written and then cleared; the last ten are never written.
+    updates = [Update(i, "" if n % 5 == 0 else f"Segment {n}") for n, i in enumerate(ids[:-10])]
+    connector.write_batch(harness.object_type, harness.field, [Update(i, "x") for i in ids[:-10:5]])
+    connector.write_batch(harness.object_type, harness.field, updates)
+    before = connector.api_calls
+
+    values = connector.read_values(harness.object_type, harness.field, ids)
+
+    assert connector.api_calls - before == 1
+    assert values == {u.record_id: u.value or None for u in updates} | dict.fromkeys(ids[-10:])
+
+
+def test_read_values_leaves_out_records_that_no_longer_exist(harness: Harness) -> None:
+    connector = logged_in(harness)
+    kept, deleted = harness.add_records(2)
+    connector.write_batch(harness.object_type, harness.field, [Update(kept, "ICP")])
+    delete(harness, deleted)
+    harness.emulator.faults.inject("expire_token")
+
+    values = connector.read_values(harness.object_type, harness.field, [deleted, kept])
+
+    assert values == {kept: "ICP"}
+
+
+def test_read_values_of_more_than_a_batch_is_refused_before_any_call(harness: Harness) -> None:
+    connector = logged_in(harness)
+    ids = harness.add_records(connector.batch_size + 1)
+    before = connector.api_calls
+    with pytest.raises(ValueError, match="batch"):
+        connector.read_values(harness.object_type, harness.field, ids)
+    assert connector.read_values(harness.object_type, harness.field, []) == {}
+    assert connector.api_calls == before
+
+
+def test_a_retried_batch_writes_only_what_the_first_attempt_did_not(harness: Harness) -> None:
+    connector = logged_in(harness)
+    ids = harness.add_records(6)
+    desired = {record_id: f"Tier {n % 2}" for n, record_id in enumerate(ids)}
+    # The first attempt got three records written, then its worker was killed.
+    connector.write_batch(
+        harness.object_type, harness.field, [Update(i, desired[i]) for i in ids[:3]]
+    )
+
+    current = connector.read_values(harness.object_type, harness.field, ids)
+    retry = [Update(i, v) for i, v in desired.items() if current.get(i) != v]
+    connector.write_batch(harness.object_type, harness.field, retry)
+
+    assert [u.record_id for u in retry] == ids[3:]
+    for record_id in ids:
+        assert writes_of(harness, record_id) == [desired[record_id]]

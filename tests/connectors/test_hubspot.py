@@ -552,6 +552,107 @@ def test_a_missing_property_is_named_in_the_error() -> None:
         private_app().describe_field("companies", "nope")
 
 
+# ---- reading values back (a retried batch) -----------------------------------------------
+
+READ = f"{CONTACTS}/batch/read"
+NOT_FOUND = (
+    "Could not get some CONTACT objects, they may be deleted or not exist. "
+    "Check that ids are valid."
+)
+
+
+def read_answer(
+    results: list[dict[str, Any]], errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": "2024-01-01T00:00:00.000Z",
+        "completedAt": "2024-01-01T00:00:00.040Z",
+    }
+    if errors:
+        body |= {"numErrors": len(errors), "errors": errors}
+    return body
+
+
+@responses.activate
+def test_read_values_is_one_batch_read_of_the_field() -> None:
+    responses.post(
+        READ,
+        json=read_answer(
+            [
+                contact("1", segment_names="A;B"),
+                contact("2", segment_names=""),  # cleared
+                contact("3", segment_names=None),  # never set
+                contact("4"),  # the property left out of the answer
+            ]
+        ),
+    )
+    connector = private_app()
+
+    values = connector.read_values("Contacts", FIELD, ["1", "2", "3", "4", "1"])
+
+    assert values == {"1": "A;B", "2": None, "3": None, "4": None}
+    assert sent_json(responses.calls[0]) == {
+        "inputs": [{"id": "1"}, {"id": "2"}, {"id": "3"}, {"id": "4"}],
+        "properties": [FIELD],
+        "propertiesWithHistory": [],
+    }
+    assert responses.calls[0].request.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert connector.api_calls == 1
+
+
+@responses.activate
+def test_read_values_leaves_out_what_a_207_could_not_find() -> None:
+    missing = {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": NOT_FOUND,
+        "context": {"ids": ["2", "9"]},
+    }
+    # An answer for an id not asked for (a merged record's survivor) counts for nothing.
+    results = [contact("1", segment_names="ICP"), contact("77", segment_names="X")]
+    responses.post(READ, status=207, json=read_answer(results, [missing]))
+
+    assert private_app().read_values("contacts", FIELD, ["1", "2", "9"]) == {"1": "ICP"}
+
+
+@responses.activate
+def test_read_values_other_record_errors_leave_the_value_unknown() -> None:
+    refused = {"status": "error", "category": "VALIDATION_ERROR", "message": "bad id", "id": "x"}
+    responses.post(READ, status=207, json=read_answer([contact("1")], [refused]))
+    with pytest.raises(RetryableError, match="VALIDATION_ERROR") as raised:
+        private_app().read_values("contacts", FIELD, ["1", "x"])
+    assert raised.value.code == "VALIDATION_ERROR"
+
+
+@responses.activate
+def test_read_values_errors_are_classified_like_other_calls() -> None:
+    responses.post(
+        READ, status=429, json=rate_limited("TEN_SECONDLY_ROLLING", "You have reached your limit")
+    )
+    responses.post(READ, status=502, body="<html>bad gateway</html>")
+    responses.post(READ, status=403, json=error_body("missing scopes", "MISSING_SCOPES"))
+    connector = private_app()
+    with pytest.raises(RetryableError, match="TEN_SECONDLY_ROLLING"):
+        connector.read_values("contacts", FIELD, ["1"])
+    with pytest.raises(RetryableError, match="502"):
+        connector.read_values("contacts", FIELD, ["1"])
+    with pytest.raises(FatalError, match="denied access"):
+        connector.read_values("contacts", FIELD, ["1"])
+    assert connector.api_calls == 3
+
+
+def test_read_values_over_a_batch_or_of_nothing_costs_nothing() -> None:
+    connector = private_app()
+    with pytest.raises(ValueError, match="at most 100"):
+        connector.read_values("contacts", FIELD, [str(n) for n in range(101)])
+    with pytest.raises(FatalError, match="supported"):
+        connector.read_values("deals", FIELD, ["1"])
+    assert connector.read_values("contacts", FIELD, []) == {}
+    assert connector.api_calls == 0
+
+
 # ---- against the emulator over HTTPS ------------------------------------------------------
 
 
@@ -680,3 +781,21 @@ def test_emulator_daily_usage_is_reported_as_the_quota(
     connector.check_credentials()
     list(connector.read_records("contacts", FIELD))
     assert connector.quota == QuotaUsage(used=2, limit=1000, period="daily")
+
+
+def test_emulator_read_values_after_a_write_and_a_deletion(
+    served: Any, sandbox_certificates: SandboxCertificates
+) -> None:
+    emulator: HubSpotEmulator = served()
+    ids = emulator.add_records("companies", [{"domain": f"d{n}.example"} for n in range(100)])
+    connector = hubspot_connector(emulator, sandbox_certificates)
+    connector.write_batch("companies", FIELD, [Update(i, f"S{i}") for i in ids[:60]])
+    emulator.delete_record("companies", ids[0])
+    emulator.expire_tokens()
+    emulator.reset()
+
+    values = connector.read_values("companies", FIELD, ids)
+
+    assert values == {i: (f"S{i}" if n < 60 else None) for n, i in enumerate(ids) if n > 0}
+    assert emulator.calls["POST /crm/v3/objects/companies/batch/read"] == 2  # expired, then read
+    assert emulator.calls["POST /oauth/v1/token"] == 1

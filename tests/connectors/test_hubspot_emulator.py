@@ -11,7 +11,9 @@ import requests
 from hubspot import HubSpot  # type: ignore[import-untyped]
 from hubspot.crm.objects import (  # type: ignore[import-untyped]
     BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
     SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
 )
 
 from connectors.sandbox.hubspot import TEXT_MAX_LENGTH, HubSpotEmulator
@@ -37,6 +39,10 @@ class Api:
     def update(self, object_type: str, inputs: list[dict[str, Any]]) -> requests.Response:
         url = f"{self.emulator.base_url}/crm/v3/objects/{object_type}/batch/update"
         return self.session.post(url, json={"inputs": inputs}, headers=self._auth())
+
+    def read(self, object_type: str, body: Any, **params: str) -> requests.Response:
+        url = f"{self.emulator.base_url}/crm/v3/objects/{object_type}/batch/read"
+        return self.session.post(url, json=body, params=params, headers=self._auth())
 
     def refresh(self, **overrides: str) -> requests.Response:
         form = {
@@ -169,6 +175,75 @@ def test_batch_update_refuses_the_whole_batch(
     assert answer.json()["category"] == "VALIDATION_ERROR"
     assert expected in answer.json()["message"]
     assert api.emulator.writes == []
+
+
+def test_batch_read_answers_200_with_the_properties_asked_for(start: Callable[..., Api]) -> None:
+    api = start()
+    ids = api.emulator.add_records(
+        "contacts", [{"email": "a@x.example", FIELD: "A;B"}, {"email": "b@x.example", FIELD: ""}]
+    )
+    answer = api.read("contacts", {"inputs": [{"id": i} for i in ids], "properties": [FIELD]})
+    body = answer.json()
+    assert answer.status_code == 200 and body["status"] == "COMPLETE"
+    assert {"startedAt", "completedAt"} <= set(body) and "errors" not in body
+    assert [r["id"] for r in body["results"]] == ids
+    assert [r["properties"][FIELD] for r in body["results"]] == ["A;B", ""]
+    assert "email" not in body["results"][0]["properties"]
+    assert body["results"][0]["properties"]["hs_object_id"] == ids[0]
+    assert api.emulator.writes == []
+    plain = api.read("contacts", {"inputs": [{"id": ids[0]}]}).json()["results"][0]
+    assert plain["properties"]["email"] == "a@x.example"  # the default properties
+
+
+def test_batch_read_answers_207_naming_deleted_and_unknown_ids(start: Callable[..., Api]) -> None:
+    api = start()
+    ids = api.emulator.add_records("contacts", [{FIELD: "v"}, {FIELD: "w"}])
+    api.emulator.delete_record("contacts", ids[1])
+    inputs = [{"id": ids[0]}, {"id": ids[1]}, {"id": "999999"}, {"id": "not-a-number"}]
+    answer = api.read("contacts", {"inputs": inputs, "properties": [FIELD]})
+    body = answer.json()
+    assert answer.status_code == 207 and body["status"] == "COMPLETE"
+    assert [r["id"] for r in body["results"]] == [ids[0]]
+    assert body["numErrors"] == 1
+    assert body["errors"] == [
+        {
+            "status": "error",
+            "category": "OBJECT_NOT_FOUND",
+            "message": "Could not get some CONTACT objects, they may be deleted or not exist. "
+            "Check that ids are valid.",
+            "context": {"ids": [ids[1], "999999", "not-a-number"]},
+        }
+    ]
+    archived = api.read(
+        "contacts", {"inputs": [{"id": ids[1]}], "properties": [FIELD]}, archived="true"
+    )
+    [found] = archived.json()["results"]
+    assert archived.status_code == 200 and found["archived"] is True
+    assert found["properties"][FIELD] == "w"
+    gone = api.update("contacts", [{"id": ids[1], "properties": {FIELD: "x"}}])
+    assert gone.status_code == 207 and gone.json()["errors"][0]["context"] == {"ids": [ids[1]]}
+    assert api.get("/crm/v3/objects/contacts").json()["results"][0]["id"] == ids[0]
+    assert len(api.get("/crm/v3/objects/contacts").json()["results"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"inputs": [{"id": str(n)} for n in range(101)], "properties": [FIELD]}, "maximum of 100"),
+        ({"inputs": [{"id": "a@x.example"}], "idProperty": "email"}, "idProperty email"),
+        ({"inputs": [{"name": "1001"}]}, "Invalid input JSON"),
+        ({"inputs": [{"id": "1001"}], "properties": FIELD}, "Invalid input JSON"),
+        ([{"id": "1001"}], "Invalid input JSON"),
+    ],
+)
+def test_batch_read_refuses_a_malformed_batch(
+    start: Callable[..., Api], body: Any, expected: str
+) -> None:
+    api = start(records=1)
+    answer = api.read("contacts", body)
+    assert answer.status_code == 400
+    assert answer.json()["category"] == "VALIDATION_ERROR"
+    assert expected in answer.json()["message"]
 
 
 def test_text_values_up_to_the_limit_are_kept(start: Callable[..., Api]) -> None:
@@ -341,3 +416,24 @@ def test_the_official_client_works_unchanged(
     assert [r.id for r in answer.results] == [contacts[0].id]
     assert answer.errors[0].context == {"ids": ["404404"]}
     assert client.crm.properties.core_api.get_by_name("companies", FIELD).field_type == "text"
+
+
+def test_the_official_client_reads_a_batch_unchanged(
+    start: Callable[..., Api], sandbox_certificates: SandboxCertificates
+) -> None:
+    api = start()
+    [record_id] = api.emulator.add_records("contacts", [{FIELD: "A"}])
+    client = HubSpot(
+        access_token=api.emulator.private_app_token,
+        host=api.emulator.base_url,
+        ssl_ca_cert=str(sandbox_certificates.ca_bundle),
+    )
+    batch = BatchReadInputSimplePublicObjectId(
+        inputs=[SimplePublicObjectId(id=record_id), SimplePublicObjectId(id="404404")],
+        properties=[FIELD],
+        properties_with_history=[],
+    )
+    answer = client.crm.contacts.batch_api.read(batch)
+    assert [(r.id, r.properties[FIELD]) for r in answer.results] == [(record_id, "A")]
+    assert answer.errors[0].category == "OBJECT_NOT_FOUND"
+    assert answer.errors[0].context == {"ids": ["404404"]}

@@ -917,3 +917,110 @@ def test_the_contract_harness_is_wired_to_its_emulator(salesforce_harness: Harne
     info = emulator.describe()
     assert {info["password"], info["security_token"], info["access_token"]} <= set(harness.secrets)
     assert harness.page_size == 2000
+
+
+# -- read_values: a retried batch reads its records back ---------------------------------------
+
+
+def test_read_values_is_one_id_query_mapped_back_to_the_ids_given(
+    mocked: responses.RequestsMock,
+) -> None:
+    short = LEAD_IDS[1][:15]  # 15-character ids are answered with their 18-character form
+    soql = (
+        f"SELECT Id, {FIELD} FROM Lead WHERE Id IN "
+        f"('{LEAD_IDS[0]}','{short}','{LEAD_IDS[2]}','00Q5g00000AbCdZAAV')"
+    )
+    mocked.get(
+        f"{DATA}/query/",
+        match=[matchers.query_param_matcher({"q": soql})],
+        json={
+            "totalSize": 3,
+            "done": True,
+            "records": [
+                {"attributes": {"type": "Lead"}, "Id": LEAD_IDS[0], "Segment_Names__c": "A;B"},
+                {"attributes": {"type": "Lead"}, "Id": LEAD_IDS[1], "Segment_Names__c": None},
+                # The field's case as describe spells it, not as configured.
+                {"attributes": {"type": "Lead"}, "Id": LEAD_IDS[2], "segment_names__C": ""},
+            ],
+        },
+    )
+    connector = session_connector()
+    asked = [LEAD_IDS[0], short, LEAD_IDS[2], "00Q5g00000AbCdZAAV", LEAD_IDS[0]]
+
+    values = connector.read_values("lead", FIELD, asked)
+
+    # The deleted (unanswered) id is absent; null and "" are both None.
+    assert values == {LEAD_IDS[0]: "A;B", short: None, LEAD_IDS[2]: None}
+    assert connector.api_calls == 1
+
+
+def test_read_values_of_the_id_field_selects_it_once(mocked: responses.RequestsMock) -> None:
+    mocked.get(
+        f"{DATA}/query/",
+        match=[
+            matchers.query_param_matcher(
+                {"q": f"SELECT Id FROM Lead WHERE Id IN ('{LEAD_IDS[0]}')"}
+            )
+        ],
+        json={"totalSize": 1, "done": True, "records": [{"Id": LEAD_IDS[0]}]},
+    )
+    assert session_connector().read_values("Lead", "Id", [LEAD_IDS[0]]) == {
+        LEAD_IDS[0]: LEAD_IDS[0]
+    }
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["00Q5g00000AbCd", "00Q5g00000AbCdEAA", "00Q5g00000AbCd'", "00Q5g00000AbC E", ""]
+)
+def test_read_values_refuses_what_cannot_be_an_id_before_any_call(bad_id: str) -> None:
+    connector = session_connector()
+    with pytest.raises(ValueError, match="not a Salesforce record id"):
+        connector.read_values("Lead", FIELD, [LEAD_IDS[0], bad_id])
+    assert connector.api_calls == 0
+
+
+def test_read_values_over_200_ids_or_none_cost_nothing() -> None:
+    connector = session_connector()
+    with pytest.raises(ValueError, match="batch holds at most 200"):
+        connector.read_values("Lead", FIELD, [f"00Q5g{n:010d}" for n in range(201)])
+    with pytest.raises(FatalError, match="not a valid Salesforce field name"):
+        connector.read_values("Lead", "Name, Email", [LEAD_IDS[0]])
+    assert connector.read_values("Lead", FIELD, []) == {}
+    assert connector.api_calls == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (400, "INVALID_FIELD", FatalError),
+        (400, "INVALID_QUERY_FILTER_OPERATOR", FatalError),
+        (503, "SERVER_UNAVAILABLE", RetryableError),
+    ],
+)
+def test_read_values_errors_are_classified_like_other_calls(
+    mocked: responses.RequestsMock, status: int, code: str, kind: type[ConnectorError]
+) -> None:
+    mocked.get(f"{DATA}/query/", status=status, json=[{"message": "m", "errorCode": code}])
+    with pytest.raises(kind) as raised:
+        session_connector().read_values("Lead", FIELD, [LEAD_IDS[0]])
+    assert raised.value.code == code and raised.value.__context__ is None
+
+
+def test_read_values_against_the_emulator_after_a_write(
+    org: SalesforceEmulator, sandbox_certificates: SandboxCertificates
+) -> None:
+    ids = org.add_records("Lead", [{"LastName": f"r{n}"} for n in range(200)])
+    connector = live(org, sandbox_certificates)
+    connector.write_batch("Lead", FIELD, [Update(i, f"S{n}") for n, i in enumerate(ids[:150])])
+    org.delete_record("Lead", ids[0])
+    org.reset()
+    asked = [ids[0], ids[1][:15], *ids[2:]]
+
+    values = connector.read_values("Lead", FIELD, asked)
+
+    assert ids[0] not in values
+    assert values[ids[1][:15]] == "S1"
+    assert values == {
+        record_id: (f"S{n + 1}" if n + 1 < 150 else None) for n, record_id in enumerate(asked[1:])
+    }
+    assert sum(org.calls.values()) == 1, org.calls

@@ -391,6 +391,40 @@ def test_only_ten_query_cursors_stay_open(org: Org) -> None:
     assert org.call("GET", urls[-1]).status_code == 200
 
 
+def test_where_id_in_answers_the_listed_records_that_still_exist(org: Org) -> None:
+    ids = org.leads(5, **{FIELD: "v"})
+    org.emulator.delete_record("Lead", ids[3])
+    other = with_checksum("00Q5g000009zzzz")  # well formed, never created
+    account = org.emulator.add_records("Account", [{"Name": "A"}])[0]  # another object's id
+    listed = [ids[4], ids[0][:15], ids[3], other, account, ids[4]]
+    soql = f"SELECT Id, {FIELD} FROM Lead WHERE Id IN (" + ", ".join(f"'{i}'" for i in listed)
+    body = org.call("GET", f"{DATA}/query", params={"q": soql + ")"}).json()
+    # Id order, each record once, 18-character ids whatever was listed; deleted ones left out.
+    assert [r["Id"] for r in body["records"]] == [ids[0], ids[4]]
+    assert body["totalSize"] == 2 and body["done"] is True
+    assert body["records"][0][FIELD] == "v"
+    lowered = f"select Id from Lead where id in ('{ids[1]}')"
+    answer = org.call("GET", f"{DATA}/query", params={"q": lowered}).json()
+    assert [r["Id"] for r in answer["records"]] == [ids[1]]
+
+
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [
+        ("Id IN ('00Q5g00000AbCd')", "INVALID_QUERY_FILTER_OPERATOR"),
+        ("Id IN ('00Q5g00000AbCdEaaa')", "INVALID_QUERY_FILTER_OPERATOR"),
+        ("Id IN ('00Q5g00000AbCd\\'E')", "INVALID_QUERY_FILTER_OPERATOR"),
+        ("Id IN ()", "MALFORMED_QUERY"),
+        ("Id IN (00Q5g00000AbCdE)", "MALFORMED_QUERY"),
+        ("Email IN ('a@b.example')", "MALFORMED_QUERY"),
+        ("Nope__c IN ('x')", "INVALID_FIELD"),
+    ],
+)
+def test_where_id_in_refuses_what_salesforce_refuses(org: Org, where: str, code: str) -> None:
+    response = org.call("GET", f"{DATA}/query", params={"q": f"SELECT Id FROM Lead WHERE {where}"})
+    assert response.status_code == 400 and response.json()[0]["errorCode"] == code
+
+
 # -- sObject Collections -------------------------------------------------------------------------
 
 

@@ -127,3 +127,40 @@ def test_an_expired_lease_lets_the_batch_be_taken_again(
     with session_factory() as check:
         assert check.get_one(SyncBatch, batch_id).attempts == 2
         assert check.get_one(SyncRun, run.id).status == "succeeded"
+
+
+def test_a_batch_retried_after_its_worker_died_writes_nothing_twice(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+    sandbox: Sandbox,
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from models.base import utcnow
+    from models.orchestrations import Orchestration
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    first, *_rest = plan_run(session_factory, run.id, connector)
+    assert write_batch(session_factory, first, connector)
+    # As if the worker had been killed after the vendor applied the write but before the
+    # database recorded it: the batch is still "running" under a lease that has passed.
+    with session_factory.begin() as rewind:
+        rewind.execute(
+            update(SyncBatch)
+            .where(SyncBatch.id == first)
+            .values(status="running", lease_until=utcnow() - timedelta(seconds=1))
+        )
+        rewind.execute(
+            update(SyncRun).where(SyncRun.id == run.id).values(batches_done=0, enriched=0)
+        )
+    writes_before = len(sandbox.emulators["hubspot"].writes)
+    assert write_batch(session_factory, first, connector)
+    assert len(sandbox.emulators["hubspot"].writes) == writes_before, "written twice"
+    with session_factory() as check:
+        batch = check.get_one(SyncBatch, first)
+        assert (batch.status, batch.attempts, batch.written) == ("done", 2, 100)
