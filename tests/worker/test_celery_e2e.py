@@ -15,6 +15,10 @@ from connectors.sandbox.cluster import Sandbox
 from models.connections import new_secret_key
 from tests.factories import write_csv
 from tests.worker.celery_processes import CeleryProcess, start_worker
+from tests.worker.sandbox_connections import (
+    hubspot_connection,
+    salesforce_password_connection,
+)
 from tests.worker.test_cli import Cli
 
 # account -> (domain, segments it is in); values are what the field must hold afterwards.
@@ -78,38 +82,8 @@ def load(cli: Cli, sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
     cli.ok("segments", "create", "Tier 1", "--filter", 'domain in ("acme.com", "initech.io")')
     for name in ("Software; ICP", "Tier 1"):
         cli.ok("publish", name, "--use", "enrichment", "--yes")
-    described = sandbox.describe()
-    salesforce = described["salesforce"]
-    cli.ok(
-        "connections",
-        "add",
-        "sf",
-        "--system",
-        "salesforce",
-        "--set",
-        f"username={salesforce['username']}",
-        "--set",
-        f"login_url={salesforce['login_url']}",
-        "--set",
-        f"ca_bundle={described['ca_bundle']}",
-        "--secret",
-        f"password={salesforce['password']}",
-        "--secret",
-        f"security_token={salesforce['security_token']}",
-    )
-    cli.ok(
-        "connections",
-        "add",
-        "hs",
-        "--system",
-        "hubspot",
-        "--set",
-        f"base_url={described['hubspot']['base_url']}",
-        "--set",
-        f"ca_bundle={described['ca_bundle']}",
-        "--secret",
-        f"access_token={described['hubspot']['access_token']}",
-    )
+    cli.ok(*salesforce_password_connection(sandbox))
+    cli.ok(*hubspot_connection(sandbox))
     return dict(zip(DOMAINS, company_ids, strict=True))
 
 

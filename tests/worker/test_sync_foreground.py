@@ -11,6 +11,10 @@ import pytest
 from connectors.sandbox.cluster import Sandbox
 from models.connections import new_secret_key
 from tests.factories import write_csv
+from tests.worker.sandbox_connections import (
+    hubspot_connection,
+    salesforce_session_connection,
+)
 from tests.worker.test_cli import Cli
 
 ACCOUNTS = [
@@ -42,35 +46,8 @@ def cli(database_url: str, sandbox: Sandbox, tmp_path: Path) -> Cli:
     cli.ok("segments", "create", "Not published", "--filter", 'domain = "acme.com"')
     for name in ("Software; ICP", "Tier 1"):
         cli.ok("publish", name, "--use", "enrichment", "--yes")
-    described = sandbox.describe()
-    cli.ok(
-        "connections",
-        "add",
-        "sf",
-        "--system",
-        "salesforce",
-        "--set",
-        "auth=session",
-        "--set",
-        f"instance_url={described['salesforce']['instance_url']}",
-        "--set",
-        f"ca_bundle={described['ca_bundle']}",
-        "--secret",
-        f"access_token={described['salesforce']['access_token']}",
-    )
-    cli.ok(
-        "connections",
-        "add",
-        "hs",
-        "--system",
-        "hubspot",
-        "--set",
-        f"base_url={described['hubspot']['base_url']}",
-        "--set",
-        f"ca_bundle={described['ca_bundle']}",
-        "--secret",
-        f"access_token={described['hubspot']['access_token']}",
-    )
+    cli.ok(*salesforce_session_connection(sandbox))
+    cli.ok(*hubspot_connection(sandbox))
     return cli
 
 
