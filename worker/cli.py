@@ -14,6 +14,7 @@ from worker.cli_accounts import accounts
 from worker.cli_celery import beat_command, flower_command, worker_command
 from worker.cli_connections import connections
 from worker.cli_database import Database
+from worker.cli_demo import demo_command
 from worker.cli_orchestrations import orchestrations, runs, sync_command
 from worker.cli_output import fail
 from worker.cli_publishing import publish_command, published_command, unpublish_command, values
@@ -73,5 +74,6 @@ for command in (
     worker_command,
     beat_command,
     flower_command,
+    demo_command,
 ):
     main.add_command(command)

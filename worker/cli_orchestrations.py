@@ -10,6 +10,7 @@ import click
 from sqlalchemy import delete, func, select
 
 from connectors.base import Connector
+from connectors.ratelimit import rate_limiter
 from models.connections import Connection, find_connection, resolve_secrets
 from models.orchestrations import (
     Orchestration,
@@ -23,19 +24,25 @@ from models.runs import RecordFailure, SyncRun
 from models.segments import Segment
 from worker.cli_database import Database
 from worker.cli_output import echo_json, fail, render_table
-from worker.connector_factory import build_connector
+from worker.connector_factory import apply_rate_limits, build_connector
 from worker.sync import run_in_foreground, start_run
 
 RUN_COUNTS = ("eligible", "enriched", "unchanged", "unmatched", "truncated", "failed", "api_calls")
 
 
 def connector_for(database: Database, connection_name: str) -> Connector:
-    """A ready connector for a stored connection (secrets decrypted only in memory)."""
+    """A ready connector for a stored connection (secrets decrypted only in memory).
+
+    Its calls keep to the vendor's rate, shared with the workers when Redis is configured.
+    """
     with database.transaction() as session:
         connection = find_connection(session, connection_name)
-        system, settings = connection.system, dict(connection.settings)
+        system, settings, key = connection.system, dict(connection.settings), connection.id
         secrets = resolve_secrets(connection, database.settings.secret_key_text())
-    return build_connector(system, settings, secrets)
+    connector = build_connector(system, settings, secrets)
+    limiter = rate_limiter(database.settings.shared_redis_url())
+    apply_rate_limits(connector, system, f"{system}:{key}", limiter)
+    return connector
 
 
 def orchestration_as_dict(database: Database, orchestration: Orchestration) -> dict[str, Any]:

@@ -11,7 +11,11 @@ from typing import Any
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
+from connectors.ratelimit import RateLimiter, vendor_limits
 from models.errors import InputError
+
+# How long one call may wait for the shared rate limit before its batch is retried later.
+RATE_LIMIT_WAIT = 30.0
 
 # system -> (module, adapter class, config dataclass). A config field declared with repr=False is
 # a secret. Imported on first use: the vendor SDKs take a while to load and most commands need none.
@@ -112,3 +116,13 @@ def build_connector(
     adapter = _adapter(system)[0]
     config = build_config(system, {**settings, **secrets})
     return adapter(config)  # type: ignore[call-arg]
+
+
+def apply_rate_limits(connector: Connector, system: str, key: str, limiter: RateLimiter) -> None:
+    """Hold every call of `connector` to the vendor's short-window rate, shared through `limiter`.
+
+    `key` names the vendor account (one limit per connection, whichever worker calls).
+    """
+    rate = vendor_limits(system).rate
+    if rate is not None:
+        connector.set_call_gate(lambda: limiter.acquire(key, rate, timeout=RATE_LIMIT_WAIT))

@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError, DailyQuotaError, RetryableError
-from connectors.ratelimit import RateLimiter, rate_limiter, vendor_limits
+from connectors.ratelimit import RateLimiter, rate_limiter
 from models.connections import Connection, resolve_secrets
 from models.db import make_engine, make_session_factory
 from models.orchestrations import Orchestration
 from models.runs import SyncBatch, SyncRun
 from worker.app import app
-from worker.connector_factory import build_connector
+from worker.connector_factory import apply_rate_limits, build_connector
 from worker.scheduling import (
     claim_due_runs,
     mark_enqueued,
@@ -36,8 +36,6 @@ MAX_BATCH_ATTEMPTS = 8
 MAX_PLAN_RETRIES = 5
 # The longest a task waits in the worker before a retry; longer waits are deferred in the database.
 MAX_RETRY_COUNTDOWN = 60.0
-# How long one call may wait for the shared rate limit before the batch is retried later.
-RATE_LIMIT_WAIT = 30.0
 
 
 @lru_cache(maxsize=1)
@@ -70,12 +68,9 @@ def connector_for(session: Session, orchestration: Orchestration) -> Connector:
         return cached[1]
     secrets = resolve_secrets(connection, settings().secret_key_text())
     connector = build_connector(connection.system, dict(connection.settings), secrets)
-    limits = vendor_limits(connection.system)
-    key = f"{connection.system}:{connection.id}"
-    limiter = shared_limiter()
-    if limits.rate is not None:
-        rate = limits.rate
-        connector.set_call_gate(lambda: limiter.acquire(key, rate, timeout=RATE_LIMIT_WAIT))
+    apply_rate_limits(
+        connector, connection.system, f"{connection.system}:{connection.id}", shared_limiter()
+    )
     _connectors[connection.id] = (connection.updated_at, connector)
     return connector
 

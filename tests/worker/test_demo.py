@@ -1,0 +1,261 @@
+"""`segsync demo`: the whole job on a fresh machine, through the installed script and the functions.
+
+The script runs in a subprocess with its own TMPDIR and working folder, so the tests see exactly
+what it leaves behind, and with SEGSYNC_* variables that it must ignore.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from connectors.sandbox.hubspot import TEXT_MAX_LENGTH, HubSpotEmulator
+from connectors.sandbox.salesforce import SalesforceEmulator
+from models.accounts import Account
+from models.db import make_engine, upgrade
+from models.domains import registrable_domain
+from models.enrichment import ValueFormat, enrichment_values
+from models.errors import InputError
+from tests.worker.test_cli import Cli
+from worker.cli_orchestrations import RUN_COUNTS
+from worker.demo import TARGETS, DemoEnvironment, demo_environment
+from worker.demo_data import FREE_MAIL_DOMAINS, make_sample
+
+SEGSYNC = Path(sys.executable).with_name("segsync")
+ACCOUNTS = 300
+PAIRS = [(system, object_type) for system, object_type, _field in TARGETS]
+# Records a read page holds: Salesforce SOQL pages hold 2,000, HubSpot list pages 100.
+PAGE_SIZE = {"salesforce": 2000, "hubspot": 100}
+# The fields a record matches its account by, as DESIGN.md §3 says: (explicit link, email, website).
+MATCH_FIELDS: dict[tuple[str, str], tuple[str | None, str | None, tuple[str, ...]]] = {
+    ("salesforce", "Lead"): (None, "Email", ("Website",)),
+    ("salesforce", "Contact"): ("AccountId", "Email", ()),
+    ("salesforce", "Account"): ("Id", None, ("Website",)),
+    ("hubspot", "contacts"): ("associatedcompanyid", "email", ("website",)),
+    ("hubspot", "companies"): ("id", None, ("domain", "website")),
+    ("hubspot", "leads"): ("associatedcompanyid", None, ()),
+}
+
+
+def run_demo_script(
+    tmp_path: Path, *args: str, **variables: str
+) -> subprocess.CompletedProcess[str]:
+    """`segsync demo ARGS` with a TMPDIR of its own and no SEGSYNC_* but `variables`."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SEGSYNC_")}
+    env.update(TMPDIR=str(tmp_path / "tmp"), **variables)
+    return subprocess.run(
+        [str(SEGSYNC), "demo", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def leftovers(tmp_path: Path) -> list[str]:
+    """What the demo left in its TMPDIR and working folder (the test's own files aside)."""
+    found = [str(p) for p in (tmp_path / "tmp").iterdir()]
+    return found + [str(p) for p in tmp_path.iterdir() if p.name not in ("tmp", "user")]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file in `folder` with its bytes and modification time."""
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+def test_json_reports_both_rounds_and_leaves_the_users_database_alone(tmp_path: Path) -> None:
+    user = tmp_path / "user"
+    user.mkdir()
+    engine = make_engine(f"sqlite:///{user / 'segsync.db'}")
+    upgrade(engine)
+    engine.dispose()
+    before = snapshot(user)
+
+    # No SEGSYNC_SECRET_KEY: the demo makes its own.
+    done = run_demo_script(
+        tmp_path,
+        "--accounts",
+        str(ACCOUNTS),
+        "--json",
+        SEGSYNC_DATABASE_URL=f"sqlite:///{user / 'segsync.db'}",
+    )
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)  # the whole of stdout is one JSON object
+    assert set(report) == {"first", "second"}
+    for rows in report.values():
+        assert [(row["system"], row["object"]) for row in rows] == PAIRS
+        assert all(set(row) == {"system", "object", *RUN_COUNTS} for row in rows)
+    sample = make_sample(ACCOUNTS)
+    for first, second in zip(report["first"], report["second"], strict=True):
+        where = (first["system"], first["object"])
+        assert first["enriched"] > 0 and first["failed"] == 0, where
+        assert first["eligible"] == first["enriched"] + first["unchanged"], where
+        assert second["eligible"] == first["eligible"], where
+        assert (second["enriched"], second["failed"]) == (0, 0), where
+        assert second["unchanged"] == second["eligible"], where
+        # Reads only: the pages of records, plus login and the field's description.
+        records = len(sample.records[first["system"]][first["object"]])
+        pages = math.ceil(records / PAGE_SIZE[first["system"]])
+        assert second["api_calls"] <= pages + 3, where
+    assert snapshot(user) == before
+    assert leftovers(tmp_path) == []
+
+
+def test_human_output_has_both_tables_and_the_temporary_folder_goes(tmp_path: Path) -> None:
+    done = run_demo_script(
+        tmp_path,
+        "--accounts",
+        "120",
+        # Settings of the user's own segsync, which the demo must neither use nor need.
+        SEGSYNC_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:9/nowhere",
+        SEGSYNC_SECRET_KEY="not a key",
+    )
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("First run: ") and "records written" in lines[0]
+    assert any(line.startswith("Second run") and ": 0 records written" in line for line in lines)
+    headers = [line for line in lines if line.startswith("system ")]
+    assert len(headers) == 2
+    for column in ("eligible", "enriched", "unchanged", "unmatched", "truncated", "api_calls"):
+        assert column in headers[0]
+    for system, object_type in PAIRS:
+        rows = [line.split() for line in lines if line.split()[:2] == [system, object_type]]
+        assert len(rows) == 2, (system, object_type)
+        assert rows[1][3] == "0", rows[1]  # nothing enriched the second time
+    assert "seeded the emulators" in done.stderr and "seeded" not in done.stdout
+    assert leftovers(tmp_path) == []
+
+
+def test_folder_is_kept_to_explore_and_not_reused(tmp_path: Path) -> None:
+    kept = tmp_path / "kept"
+
+    done = run_demo_script(tmp_path, "--accounts", "60", "--folder", str(kept))
+
+    assert done.returncode == 0, done.stderr
+    url = f"sqlite:///{kept.resolve() / 'segsync.db'}"
+    assert f"SEGSYNC_DATABASE_URL={url}" in done.stderr
+    assert (kept / "sample" / "accounts.csv").is_file()
+    cli = Cli(url)
+    runs = cli.json("runs")
+    assert isinstance(runs, list) and len(runs) == 2 * len(TARGETS)
+    assert {run["status"] for run in runs} == {"succeeded"}
+    assert len(cli.json("orchestrations", "list")) == len(TARGETS)  # type: ignore[arg-type]
+    # Connection secrets are encrypted at rest with a key that was never shown.
+    assert b"pat-na1-" not in (kept / "segsync.db").read_bytes()
+    assert "pat-na1-" not in done.stdout + done.stderr
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] == []
+
+    again = run_demo_script(tmp_path, "--folder", str(kept))
+    assert again.returncode == 1
+    assert again.stderr.strip().splitlines() == [
+        f"segsync: {kept / 'segsync.db'} exists already: give --folder a new folder"
+    ]
+
+
+def _domain(text: str | None) -> str | None:
+    try:
+        return registrable_domain(text) if text else None
+    except InputError:
+        return None
+
+
+def _expected_accounts(demo: DemoEnvironment) -> dict[tuple[str, str], dict[str, str | None]]:
+    """(system, object) -> record id -> external id of the account it belongs to (or None)."""
+    links = {
+        system: {row[f"{system}_{kind}"]: row["external_id"] for row in demo.sample.accounts}
+        for system, kind in (("salesforce", "account_id"), ("hubspot", "company_id"))
+    }
+    domains = {
+        _domain(row["domain"] or row["website"]): row["external_id"] for row in demo.sample.accounts
+    }
+
+    def account(system: str, record: dict[str, str], object_type: str) -> str | None:
+        link_field, email_field, website_fields = MATCH_FIELDS[(system, object_type)]
+        link = record.get(link_field or "")
+        if link and link in links[system]:
+            return links[system][link]
+        email = record.get(email_field or "")
+        email_domain = _domain(email.rsplit("@", 1)[1]) if email and "@" in email else None
+        if email_domain in domains and email_domain not in FREE_MAIL_DOMAINS:
+            return domains[email_domain]
+        website = next((record[f] for f in website_fields if record.get(f)), None)
+        return domains.get(_domain(website))
+
+    return {
+        (system, object_type): {
+            record.get("Id") or record["id"]: account(system, record, object_type)
+            for record in demo.sample.records[system][object_type]
+        }
+        for system, object_type in PAIRS
+    }
+
+
+def _values(demo: DemoEnvironment, max_length: int) -> dict[str, str]:
+    """External id -> the account's enrichment value for a field of `max_length` characters."""
+    with demo.database.transaction() as session:
+        external = {
+            key: name for key, name in session.execute(select(Account.id, Account.external_id))
+        }
+        values = enrichment_values(session.connection(), ValueFormat(max_length=max_length))
+        return {external[value.account_id]: value.value for value in values}
+
+
+def _stored_value(demo: DemoEnvironment, system: str, object_type: str, record_id: str) -> str:
+    emulator = demo.sandbox.emulators[system]
+    stored: dict[str, Any]
+    if isinstance(emulator, SalesforceEmulator):
+        stored = emulator.record(object_type, record_id)
+    else:
+        assert isinstance(emulator, HubSpotEmulator)
+        stored = emulator.record(object_type, record_id)["properties"]
+    field = next(f for s, o, f in TARGETS if (s, o) == (system, object_type))
+    return stored.get(field) or ""
+
+
+def test_first_run_writes_each_record_its_accounts_value_once() -> None:
+    with demo_environment(ACCOUNTS) as demo:
+        first = demo.run_all()
+        values = {"salesforce": _values(demo, 255), "hubspot": _values(demo, TEXT_MAX_LENGTH)}
+        owners = _expected_accounts(demo)
+        for (system, object_type, field), counts in zip(TARGETS, first, strict=True):
+            seeded = {
+                record.get("Id") or record["id"]: record.get(field) or ""
+                for record in demo.sample.records[system][object_type]
+            }
+            expected = {
+                record_id: values[system][owner]
+                for record_id, owner in owners[(system, object_type)].items()
+                if owner is not None
+            }
+            to_write = {rid: value for rid, value in expected.items() if seeded[rid] != value}
+            writes = [
+                w for w in demo.sandbox.emulators[system].writes if w.object_type == object_type
+            ]
+            assert {w.field for w in writes} == {field}
+            assert max(Counter(w.record_id for w in writes).values()) == 1, "written twice"
+            assert {w.record_id: w.value or "" for w in writes} == to_write, object_type
+            for record_id, value in seeded.items():
+                now = _stored_value(demo, system, object_type, record_id)
+                assert now == expected.get(record_id, value), (object_type, record_id)
+            assert counts["enriched"] == len(to_write) > 0
+            assert counts["eligible"] == len(expected)
+            assert counts["unmatched"] == len(seeded) - len(expected)
+        written = {system: len(e.writes) for system, e in demo.sandbox.emulators.items()}
+
+        second = demo.run_all()
+
+        assert {system: len(e.writes) for system, e in demo.sandbox.emulators.items()} == written
+        assert [row["enriched"] for row in second] == [0] * len(TARGETS)
