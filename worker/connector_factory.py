@@ -22,6 +22,8 @@ RATE_LIMIT_WAIT = 30.0
 SYSTEMS: dict[str, tuple[str, str, str]] = {
     "salesforce": ("connectors.salesforce", "SalesforceConnector", "SalesforceConfig"),
     "hubspot": ("connectors.hubspot", "HubSpotConnector", "HubSpotConfig"),
+    "marketo": ("connectors.marketo", "MarketoConnector", "MarketoConfig"),
+    "eloqua": ("connectors.eloqua", "EloquaConnector", "EloquaConfig"),
 }
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from connectors.sandbox.eloqua import EloquaEmulator
 from connectors.sandbox.hubspot import HubSpotEmulator
+from connectors.sandbox.marketo import MarketoEmulator
 from connectors.sandbox.salesforce import SalesforceEmulator
 from connectors.sandbox.server import Emulator, EmulatorServer
 from connectors.sandbox.tls import SandboxCertificates, make_certificates
@@ -17,6 +19,8 @@ from connectors.sandbox.tls import SandboxCertificates, make_certificates
 EMULATORS: dict[str, Callable[[int, float], Emulator]] = {
     "salesforce": lambda records, latency: SalesforceEmulator(records=records, latency=latency),
     "hubspot": lambda records, latency: HubSpotEmulator(records=records, latency=latency),
+    "marketo": lambda records, latency: MarketoEmulator(records=records, latency=latency),
+    "eloqua": lambda records, latency: EloquaEmulator(records=records, latency=latency),
 }
 
 

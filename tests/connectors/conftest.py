@@ -14,7 +14,15 @@ def sandbox_certificates(tmp_path_factory: pytest.TempPathFactory) -> SandboxCer
 
 
 # Each vendor's harness fixture, for the contract suite (tests/connectors/test_contract.py).
+from tests.connectors.harness_eloqua import eloqua_harness  # noqa: E402
 from tests.connectors.harness_hubspot import hubspot_harness  # noqa: E402
+from tests.connectors.harness_marketo import marketo_harness  # noqa: E402
 from tests.connectors.harness_salesforce import salesforce_harness  # noqa: E402
 
-__all__ = ["hubspot_harness", "salesforce_harness", "sandbox_certificates"]
+__all__ = [
+    "eloqua_harness",
+    "hubspot_harness",
+    "marketo_harness",
+    "salesforce_harness",
+    "sandbox_certificates",
+]

@@ -1,0 +1,258 @@
+"""The Eloqua adapter's HTTP: credentials, base URL discovery at login.eloqua.com/id, error mapping.
+
+Eloqua serves each instance from one of several pods, so every call goes to the base URL that
+`GET https://login.eloqua.com/id` names ("Determining base URLs"). Oracle's advice for a 401 is to
+call /id again: the instance may have moved pods, or the credentials are no longer valid. So a 401
+re-discovers the base URL and repeats the call once; a second refusal (or /id's own refusal,
+"Not authenticated.") is fatal. With Basic credentials nothing can be renewed; nor is an OAuth
+access token: Eloqua hands out a new refresh token with every refresh, and an adapter has nowhere
+to keep it, so an expired token ends in FatalError too.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+
+log = logging.getLogger(__name__)
+
+_MESSAGE_LIMIT = 300
+_CONNECT_TIMEOUT = 10.0
+_NOT_AUTHENTICATED = "Not authenticated."
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """How to authenticate: Basic ("Site\\User:password") or an OAuth bearer token."""
+
+    site: str | None
+    username: str | None
+    password: str | None
+    access_token: str | None
+
+    def header(self) -> str:
+        """The Authorization header value."""
+        if self.access_token:
+            return f"Bearer {self.access_token}"
+        pair = f"{self.site}\\{self.username}:{self.password}"
+        return "Basic " + base64.b64encode(pair.encode()).decode()
+
+
+class EloquaHttp:
+    """Authenticated calls to one Eloqua instance, each counted just before it is sent."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        login_url: str,
+        ca_bundle: str | None,
+        timeout: float,
+        count_call: Callable[[], None],
+    ) -> None:
+        self._credentials = credentials
+        self._login_url = login_url.rstrip("/")
+        self._timeout = (_CONNECT_TIMEOUT, timeout)
+        self._count_call = count_call
+        self._authorization = credentials.header()
+        self._lock = threading.Lock()
+        self._base_url: str | None = None
+        self._session = requests.Session()
+        # REQUESTS_CA_BUNDLE would override `verify` (psf/requests#3829) and proxies from the
+        # environment would apply: the session takes neither from the environment.
+        self._session.trust_env = False
+        self._session.verify = ca_bundle or True
+        # Retry only failed connects (nothing was sent); anything else is the caller's to retry.
+        # Without respect_retry_after_header=False urllib3 would retry a GET's 429/503 carrying
+        # Retry-After even with status=0, and end in a RetryError that hides the answer.
+        retry = Retry(
+            total=1,
+            connect=1,
+            read=0,
+            status=0,
+            other=0,
+            redirect=0,
+            respect_retry_after_header=False,
+        )
+        self._session.mount("https://", HTTPAdapter(max_retries=retry))
+        self._session.mount("http://", HTTPAdapter(max_retries=retry))
+
+    @property
+    def base_url(self) -> str | None:
+        """The instance's base URL once discovered."""
+        return self._base_url
+
+    def close(self) -> None:
+        """Release the session's connections."""
+        self._session.close()
+
+    # ---- discovery --------------------------------------------------------------------------
+
+    def discover(self) -> str:
+        """Ask /id for the instance's base URL (and so check the credentials); cache it."""
+        response = self._send("GET", f"{self._login_url}/id", what="discovering the base URL")
+        body = _json(response.content)
+        if response.status_code == 401 or body == _NOT_AUTHENTICATED:
+            who = "OAuth token" if self._credentials.access_token else "credentials"
+            site = f" for site {self._credentials.site}" if self._credentials.site else ""
+            raise FatalError(
+                f"eloqua refused the {who}{site} (Not authenticated.)", code="NOT_AUTHENTICATED"
+            )
+        if response.status_code != 200:
+            raise self._failure(response, "discovering the base URL")
+        urls = body.get("urls") if isinstance(body, dict) else None
+        base = urls.get("base") if isinstance(urls, dict) else None
+        if not isinstance(base, str) or not base.startswith(("https://", "http://")):
+            raise FatalError("eloqua's /id answer names no base URL", code="NO_BASE_URL")
+        with self._lock:
+            if base.rstrip("/") != self._base_url:
+                log.info("eloqua instance base URL is %s", base)
+            self._base_url = base.rstrip("/")
+            return self._base_url
+
+    # ---- calls ------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, str | int] | None = None,
+        body: bytes | None = None,
+        keep: Collection[int] = (),
+    ) -> requests.Response:
+        """One call to `path` under the base URL: 2xx and `keep` statuses are returned.
+
+        A 401 re-discovers the base URL and repeats the call once; every other failure becomes
+        a RetryableError, DailyQuotaError or FatalError.
+        """
+        base = self._base_url or self.discover()
+        response = self._send(method, base + path, what=what, params=params, body=body)
+        if response.status_code == 401:
+            log.info("eloqua answered 401 while %s; discovering the base URL again", what)
+            base = self.discover()
+            response = self._send(method, base + path, what=what, params=params, body=body)
+            if response.status_code == 401:
+                raise FatalError(
+                    f"eloqua refused the credentials while {what} (401 twice)",
+                    code="NOT_AUTHENTICATED",
+                )
+        if 200 <= response.status_code < 300 or response.status_code in keep:
+            return response
+        raise self._failure(response, what)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params: Mapping[str, str | int] | None = None,
+        body: bytes | None = None,
+    ) -> requests.Response:
+        headers = {"Authorization": self._authorization, "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        self._count_call()
+        try:
+            return self._session.request(
+                method, url, params=params, data=body, headers=headers, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            failure = type(exc).__name__
+        # Raised outside the except block: the requests exception (and its URL) stays out.
+        raise RetryableError(f"eloqua did not answer while {what} ({failure})", code="CONNECTION")
+
+    def _failure(self, response: requests.Response, what: str) -> ConnectorError:
+        """Map a failed answer's status and body to the connector error kinds."""
+        status = response.status_code
+        message = self.clean(describe_body(response.content))
+        if status == 429:
+            # Eloqua has no daily API quota; the sandbox says "daily" when it simulates one.
+            if "daily" in message.lower():
+                return DailyQuotaError(
+                    f"eloqua's daily API limit is spent ({message})", code="DAILY"
+                )
+            wait = retry_after(response.headers)
+            return RetryableError(
+                f"eloqua is throttling requests (429) while {what}",
+                code="TOO_MANY_REQUESTS",
+                retry_after=wait,
+            )
+        if status >= 500 or status == 408:
+            return RetryableError(
+                f"eloqua answered {status} while {what}: {message}",
+                code=str(status),
+                retry_after=retry_after(response.headers),
+            )
+        if status == 403:
+            return FatalError(f"eloqua denied access while {what}: {message}", code="403")
+        return FatalError(f"eloqua refused {what} ({status}): {message}", code=str(status))
+
+    def clean(self, text: str) -> str:
+        """`text` clipped, with this connection's secrets blanked out."""
+        for secret in (
+            self._credentials.password,
+            self._credentials.access_token,
+            self._authorization.partition(" ")[2],
+        ):
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def _json(content: bytes) -> Any:
+    try:
+        return json.loads(content) if content else None
+    except ValueError:
+        return None
+
+
+def json_object(response: requests.Response) -> dict[str, Any]:
+    """The answer's body as a JSON object ({} when it is not one)."""
+    parsed = _json(response.content)
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def describe_body(content: bytes) -> str:
+    """A one-line reason from an error body: Bulk `failures`, REST parameter errors, or text."""
+    parsed = _json(content)
+    if isinstance(parsed, dict) and isinstance(parsed.get("failures"), list):
+        parts = []
+        for failure in parsed["failures"]:
+            if isinstance(failure, dict):
+                where = failure.get("field") or failure.get("parameter") or "request"
+                parts.append(f"{where}: {failure.get('constraint') or failure.get('message')}")
+        return "; ".join(parts) or "refused"
+    if isinstance(parsed, list):
+        parts = [
+            f"{item.get('parameter')}: {(item.get('requirement') or {}).get('type')}"
+            for item in parsed
+            if isinstance(item, dict)
+        ]
+        return "; ".join(parts) or "refused"
+    if isinstance(parsed, str):
+        return parsed
+    text = content.decode("utf-8", "replace").strip()
+    return " ".join(text.split()) or "no details"
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a Retry-After header (Oracle documents none, but a proxy may send one)."""
+    try:
+        seconds = float(headers.get("Retry-After") or "")
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

@@ -1,0 +1,515 @@
+"""Marketo adapter: leads through the REST API, with `requests` (no SDK).
+
+Marketo reports nearly every failure with HTTP 200 and `{"success": false, "errors": [...]}`;
+a sync's per-lead outcomes are each result's `status` and `reasons`, in input order.
+experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/ (error-codes, authentication,
+lead-database/leads, paging-tokens, activities).
+
+Reading every lead: Marketo has no "list all leads" call (the Bulk Lead Extract needs a filter of
+at most 31 days of createdAt per job and minutes of polling per job). Lead ids are assigned in
+sequence, so `read_records` asks Get Leads by Filter Type for consecutive id windows of 300
+(`filterType=id`, one call each). Where the ids end is learnt, once per read and only when a
+window comes back empty, from the newest "New Lead" activities (type 12, which Marketo keeps for
+the life of the lead): a paging token for a recent moment, then Get Lead Activities, looking
+further back only when nothing was created in that time. Windows are read until the first empty
+one past the highest id, so leads created during the read are not lost either.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
+from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+
+log = logging.getLogger(__name__)
+
+# Marketo's default daily API quota per subscription; the API does not report the quota itself
+# (it is shown in Admin > Web Services), so a subscription with another one configures it.
+DEFAULT_DAILY_QUOTA = 50_000
+# Get Leads by Filter Type takes up to 300 filterValues; Sync Leads up to 300 inputs.
+BATCH_SIZE = 300
+# Renew the access token this long before its expires_in runs out.
+_RENEW_MARGIN = 60.0
+_CONNECT_TIMEOUT = 10.0
+_MESSAGE_LIMIT = 300
+_NEW_LEAD_ACTIVITY = "12"
+# How far back to look for the newest New Lead activity, widening only while none is found.
+_LOOKBACK_DAYS = (1, 7, 31, 366, 3_660, 36_600)
+# 606: at most 100 calls in any 20 s; 615: at most 10 calls in flight, which free quickly.
+_RATE_RETRY_AFTER = 20.0
+_CONCURRENCY_RETRY_AFTER = 1.0
+_TOKEN_CODES = frozenset({"600", "601", "602"})
+# Response-level codes the documentation calls transient (timeouts, unavailable, system error,
+# gateway, subscription briefly unreachable, transient error, lock wait).
+_TRANSIENT_CODES = frozenset({"500", "502", "604", "608", "611", "614", "713", "719"})
+_WRITTEN = frozenset({"updated", "created"})
+
+
+@dataclass(frozen=True)
+class MarketoConfig:
+    """One Marketo instance's custom service (LaunchPoint > View Details) and REST root."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    # The REST root, e.g. https://123-ABC-456.mktorest.com: /rest/... and /identity/... live
+    # under it. The "REST API Endpoint" or "Identity" URL from Admin > Web Services also works.
+    base_url: str
+    # CA file that verifies base_url's certificate (the sandbox's); None trusts the system CAs.
+    ca_bundle: str | None = None
+    # Seconds to wait for an answer (after connecting).
+    timeout: float = 60.0
+    daily_quota: int = DEFAULT_DAILY_QUOTA
+
+    def __post_init__(self) -> None:
+        if not self.client_id or not self.client_secret:
+            raise FatalError("a marketo connection needs client_id and client_secret")
+        if not self.base_url.startswith(("https://", "http://")):
+            raise FatalError(f"marketo base_url must start with https://, got {self.base_url!r}")
+        if not self.timeout > 0 or self.daily_quota < 1:
+            raise FatalError("marketo timeout and daily_quota must be positive")
+
+    @property
+    def root(self) -> str:
+        """base_url without a trailing /rest or /identity (or slash)."""
+        root = self.base_url.rstrip("/")
+        for suffix in ("/rest", "/identity"):
+            if root.endswith(suffix):
+                return root[: -len(suffix)]
+        return root
+
+
+class MarketoConnector(Connector):
+    """The leads of one Marketo instance, 300 per call."""
+
+    system = "marketo"
+    objects = ("leads",)
+    batch_size = BATCH_SIZE
+
+    def __init__(self, config: MarketoConfig) -> None:
+        super().__init__()
+        self._config = config
+        self._root = config.root
+        self._token: str | None = None
+        self._renew_at = 0.0
+        self._session = requests.Session()
+        if config.ca_bundle:
+            # REQUESTS_CA_BUNDLE would override `verify` (psf/requests#3829).
+            self._session.trust_env = False
+            self._session.verify = config.ca_bundle
+        # Retry only failed connects (nothing was sent); anything else is the caller's to retry.
+        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
+        self._session.mount("https://", HTTPAdapter(max_retries=retry))
+        self._session.mount("http://", HTTPAdapter(max_retries=retry))
+
+    def __repr__(self) -> str:
+        return f"MarketoConnector(base_url={self._root!r}, client_id={self._config.client_id!r})"
+
+    # ---- the interface ----------------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """Get an access token, then read today's API usage with it (the quota)."""
+        self._bearer()
+        self._refresh_quota(strict=True)
+
+    def describe_field(self, object_type: str, field: str) -> FieldInfo:
+        """The lead field's type, length and read-only flag from Describe Lead."""
+        object_type = self.check_object(object_type)
+        answer = self._api("GET", "/rest/v1/leads/describe.json", what="describing leads")
+        described = [item for item in answer.get("result") or [] if isinstance(item, dict)]
+        # Only fields with a `rest` member can be used through the REST API.
+        usable = [(item, item["rest"]) for item in described if isinstance(item.get("rest"), dict)]
+        found = next((pair for pair in usable if pair[1].get("name") == field), None) or next(
+            (pair for pair in usable if str(pair[1].get("name", "")).lower() == field.lower()),
+            None,
+        )
+        if found is None:
+            raise FatalError(f"field {field} not found on {object_type}", code="1006")
+        item, rest = found
+        length = item.get("length")
+        return FieldInfo(
+            object_type=object_type,
+            name=str(rest["name"]),
+            type=str(item.get("dataType") or "string"),
+            max_length=int(length) if isinstance(length, int) else None,
+            writable=not rest.get("readOnly", False),
+            label=item.get("displayName"),
+        )
+
+    def read_records(self, object_type: str, field: str) -> Iterator[Record]:
+        """Every lead with the field, email and website, id window by id window, lazily."""
+        self.check_object(object_type)
+        return self._scan(field)
+
+    def read_values(
+        self, object_type: str, field: str, record_ids: Sequence[str]
+    ) -> dict[str, str | None]:
+        """One Get Leads by Filter Type call (filterType=id) for up to 300 ids."""
+        self.check_object(object_type)
+        if len(record_ids) > self.batch_size:
+            raise ValueError(
+                f"a marketo batch takes at most {self.batch_size} ids, got {len(record_ids)}"
+            )
+        # Marketo ids are integers: anything else names no lead, so it is simply absent.
+        asked: dict[int, list[str]] = {}
+        for record_id in record_ids:
+            if (number := _lead_number(record_id)) is not None:
+                asked.setdefault(number, []).append(record_id)
+        if not asked:
+            return {}
+        rows = self._leads_by_id(
+            list(asked), [field], what=f"reading {field} of leads", field=field
+        )
+        values: dict[str, str | None] = {}
+        for row in rows:
+            for given in asked.get(_lead_id(row), []):
+                values[given] = _text(row.get(field))
+        return values
+
+    def write_batch(
+        self, object_type: str, field: str, updates: Sequence[Update]
+    ) -> list[WriteResult]:
+        """One Sync Leads call, action updateOnly by id; skipped leads fail with their reason."""
+        self.check_object(object_type)
+        if len(updates) > self.batch_size:
+            raise ValueError(
+                f"a marketo batch takes at most {self.batch_size} updates, got {len(updates)}"
+            )
+        ids = [update.record_id for update in updates]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a marketo batch cannot update one lead twice")
+        outcomes: dict[str, WriteResult] = {}
+        sent: list[tuple[int, Update]] = []
+        for update in updates:
+            if (number := _lead_number(update.record_id)) is not None:
+                sent.append((number, update))
+            else:
+                message = f"{update.record_id!r} is not a Marketo lead id"
+                outcomes[update.record_id] = WriteResult(update.record_id, False, "1001", message)
+        if sent:
+            self._sync(field, sent, outcomes)
+        return [outcomes[record_id] for record_id in ids]
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def _scan(self, field: str) -> Iterator[Record]:
+        fields = list(dict.fromkeys(["email", "website", field]))
+        start = 1
+        highest: int | None = None
+        while True:
+            window = list(range(start, start + BATCH_SIZE))
+            rows = self._leads_by_id(window, fields, what="reading leads", field=field)
+            for row in sorted(rows, key=_lead_id):
+                yield Record(
+                    id=str(_lead_id(row)),
+                    value=_text(row.get(field)),
+                    email=_text(row.get("email")),
+                    website=_text(row.get("website")),
+                )
+            start += BATCH_SIZE
+            if rows:
+                continue
+            if highest is None:
+                highest = self._highest_lead_id()
+            if start > highest:
+                break
+        # Best effort: the read is done, and the quota only informs.
+        self._refresh_quota(strict=False)
+
+    def _leads_by_id(
+        self, ids: Sequence[int], fields: Sequence[str], *, what: str, field: str
+    ) -> list[dict[str, Any]]:
+        """Get Leads by Filter Type for up to 300 ids, following nextPageToken."""
+        params = {
+            "filterType": "id",
+            "filterValues": ",".join(str(i) for i in ids),
+            "fields": ",".join(dict.fromkeys(["id", *fields])),
+            "batchSize": str(BATCH_SIZE),
+        }
+        rows: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            paging = {"nextPageToken": token} if token else {}
+            answer = self._api(
+                "GET", "/rest/v1/leads.json", params=params | paging, what=what, field=field
+            )
+            rows.extend(row for row in answer.get("result") or [] if _lead_id(row))
+            following = answer.get("nextPageToken")
+            if not answer.get("moreResult") or not following or following == token:
+                return rows
+            token = str(following)
+
+    def _highest_lead_id(self) -> int:
+        """The id of the newest lead, from its New Lead activity (0 if there is none)."""
+        now = dt.datetime.now(dt.UTC)
+        for days in _LOOKBACK_DAYS:
+            since = (now - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            answer = self._api(
+                "GET",
+                "/rest/v1/activities/pagingtoken.json",
+                params={"sinceDatetime": since},
+                what="getting an activities paging token",
+            )
+            token = str(answer.get("nextPageToken") or "")
+            highest = 0
+            while token:
+                page = self._api(
+                    "GET",
+                    "/rest/v1/activities.json",
+                    params={"activityTypeIds": _NEW_LEAD_ACTIVITY, "nextPageToken": token},
+                    what="reading New Lead activities",
+                )
+                for activity in page.get("result") or []:
+                    if isinstance(activity, dict):
+                        highest = max(highest, _int(activity.get("leadId")))
+                following = str(page.get("nextPageToken") or "")
+                # moreResult may be true with fewer than 300 activities: keep going until false.
+                if not page.get("moreResult") or following == token:
+                    break
+                token = following
+            if highest:
+                log.debug("marketo's newest lead is %d (looked back %d days)", highest, days)
+                return highest
+        return 0
+
+    # ---- writing ----------------------------------------------------------------------------
+
+    def _sync(
+        self, field: str, sent: list[tuple[int, Update]], outcomes: dict[str, WriteResult]
+    ) -> None:
+        body = {
+            "action": "updateOnly",
+            "lookupField": "id",
+            # null clears a Marketo field; an empty string is not a value either.
+            "input": [{"id": number, field: u.value or None} for number, u in sent],
+        }
+        answer = self._api(
+            "POST", "/rest/v1/leads.json", body=body, what="updating leads", field=field
+        )
+        results = [item for item in answer.get("result") or [] if isinstance(item, dict)]
+        # Results come in input order; a skipped lead may carry no id, so order is the key.
+        updates = [update for _, update in sent]
+        if len(results) == len(sent):
+            paired = list(zip(updates, results, strict=True))
+        else:
+            by_id = {_lead_id(item): item for item in results if _lead_id(item)}
+            paired = [(u, by_id.get(number, {})) for number, u in sent]
+        for update, item in paired:
+            record_id = update.record_id
+            status = str(item.get("status") or "")
+            if status in _WRITTEN:
+                outcomes[record_id] = WriteResult(record_id, True)
+                continue
+            reasons = [r for r in item.get("reasons") or [] if isinstance(r, dict)]
+            reason = reasons[0] if reasons else {}
+            code = str(reason.get("code") or ("NO_RESULT" if not item else "NO_REASON"))
+            if code == "1006":
+                # Field not found: no lead can take the value, so the run stops.
+                raise FatalError(f"field {field} not found on leads", code=code)
+            message = self._clean(
+                str(reason.get("message") or f"marketo reported status {status or 'none'}")
+            )
+            outcomes[record_id] = WriteResult(record_id, False, code, message)
+
+    # ---- HTTP, tokens, errors ---------------------------------------------------------------
+
+    def _api(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        field: str | None = None,
+    ) -> dict[str, Any]:
+        """One REST call; a refused token is renewed once and the call made again."""
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
+            response = self._request(
+                method, f"{self._root}{path}", params=params, json=body, headers=headers
+            )
+            answer = self._answer(response, what)
+            if answer.get("success") is not False:
+                return answer
+            errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
+            error = errors[0] if errors else {}
+            code = str(error.get("code") or "UNKNOWN")
+            message = self._clean(str(error.get("message") or "no message"))
+            if code in _TOKEN_CODES and attempt == 1:
+                # 6xx means the call was not executed, so sending it again is safe.
+                log.debug("marketo refused the access token (%s); renewing it", code)
+                self._token = None
+                continue
+            raise self._classify(code, message, what, field)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _classify(self, code: str, message: str, what: str, field: str | None) -> ConnectorError:
+        """Map a response-level error code to retryable, daily-quota or fatal."""
+        if code == "606":
+            return RetryableError(
+                f"marketo rate limit reached while {what} (606 {message}); "
+                f"retry in {_RATE_RETRY_AFTER:g} s",
+                code=code,
+                retry_after=_RATE_RETRY_AFTER,
+            )
+        if code == "615":
+            return RetryableError(
+                f"marketo concurrent call limit reached while {what} (615 {message})",
+                code=code,
+                retry_after=_CONCURRENCY_RETRY_AFTER,
+            )
+        if code == "607":
+            return DailyQuotaError(f"marketo's daily API quota is spent (607 {message})", code=code)
+        if code in _TRANSIENT_CODES:
+            return RetryableError(f"marketo failed while {what} ({code} {message})", code=code)
+        if code in _TOKEN_CODES:
+            return FatalError(
+                f"marketo refused a freshly issued access token ({code} {message})", code=code
+            )
+        if code == "1006" and field is not None:
+            return FatalError(f"field {field} not found on leads", code=code)
+        if code == "603":
+            return FatalError(
+                f"marketo denied access while {what} (603 {message}): check the API user's role",
+                code=code,
+            )
+        return FatalError(f"marketo refused {what} ({code} {message})", code=code)
+
+    def _answer(self, response: requests.Response, what: str) -> dict[str, Any]:
+        """The JSON body of a 200, or the error an HTTP-level failure stands for."""
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise RetryableError(f"marketo answered HTTP {status} while {what}", code=str(status))
+        if status != 200:
+            # 413/414 (payload or URI too large) and anything else: not worth repeating.
+            raise FatalError(f"marketo answered HTTP {status} while {what}", code=str(status))
+        answer = _json_object(response.content)
+        if not answer:
+            raise RetryableError(
+                f"marketo sent an unreadable answer while {what}", code="UNREADABLE"
+            )
+        return answer
+
+    def _request(self, method: str, url: str, **options: Any) -> requests.Response:
+        self._count_call()
+        try:
+            return self._session.request(
+                method, url, timeout=(_CONNECT_TIMEOUT, self._config.timeout), **options
+            )
+        except requests.RequestException as exc:
+            failure = type(exc).__name__
+        # Raised outside the except block: the requests exception stays out of the chain.
+        raise RetryableError(f"marketo did not answer ({failure})", code="CONNECTION")
+
+    def _bearer(self) -> str:
+        if self._token is None or time.monotonic() >= self._renew_at:
+            self._identity()
+        assert self._token is not None
+        return self._token
+
+    def _identity(self) -> None:
+        """Client credentials for an access token at /identity/oauth/token.
+
+        POST with a form body, which Marketo accepts as well as GET, so the secret is never
+        part of a URL (proxies and servers log URLs).
+        """
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self._config.client_id,
+            "client_secret": self._config.client_secret,
+        }
+        response = self._request(
+            "POST",
+            f"{self._root}/identity/oauth/token",
+            data=form,
+            headers={"Accept": "application/json"},
+        )
+        answer = _json_object(response.content)
+        if response.status_code == 200 and answer.get("access_token"):
+            self._token = str(answer["access_token"])
+            lifetime = float(_int(answer.get("expires_in")))
+            now = time.monotonic()
+            # Asking again before expiry returns the same token with its remaining life, so a
+            # token near its end is used until it expires; a 602 after that renews it.
+            self._renew_at = now + (
+                lifetime - _RENEW_MARGIN if lifetime > 2 * _RENEW_MARGIN else lifetime
+            )
+            log.debug("marketo access token obtained, valid %.0f s", lifetime)
+            return
+        error = self._clean(str(answer.get("error") or response.status_code))
+        description = self._clean(str(answer.get("error_description") or response.reason))
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetryableError(
+                f"marketo's identity service failed ({error}): {description}", code=error
+            )
+        raise FatalError(
+            f"marketo refused the client credentials ({error}): {description}", code=error
+        )
+
+    def _refresh_quota(self, *, strict: bool) -> None:
+        """Today's call count from Get Daily Usage, against the configured daily quota."""
+        limit = self._config.daily_quota
+        try:
+            answer = self._api("GET", "/rest/v1/stats/usage.json", what="reading API usage")
+        except DailyQuotaError:
+            self._report_quota(limit, limit, "daily")
+            if strict:
+                raise
+            return
+        except ConnectorError as exc:
+            # The API user's role may not allow it (603); that says nothing about the sync.
+            if strict and exc.code != "603":
+                raise
+            log.info("marketo API usage unavailable: %s", exc)
+            return
+        days = [item for item in answer.get("result") or [] if isinstance(item, dict)]
+        used = _int(days[0].get("total")) if days else 0
+        self._report_quota(min(used, limit), limit, "daily")
+
+    def _clean(self, text: str) -> str:
+        """`text` clipped, with this connection's token and secret blanked out."""
+        for secret in (self._token, self._config.client_secret):
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+
+
+def _json_object(content: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _lead_id(row: Any) -> int:
+    return _int(row.get("id")) if isinstance(row, dict) else 0
+
+
+def _lead_number(record_id: str) -> int | None:
+    """`record_id` as a Marketo lead id (a positive integer), or None when it cannot be one."""
+    text = record_id.strip()
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
+
+
+def _text(value: Any) -> str | None:
+    """A field value as text; Marketo's null and an empty string are both None."""
+    return None if value is None or value == "" else str(value)

@@ -1,0 +1,638 @@
+"""A Marketo REST API emulator: identity, lead describe, read and sync, activities, usage.
+
+Marketo answers nearly every API error with HTTP 200 and `{"success": false, "errors": [...]}`;
+record-level outcomes of a sync are `status` plus `reasons` per input, in input order. The
+identity endpoint is the exception: bad client credentials are an HTTP 401 with an OAuth body.
+experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/ (authentication, error-codes,
+lead-database/leads, paging-tokens, activities, usage).
+
+What the adapter uses to read every lead, since Marketo has no "list all leads" call: lead ids
+are assigned in sequence, so it reads id windows of 300 with `GET /rest/v1/leads.json?
+filterType=id`, and learns where the ids end from the newest "New Lead" activities (type 12,
+kept for the life of the lead) through `GET /rest/v1/activities/pagingtoken.json` and
+`GET /rest/v1/activities.json`. Both are emulated here.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from connectors.sandbox.server import Emulator, Request, Response
+
+# Marketo string fields hold 255 characters (describe reports `"length": 255`).
+STRING_MAX_LENGTH = 255
+# Get Leads by Filter Type: up to 300 filterValues and 300 records a page; Sync Leads: 300 inputs.
+FILTER_VALUES_MAX = 300
+PAGE_SIZE_MAX = 300
+SYNC_INPUT_MAX = 300
+# "If the number of leads matching the lead filter is greater than 1,000 an error is returned".
+FILTER_RESULTS_MAX = 1000
+ACTIVITY_TYPE_IDS_MAX = 10
+# Access tokens live 3,600 s; the identity endpoint hands out the same token until it expires.
+ACCESS_TOKEN_SECONDS = 3600
+# GET URIs longer than 8 KB are refused with HTTP 414.
+URI_MAX = 8192
+NEW_LEAD_ACTIVITY = 12
+# The custom string field the sandbox's leads carry for segment names.
+SEGMENT_FIELD = "segmentNames"
+
+_FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
+_LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
+_DEFAULT_FIELDS = ("id", "email", "updatedAt", "createdAt", "firstName", "lastName")
+_FILTER_TYPES = ("id", "email", "company", "website", SEGMENT_FIELD)
+_MESSAGES = {
+    "600": "Access token not specified",
+    "601": "Access token invalid",
+    "602": "Access token expired",
+    "607": "Daily quota reached",
+    "609": "Invalid JSON",
+    "610": "Requested resource not found",
+    "615": "Concurrent access limit reached",
+}
+
+
+@dataclass(frozen=True)
+class _Field:
+    id: int
+    name: str
+    display_name: str
+    data_type: str
+    length: int | None
+    read_only: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """The field's entry in leads/describe.json."""
+        entry: dict[str, Any] = {
+            "id": self.id,
+            "displayName": self.display_name,
+            "dataType": self.data_type,
+        }
+        if self.length is not None:
+            entry["length"] = self.length
+        entry["rest"] = {"name": self.name, "readOnly": self.read_only}
+        entry["soap"] = {"name": self.name[:1].upper() + self.name[1:], "readOnly": self.read_only}
+        return entry
+
+
+_FIELDS = {
+    spec.name: spec
+    for spec in (
+        _Field(1, "id", "Id", "integer", None, read_only=True),
+        _Field(2, "company", "Company Name", "string", STRING_MAX_LENGTH),
+        _Field(3, "website", "Website", "url", STRING_MAX_LENGTH),
+        _Field(31, "firstName", "First Name", "string", STRING_MAX_LENGTH),
+        _Field(33, "lastName", "Last Name", "string", STRING_MAX_LENGTH),
+        _Field(48, "email", "Email Address", "email", STRING_MAX_LENGTH),
+        _Field(27, "createdAt", "Created At", "datetime", None, read_only=True),
+        _Field(28, "updatedAt", "Updated At", "datetime", None, read_only=True),
+        _Field(1001, SEGMENT_FIELD, "Segment Names", "string", STRING_MAX_LENGTH),
+    )
+}
+_STRING_TYPES = ("string", "email", "url")
+
+
+class _Refused(Exception):
+    """A response-level error: `{"success": false, "errors": [{code, message}]}`."""
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message or _MESSAGES.get(code, "Invalid request")
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _request_id() -> str:
+    # Marketo's requestIds look like "e42b#14272d07d78".
+    return f"{secrets.token_hex(2)}#{int(time.time() * 1000):x}"
+
+
+def _ok(**body: Any) -> Response:
+    return Response(body={"requestId": _request_id(), "success": True} | body)
+
+
+def _failed(code: str, message: str) -> Response:
+    errors = [{"code": code, "message": message}]
+    return Response(body={"requestId": _request_id(), "success": False, "errors": errors})
+
+
+def _token(**state: Any) -> str:
+    """An opaque paging token (Marketo's are base32 too)."""
+    return base64.b32encode(json.dumps(state, sort_keys=True).encode()).decode()
+
+
+def _untoken(token: str) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.b32decode(token.encode()))
+    except ValueError:
+        raise _Refused(
+            "1001", f"Invalid value '{token}'. Required of type 'nextPageToken'"
+        ) from None
+    if not isinstance(state, dict):
+        raise _Refused("1001", f"Invalid value '{token}'. Required of type 'nextPageToken'")
+    return state
+
+
+def _listed(request: Request, name: str) -> list[str]:
+    return [part.strip() for value in request.query.get(name, []) for part in value.split(",")]
+
+
+class MarketoEmulator(Emulator):
+    """One Marketo instance's lead database, identity service and API limits.
+
+    Limits, as Marketo documents them: 100 calls per 20 s (606), 10 calls in flight (615) and a
+    daily quota (607), all counted over successful calls only ("An API call that returns this
+    response code is not counted against your daily quota, or your rate limit"). `latency` is
+    spent while a call is in flight, so it counts toward the concurrency limit.
+
+    Faults: rate_limit (606) and daily_limit (607) answer the next call(s); expire_token makes
+    every token issued so far expire (602 on its next use; the identity endpoint then issues a
+    new one); record_failure (record_ids=[...], code="1003") skips those leads in the next sync.
+    """
+
+    name = "marketo"
+
+    def __init__(
+        self,
+        records: int = 0,
+        latency: float = 0.0,
+        calls_per_twenty_seconds: int = 100,
+        max_concurrent: int = 10,
+        daily_quota: int = 50_000,
+        window_seconds: float = 20.0,
+    ) -> None:
+        # The server's own pre-request sleep would happen outside the concurrency count.
+        super().__init__(0.0)
+        self.response_seconds = latency
+        self.calls_per_twenty_seconds = calls_per_twenty_seconds
+        self.max_concurrent = max_concurrent
+        self.daily_quota = daily_quota
+        # The rate window is 20 s in Marketo; tests shorten it rather than wait.
+        self.window_seconds = window_seconds
+        self.token_seconds = ACCESS_TOKEN_SECONDS
+        self.client_id = str(uuid.uuid4())
+        self.client_secret = secrets.token_urlsafe(24)
+        self.api_user = "segsync-api@sandbox.example"
+        self._pod = "sj"
+        self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
+        self._current: str | None = None
+        self._window: deque[float] = deque()
+        self._in_flight = 0
+        self._flight_lock = threading.Lock()
+        self._daily_used = 0
+        self._day = dt.datetime.now(dt.UTC).date()
+        self._leads: dict[int, dict[str, Any]] = {}
+        # New Lead activities: (activity id, lead id, created), in id order.
+        self._activities: list[tuple[int, int, dt.datetime]] = []
+        self._next_id = 1
+        self._next_activity = 1
+        if records > 0:
+            self._seed(records)
+
+    # ---- public helpers for tests, the demo and benchmarks ---------------------------------
+
+    def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
+        """Create leads with these fields (created now, or at a row's createdAt datetime).
+
+        Returns their ids as strings, in row order.
+        """
+        return self._create(object_type, rows, dt.datetime.now(dt.UTC).replace(microsecond=0))
+
+    def record(self, object_type: str, record_id: str) -> dict[str, Any]:
+        """One stored lead with every field (None where unset), as Marketo would return it."""
+        self._check_object(object_type)
+        with self.lock:
+            return dict(self._leads[int(record_id)])
+
+    def delete_record(self, object_type: str, record_id: str) -> None:
+        """Delete a lead: reads and syncs no longer find it, and its activities go with it."""
+        self._check_object(object_type)
+        lead_id = int(record_id)
+        with self.lock:
+            del self._leads[lead_id]
+            self._activities = [a for a in self._activities if a[1] != lead_id]
+
+    def expire_tokens(self) -> None:
+        """Make every access token issued so far expire now."""
+        with self.lock:
+            now = time.monotonic()
+            self._tokens = {token: min(expiry, now) for token, expiry in self._tokens.items()}
+
+    def describe(self) -> dict[str, Any]:
+        """base_url (the root of /rest and /identity) and the custom service's credentials."""
+        return {
+            "base_url": self.base_url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+
+    def reset(self) -> None:
+        """Forget the write log, counts, faults and limit usage (leads stay)."""
+        with self.lock:
+            super().reset()
+            self._window.clear()
+            self._daily_used = 0
+
+    # ---- request handling -------------------------------------------------------------------
+
+    def handle(self, request: Request, call: int) -> Response:
+        """Identity, then authentication, limits and routing, in Marketo's order."""
+        if self.faults.take("expire_token") is not None:
+            self.expire_tokens()
+        if request.path == "/identity/oauth/token" and request.method in ("GET", "POST"):
+            return self._identity(request)
+        if request.method == "GET" and len(request.path) + len(_raw_query(request)) > URI_MAX:
+            return Response(414, "Request-URI Too Long", content_type="text/plain")
+        with self._flight_lock:
+            busy = self._in_flight >= self.max_concurrent
+            if not busy:
+                self._in_flight += 1
+        try:
+            if busy:
+                # Checked before the token: the subscription refuses the call before any work.
+                return _failed("615", _MESSAGES["615"])
+            if self.response_seconds:
+                time.sleep(self.response_seconds)
+            try:
+                self._authenticate(request)
+                self._limit()
+                return self._route(request, call)
+            except _Refused as refused:
+                return _failed(refused.code, refused.message)
+        finally:
+            if not busy:
+                with self._flight_lock:
+                    self._in_flight -= 1
+
+    def _route(self, request: Request, call: int) -> Response:
+        method, path = request.method, request.path
+        if method == "GET" and path == "/rest/v1/leads/describe.json":
+            return _ok(result=[spec.describe() for spec in _FIELDS.values()])
+        if path == "/rest/v1/leads.json" and method == "GET":
+            return self._read(request)
+        if path == "/rest/v1/leads.json" and method == "POST":
+            return self._sync(request, call)
+        if method == "GET" and path == "/rest/v1/stats/usage.json":
+            return self._usage()
+        if method == "GET" and path == "/rest/v1/activities/pagingtoken.json":
+            return self._paging_token(request)
+        if method == "GET" and path == "/rest/v1/activities.json":
+            return self._activities_page(request)
+        raise _Refused("610")
+
+    def _identity(self, request: Request) -> Response:
+        """GET (query) or POST (form) /identity/oauth/token with the client credentials."""
+        form = dict(request.query)
+        if request.method == "POST" and request.body:
+            form |= parse_qs(request.body.decode(), keep_blank_values=True)
+        given = {key: values[0] for key, values in form.items() if values}
+        if given.get("grant_type") != "client_credentials":
+            refusal = {"error": "unsupported_grant_type", "error_description": "Unsupported grant"}
+            return Response(400, refusal)
+        if given.get("client_id") != self.client_id or not secrets.compare_digest(
+            given.get("client_secret", ""), self.client_secret
+        ):
+            return Response(
+                401, {"error": "invalid_client", "error_description": "Bad client credentials"}
+            )
+        now = time.monotonic()
+        with self.lock:
+            # "If you call the Identity endpoint before your token has expired, the same token
+            # and the remaining lifespan will be returned in the response."
+            token = self._current
+            if token is None or self._tokens.get(token, 0.0) <= now:
+                token = f"{uuid.uuid4()}:{self._pod}"
+                self._tokens[token] = now + self.token_seconds
+                self._current = token
+            remaining = max(int(self._tokens[token] - now), 0)
+        body: dict[str, Any] = {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": remaining,
+            "scope": self.api_user,
+        }
+        return Response(body=body)
+
+    def _authenticate(self, request: Request) -> None:
+        # Only the Authorization header: Marketo is removing the access_token query parameter.
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if not token:
+            raise _Refused("600")
+        with self.lock:
+            expiry = self._tokens.get(token)
+        if expiry is None:
+            raise _Refused("601")
+        if expiry <= time.monotonic():
+            raise _Refused("602")
+
+    def _limit(self) -> None:
+        """The 20-second rate, then the daily quota; a call that passes is counted in both."""
+        if self.faults.take("daily_limit") is not None:
+            raise _Refused("607")
+        if self.faults.take("rate_limit") is not None:
+            raise _Refused("606", self._rate_message())
+        now = time.monotonic()
+        with self.lock:
+            today = dt.datetime.now(dt.UTC).date()
+            if today != self._day:
+                self._day, self._daily_used = today, 0
+            while self._window and self._window[0] <= now - self.window_seconds:
+                self._window.popleft()
+            if self._daily_used >= self.daily_quota:
+                raise _Refused("607")
+            if len(self._window) >= self.calls_per_twenty_seconds:
+                raise _Refused("606", self._rate_message())
+            self._window.append(now)
+            self._daily_used += 1
+
+    def _rate_message(self) -> str:
+        return (
+            f"Max rate limit '{self.calls_per_twenty_seconds}' exceeded with in "
+            f"'{self.window_seconds:g}' secs"
+        )
+
+    # ---- leads ------------------------------------------------------------------------------
+
+    def _read(self, request: Request) -> Response:
+        """Get Leads by Filter Type: filterType, up to 300 filterValues, fields, paging."""
+        filter_type = request.param("filterType") or ""
+        if not filter_type:
+            raise _Refused("1003", "filterType cannot be blank")
+        if filter_type not in _FILTER_TYPES:
+            raise _Refused("1011", f"Field '{filter_type}' not supported")
+        values = [v for v in _listed(request, "filterValues") if v]
+        if not values:
+            raise _Refused("1003", "filterValues cannot be blank")
+        if len(values) > FILTER_VALUES_MAX:
+            raise _Refused("1003", f"Too many filterValues, the maximum is {FILTER_VALUES_MAX}")
+        fields = [f for f in _listed(request, "fields") if f] or list(_DEFAULT_FIELDS)
+        unknown = [f for f in fields if f not in _FIELDS]
+        if unknown:
+            raise _Refused("1006", f"Field '{unknown[0]}' not found")
+        try:
+            size = int(request.param("batchSize") or PAGE_SIZE_MAX)
+        except ValueError:
+            raise _Refused(
+                "1001", "Invalid value for batchSize. Required of type 'integer'"
+            ) from None
+        size = min(max(size, 1), PAGE_SIZE_MAX)
+        token = request.param("nextPageToken")
+        offset = int(_untoken(token).get("offset", 0)) if token else 0
+        if filter_type == "id":
+            bad = next((value for value in values if not value.isdigit()), None)
+            if bad is not None:
+                raise _Refused("1001", f"Invalid value '{bad}'. Required of type 'integer'")
+            keys = {str(int(value)) for value in values}
+        else:
+            keys = {value.lower() for value in values}
+
+        def matches(lead: dict[str, Any]) -> bool:
+            if filter_type == "id":
+                return str(lead["id"]) in keys
+            return str(lead.get(filter_type) or "").lower() in keys
+
+        with self.lock:
+            found = [lead for lead in sorted(self._leads.values(), key=_by_id) if matches(lead)]
+            if len(found) > FILTER_RESULTS_MAX:
+                raise _Refused("1003", "Too many results match the filter")
+            page = [{name: lead.get(name) for name in ["id", *fields]} for lead in found]
+        body: dict[str, Any] = {"result": page[offset : offset + size]}
+        if offset + size < len(page):
+            body |= {"nextPageToken": _token(offset=offset + size), "moreResult": True}
+        return _ok(**body)
+
+    def _sync(self, request: Request, call: int) -> Response:
+        """Sync Leads: updateOnly by id or email; each input gets a status, in input order."""
+        try:
+            body = request.json()
+        except ValueError:
+            raise _Refused("609") from None
+        if not isinstance(body, dict):
+            raise _Refused("609")
+        action = body.get("action", "createOrUpdate")
+        lookup = body.get("lookupField", "email")
+        inputs = body.get("input")
+        if not isinstance(inputs, list) or not inputs:
+            raise _Refused("1003", "input cannot be blank")
+        if len(inputs) > SYNC_INPUT_MAX:
+            raise _Refused("1003", f"Too many records in input, the maximum is {SYNC_INPUT_MAX}")
+        if action != "updateOnly":
+            raise _Refused("1003", f"The sandbox syncs leads with action updateOnly, not {action}")
+        if lookup not in ("id", "email"):
+            raise _Refused("1011", f"Field '{lookup}' not supported")
+        injected = self.faults.take("record_failure")
+        failing = {str(i) for i in (injected.params.get("record_ids", []) if injected else [])}
+        code = str(injected.params.get("code", "1003")) if injected else ""
+        stamp = _stamp(dt.datetime.now(dt.UTC))
+        results = []
+        with self.lock:
+            for item in inputs:
+                lead, reason = self._target(item, lookup)
+                if lead is None:
+                    results.append(_skipped(*reason))
+                elif str(lead["id"]) in failing:
+                    results.append(_skipped(code, "Invalid data (injected failure)"))
+                elif (problem := _invalid(item, lookup)) is not None:
+                    results.append(_skipped(*problem))
+                else:
+                    for name, value in item.items():
+                        if name == lookup:
+                            continue
+                        stored = None if value is None or value == "" else str(value)
+                        lead[name] = stored
+                        self.log_write("leads", str(lead["id"]), name, stored, call)
+                    lead["updatedAt"] = stamp
+                    results.append({"id": lead["id"], "status": "updated"})
+        return _ok(result=results)
+
+    def _target(self, item: Any, lookup: str) -> tuple[dict[str, Any] | None, tuple[str, str]]:
+        """The lead an input names by its lookup field, or the reason it names none."""
+        if not isinstance(item, dict) or item.get(lookup) in (None, ""):
+            return None, ("1002", f"Missing value for the required parameter '{lookup}'")
+        key = item[lookup]
+        if lookup == "id":
+            if isinstance(key, bool) or not str(key).isdigit():
+                return None, ("1001", f"Invalid value '{key}'. Required of type 'integer'")
+            lead = self._leads.get(int(key))
+            return lead, ("1004", "Lead not found")
+        matching = [
+            lead
+            for lead in self._leads.values()
+            if str(lead.get("email") or "").lower() == str(key).lower()
+        ]
+        if len(matching) > 1:
+            return None, ("1007", "Multiple leads match the lookup criteria")
+        return (matching[0] if matching else None), ("1004", "Lead not found")
+
+    # ---- activities and usage ---------------------------------------------------------------
+
+    def _paging_token(self, request: Request) -> Response:
+        """A date-based paging token for `sinceDatetime` (ISO 8601)."""
+        since = request.param("sinceDatetime") or ""
+        if not since:
+            raise _Refused("1003", "sinceDatetime cannot be blank")
+        try:
+            moment = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
+        except ValueError:
+            raise _Refused(
+                "1001", f"Invalid value '{since}'. Required of type 'datetime'"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return _ok(nextPageToken=_token(since=moment.timestamp(), after=0))
+
+    def _activities_page(self, request: Request) -> Response:
+        """Get Lead Activities from a paging token; only New Lead activities exist here."""
+        token = request.param("nextPageToken")
+        if not token:
+            raise _Refused("1003", "nextPageToken cannot be blank")
+        types = [t for t in _listed(request, "activityTypeIds") if t]
+        if not types:
+            raise _Refused("1003", "activityTypeIds cannot be blank")
+        if len(types) > ACTIVITY_TYPE_IDS_MAX or not all(t.isdigit() for t in types):
+            raise _Refused("1003", "activityTypeIds takes up to 10 integer ids")
+        state = _untoken(token)
+        since, after = float(state.get("since", 0)), int(state.get("after", 0))
+        try:
+            size = min(max(int(request.param("batchSize") or PAGE_SIZE_MAX), 1), PAGE_SIZE_MAX)
+        except ValueError:
+            raise _Refused(
+                "1001", "Invalid value for batchSize. Required of type 'integer'"
+            ) from None
+        with self.lock:
+            found = [
+                a
+                for a in self._activities
+                if a[0] > after and a[2].timestamp() >= since and str(NEW_LEAD_ACTIVITY) in types
+            ]
+        page = found[:size]
+        last = page[-1][0] if page else after
+        body: dict[str, Any] = {
+            "nextPageToken": _token(since=since, after=last),
+            "moreResult": len(found) > size,
+        }
+        if page:
+            body["result"] = [_new_lead_activity(*activity) for activity in page]
+        return _ok(**body)
+
+    def _usage(self) -> Response:
+        """Today's API call count for the subscription, as Get Daily Usage reports it."""
+        with self.lock:
+            used, day = self._daily_used, self._day
+        users = [{"userId": self.api_user, "count": used}] if used else []
+        return _ok(result=[{"date": day.isoformat(), "total": used, "users": users}])
+
+    # ---- seed data --------------------------------------------------------------------------
+
+    def _create(
+        self, object_type: str, rows: list[dict[str, Any]], created: dt.datetime
+    ) -> list[str]:
+        self._check_object(object_type)
+        for row in rows:
+            unknown = sorted(set(row) - set(_FIELDS) - {"createdAt"})
+            if unknown or "id" in row:
+                raise ValueError(f"leads have no settable field {(unknown or ['id'])[0]!r}")
+        ids = []
+        with self.lock:
+            for row in rows:
+                lead_id = self._next_id
+                self._next_id += 1
+                moment = row.get("createdAt") or created
+                stamp = _stamp(moment) if isinstance(moment, dt.datetime) else str(moment)
+                lead: dict[str, Any] = dict.fromkeys(_FIELDS)
+                lead |= {k: None if v in (None, "") else str(v) for k, v in row.items()}
+                lead |= {"id": lead_id, "createdAt": stamp, "updatedAt": stamp}
+                self._leads[lead_id] = lead
+                when = moment if isinstance(moment, dt.datetime) else created
+                self._activities.append((self._next_activity, lead_id, when))
+                self._next_activity += 1
+                ids.append(str(lead_id))
+        return ids
+
+    def _seed(self, records: int) -> None:
+        # Created a minute apart up to today's midnight (UTC), like a live instance's leads: the
+        # newest New Lead activities are recent, so finding the newest lead stays cheap.
+        newest = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        rows = []
+        for n in range(records):
+            first, last = _FIRST[n % len(_FIRST)], _LAST[n // len(_FIRST) % len(_LAST)]
+            rows.append(
+                {
+                    "email": f"{first}.{last}@company{n // 2}.example",
+                    "firstName": first.title(),
+                    "lastName": last.title(),
+                    "company": f"Company {n // 2}",
+                    "website": f"https://www.company{n // 2}.example" if n % 2 else None,
+                    "createdAt": newest - dt.timedelta(minutes=records - 1 - n),
+                }
+            )
+        self._create("leads", rows, newest)
+
+    @staticmethod
+    def _check_object(object_type: str) -> None:
+        if object_type != "leads":
+            raise KeyError(f"the marketo sandbox holds leads, not {object_type!r}")
+
+
+def _by_id(lead: dict[str, Any]) -> int:
+    return int(lead["id"])
+
+
+def _raw_query(request: Request) -> str:
+    return "&".join(f"{key}={value}" for key, values in request.query.items() for value in values)
+
+
+def _skipped(code: str, message: str) -> dict[str, Any]:
+    return {"status": "skipped", "reasons": [{"code": code, "message": message}]}
+
+
+def _invalid(item: dict[str, Any], lookup: str) -> tuple[str, str] | None:
+    """Why Marketo would skip this input's values (unknown field, read-only, too long)."""
+    for name, value in item.items():
+        if name == lookup:
+            continue
+        spec = _FIELDS.get(name)
+        if spec is None:
+            return "1006", f"Field '{name}' not found"
+        if spec.read_only:
+            return "1003", f"Invalid data: field '{name}' is read-only"
+        if (
+            spec.data_type in _STRING_TYPES
+            and spec.length is not None
+            and value is not None
+            and len(str(value)) > spec.length
+        ):
+            return (
+                "1003",
+                f"Invalid data: value for field '{name}' is {len(str(value))} characters long; "
+                f"the field holds {spec.length}",
+            )
+    return None
+
+
+def _new_lead_activity(activity_id: int, lead_id: int, created: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": activity_id,
+        "marketoGUID": str(activity_id),
+        "leadId": lead_id,
+        "activityDate": _stamp(created),
+        "activityTypeId": NEW_LEAD_ACTIVITY,
+        "primaryAttributeValueId": lead_id,
+        "attributes": [
+            {"name": "Created Date", "value": created.date().isoformat()},
+            {"name": "Source Type", "value": "Web service API"},
+        ],
+    }
