@@ -181,7 +181,17 @@ class HubSpotConnector(Connector):
         self._session.trust_env = False
         self._session.verify = config.ca_bundle or True
         # Retry only failed connects (nothing was sent); anything else is the caller's to retry.
-        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
+        # respect_retry_after_header=False: otherwise urllib3 retries a GET's 429/503 that carries
+        # Retry-After despite status=0, then raises RetryError and hides HubSpot's answer.
+        retry = Retry(
+            total=1,
+            connect=1,
+            read=0,
+            status=0,
+            other=0,
+            redirect=0,
+            respect_retry_after_header=False,
+        )
         self._session.mount("https://", HTTPAdapter(max_retries=retry))
         self._session.mount("http://", HTTPAdapter(max_retries=retry))
         client = HubSpot(api_factory=self._api_factory)

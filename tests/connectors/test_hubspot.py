@@ -799,3 +799,22 @@ def test_emulator_read_values_after_a_write_and_a_deletion(
     assert values == {i: (f"S{i}" if n < 60 else None) for n, i in enumerate(ids) if n > 0}
     assert emulator.calls["POST /crm/v3/objects/companies/batch/read"] == 2  # expired, then read
     assert emulator.calls["POST /oauth/v1/token"] == 1
+
+
+@responses.activate
+def test_a_get_answered_429_with_retry_after_is_classified_not_retried_by_urllib3() -> None:
+    connector = HubSpotConnector(HubSpotConfig(access_token="pat-test-token"))
+    responses.get(
+        "https://api.hubapi.com/crm/v3/objects/contacts",
+        status=429,
+        headers={"Retry-After": "7"},
+        json={
+            "status": "error",
+            "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+            "policyName": "TEN_SECONDLY_ROLLING",
+        },
+    )
+    with pytest.raises(RetryableError) as caught:
+        next(iter(connector.read_records("contacts", "segment_names")))
+    assert caught.value.retry_after == 7
