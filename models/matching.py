@@ -24,7 +24,14 @@ FREE_MAIL_DOMAINS = frozenset(
 )  # fmt: skip
 
 # Which account column an explicit CRM link refers to, per system.
-LINK_COLUMNS = {"salesforce": "salesforce_account_id", "hubspot": "hubspot_company_id"}
+# Pardot prospects carry the Salesforce account id of their synced account.
+LINK_COLUMNS = {
+    "salesforce": "salesforce_account_id",
+    "pardot": "salesforce_account_id",
+    "hubspot": "hubspot_company_id",
+}
+# Systems whose links are Salesforce ids (compared on their case-sensitive 15-character form).
+_SALESFORCE_IDS = ("salesforce", "pardot")
 
 
 def salesforce_id_key(record_id: str) -> str:
@@ -56,15 +63,14 @@ def build_account_index(connection: Connection, system: str) -> AccountIndex:
     """Index every account by its CRM link for `system` and by its registrable domain."""
     column_name = LINK_COLUMNS.get(system)
     link_column = getattr(Account, column_name) if column_name else Account.id
-    index = AccountIndex(link_key="salesforce" if system == "salesforce" else "plain")
+    salesforce_ids = system in _SALESFORCE_IDS
+    index = AccountIndex(link_key="salesforce" if salesforce_ids else "plain")
     rows = connection.execution_options(stream_results=True, yield_per=20_000).execute(
         select(Account.id, link_column, Account.domain)
     )
     for account_id, link, domain in rows:
         if column_name and link:
-            index.by_link[salesforce_id_key(link) if system == "salesforce" else str(link)] = (
-                account_id
-            )
+            index.by_link[salesforce_id_key(link) if salesforce_ids else str(link)] = account_id
         if domain:
             if domain in index.by_domain and index.by_domain[domain] != account_id:
                 index.ambiguous_domains.add(domain)

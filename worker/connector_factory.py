@@ -23,6 +23,7 @@ SYSTEMS: dict[str, tuple[str, str, str]] = {
     "salesforce": ("connectors.salesforce", "SalesforceConnector", "SalesforceConfig"),
     "hubspot": ("connectors.hubspot", "HubSpotConnector", "HubSpotConfig"),
     "marketo": ("connectors.marketo", "MarketoConnector", "MarketoConfig"),
+    "pardot": ("connectors.pardot", "PardotConnector", "PardotConfig"),
     "eloqua": ("connectors.eloqua", "EloquaConnector", "EloquaConfig"),
 }
 

@@ -11,6 +11,7 @@ from typing import Any
 from connectors.sandbox.eloqua import EloquaEmulator
 from connectors.sandbox.hubspot import HubSpotEmulator
 from connectors.sandbox.marketo import MarketoEmulator
+from connectors.sandbox.pardot import PardotEmulator
 from connectors.sandbox.salesforce import SalesforceEmulator
 from connectors.sandbox.server import Emulator, EmulatorServer
 from connectors.sandbox.tls import SandboxCertificates, make_certificates
@@ -20,6 +21,7 @@ EMULATORS: dict[str, Callable[[int, float], Emulator]] = {
     "salesforce": lambda records, latency: SalesforceEmulator(records=records, latency=latency),
     "hubspot": lambda records, latency: HubSpotEmulator(records=records, latency=latency),
     "marketo": lambda records, latency: MarketoEmulator(records=records, latency=latency),
+    "pardot": lambda records, latency: PardotEmulator(records=records, latency=latency),
     "eloqua": lambda records, latency: EloquaEmulator(records=records, latency=latency),
 }
 

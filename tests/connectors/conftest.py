@@ -17,12 +17,14 @@ def sandbox_certificates(tmp_path_factory: pytest.TempPathFactory) -> SandboxCer
 from tests.connectors.harness_eloqua import eloqua_harness  # noqa: E402
 from tests.connectors.harness_hubspot import hubspot_harness  # noqa: E402
 from tests.connectors.harness_marketo import marketo_harness  # noqa: E402
+from tests.connectors.harness_pardot import pardot_harness  # noqa: E402
 from tests.connectors.harness_salesforce import salesforce_harness  # noqa: E402
 
 __all__ = [
     "eloqua_harness",
     "hubspot_harness",
     "marketo_harness",
+    "pardot_harness",
     "salesforce_harness",
     "sandbox_certificates",
 ]

@@ -42,7 +42,8 @@ class Harness:
     secrets: list[str]
     # The fewest calls the vendor's API allows for writing, and for reading back, a full batch:
     # one for a batch endpoint; more where the vendor only offers a multi-step bulk import
-    # (Eloqua: definition, upload, sync status) or has no read-by-ids (Eloqua pages a search).
+    # (Eloqua: definition, upload, sync status), updates one record per call (Pardot), or has no
+    # read-by-ids (Eloqua pages a search).
     calls_per_full_batch: int = 1
     calls_per_full_read: int = 1
     # Whether the vendor reports API usage against a quota at all (Eloqua does not).

@@ -12,7 +12,7 @@ from connectors.base import Connector, Update
 from connectors.errors import DailyQuotaError, FatalError, RetryableError
 from tests.connectors.harness import Harness
 
-SYSTEMS = ["salesforce", "hubspot", "marketo", "eloqua"]
+SYSTEMS = ["salesforce", "hubspot", "marketo", "pardot", "eloqua"]
 
 
 @pytest.fixture(params=SYSTEMS)

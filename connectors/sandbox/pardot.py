@@ -1,0 +1,938 @@
+"""A Pardot (Account Engagement) API v5 emulator: prospects, custom fields, the Import API, the
+Salesforce OAuth refresh that issues its tokens, and its limits and `{"code","message"}` errors.
+
+Paths live under `base_url` exactly as under https://pi.pardot.com: `/api/v5/objects/prospects`,
+`/api/v5/objects/custom-fields`, `/api/v5/imports`; the token endpoint stands in for
+https://login.salesforce.com at `/services/oauth2/token`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import email.policy
+import io
+import json
+import re
+import secrets
+import threading
+import time
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from connectors.sandbox.salesforce_store import make_id
+from connectors.sandbox.server import Emulator, Request, Response
+
+TOKEN_PATH = "/services/oauth2/token"
+API_PREFIX = "/api/v5/"
+# The sandbox's custom text field, as v5 names it (custom field id + "__c").
+SEGMENT_FIELD = "Segment_Names__c"
+# The most a custom Text field holds in the sandbox; Pardot's custom field object reports no
+# length, so the adapter knows the same number (connectors/pardot.py TEXT_MAX_LENGTH).
+TEXT_MAX_LENGTH = 255
+TEXTAREA_MAX_LENGTH = 65_535
+PAGE_LIMIT_DEFAULT = 200
+PAGE_LIMIT_MAX = 1000
+# A nextPageToken sequence stops after this many records (Pardot-Warning 203).
+PAGE_TOKEN_RECORD_LIMIT = 100_000
+IMPORT_FILE_MAX_BYTES = 10 * 1024 * 1024
+IMPORT_BATCHES_MAX = 10
+ERROR_COLUMN = "Error"
+BUSINESS_UNIT_ID = "0Uv5g000000TESTEAA"
+# Seconds of disuse after which a Salesforce session times out (an org's default is 2 hours).
+SESSION_SECONDS = 7200.0
+# How long a nextPageToken can be used (210 after that).
+PAGE_TOKEN_SECONDS = 4 * 3600.0
+# A request that got a generic fault instead of an answer leaves its concurrency slot this long
+# after its latency has passed (the emulator never sees it finish).
+_SLOT_GRACE = 0.05
+
+# Standard prospect fields the sandbox knows: name -> (type, writable).
+_STANDARD_FIELDS: dict[str, tuple[str, bool]] = {
+    "id": ("Integer", False),
+    "email": ("String", True),
+    "firstName": ("String", True),
+    "lastName": ("String", True),
+    "company": ("String", True),
+    "website": ("String", True),
+    "jobTitle": ("String", True),
+    "campaignId": ("Integer", True),
+    "salesforceId": ("String", False),
+    "salesforceAccountId": ("String", False),
+    "salesforceContactId": ("String", False),
+    "salesforceLeadId": ("String", False),
+    "isDeleted": ("Boolean", False),
+    "createdAt": ("DateTime", False),
+    "updatedAt": ("DateTime", False),
+}
+_TEXT_LIMITS = {"String": 255, "Text": TEXT_MAX_LENGTH, "Hidden": TEXT_MAX_LENGTH}
+_TEXT_LIMITS["Textarea"] = TEXTAREA_MAX_LENGTH
+_CUSTOM_FIELD_FIELDS = (
+    "id",
+    "name",
+    "fieldId",
+    "type",
+    "isRecordMultipleResponses",
+    "isRequired",
+    "isUseValues",
+    "salesforceId",
+    "createdAt",
+    "updatedAt",
+)
+_IMPORT_FIELDS = (
+    "id",
+    "status",
+    "operation",
+    "object",
+    "isExpired",
+    "createdCount",
+    "updatedCount",
+    "errorCount",
+    "errorsRef",
+    "createdAt",
+    "updatedAt",
+)
+_MATCH_COLUMNS = ("matchId", "matchEmail", "matchSalesforceId")
+_ID_FILTERS = {
+    "idGreaterThan": lambda value, bound: value > bound,
+    "idGreaterThanOrEqualTo": lambda value, bound: value >= bound,
+    "idLessThan": lambda value, bound: value < bound,
+    "idLessThanOrEqualTo": lambda value, bound: value <= bound,
+}
+_FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
+_LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
+_EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+class ApiError(Exception):
+    """An answer with Pardot's error body: HTTP status, numeric code and message."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> Response:
+        """The error as Pardot sends it."""
+        return Response(self.status, {"code": self.code, "message": self.message})
+
+
+def _stamp(moment: dt.datetime | None = None) -> str:
+    return (moment or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Cursor:
+    """Where a nextPageToken sequence stands."""
+
+    fields: list[str]
+    limit: int
+    descending: bool
+    bounds: dict[str, int]
+    deleted: str
+    after: int | None
+    served: int
+    issued: float = 0.0
+
+
+@dataclass
+class _Import:
+    id: int
+    status: str  # Open, Waiting, Processing, Complete
+    fields: dict[str, dict[str, bool]]
+    create_on_no_match: bool
+    restore_deleted: bool
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    batches: int = 0
+    polls_left: int = 0
+    created: int = 0
+    updated: int = 0
+    errors: list[list[str]] = field(default_factory=list)
+    created_at: str = field(default_factory=_stamp)
+    updated_at: str = field(default_factory=_stamp)
+
+
+class PardotEmulator(Emulator):
+    """Pardot v5 prospects, custom fields and imports, with Pardot's limits and error codes.
+
+    Faults: rate_limit answers the next request(s) with the concurrency error (66), daily_limit
+    with the daily-limit error (122); expire_token expires every access token issued so far,
+    the describe() token included (reset() issues that one again); record_failure
+    (record_ids=[...], code=85) fails the next write of each of those prospects, by PATCH or by
+    import, with a record-level error. At most `max_concurrent` calls may be in flight (66) and
+    `daily_limit` calls answered per day (122); X-Return-Api-Usage: 1 returns x-api-usage.
+    """
+
+    name = "pardot"
+
+    def __init__(
+        self,
+        records: int = 0,
+        latency: float = 0.0,
+        max_concurrent: int = 5,
+        daily_limit: int = 100_000,
+        *,
+        import_polls: int = 1,
+        page_token_record_limit: int = PAGE_TOKEN_RECORD_LIMIT,
+        import_batches_per_day: int = 1_000,
+    ) -> None:
+        super().__init__(latency)
+        self.max_concurrent = max_concurrent
+        self.daily_limit = daily_limit
+        # Status reads of a submitted import that answer "Processing" before it completes.
+        self.import_polls = import_polls
+        self.page_token_record_limit = page_token_record_limit
+        self.import_batches_per_day = import_batches_per_day
+        self.business_unit_id = BUSINESS_UNIT_ID
+        self.client_id = f"3MVG9{secrets.token_urlsafe(24)}"
+        self.client_secret = secrets.token_hex(32)
+        self.refresh_token = f"5Aep861{secrets.token_urlsafe(40)}"
+        self.access_token = self._new_token()
+        self._tokens: dict[str, float] = {self.access_token: time.monotonic() + SESSION_SECONDS}
+        self._prospects: dict[int, dict[str, Any]] = {}
+        self._order: list[int] = []  # every prospect id, ascending (ids only ever grow)
+        self._next_id = 1001
+        self._custom: dict[str, dict[str, Any]] = {}
+        self._cursors: dict[str, _Cursor] = {}
+        self._imports: dict[int, _Import] = {}
+        self._next_import = 1
+        self._failing: dict[str, int] = {}  # prospect id -> code of its armed record failure
+        self._slots: dict[int, float] = {}  # thread -> when its call stops counting as in flight
+        self._refused: dict[int, bool] = {}
+        self._day = dt.datetime.now(dt.UTC).date()
+        self._daily_used = 0
+        self._import_batches_today = 0
+        self.add_custom_field("Segment_Names", "Text", name="Segment Names")
+        if records > 0:
+            self._seed(records)
+
+    # ---- public helpers for tests, the demo and benchmarks ---------------------------------
+
+    def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
+        """Create prospects with these fields (v5 names); returns their ids as strings."""
+        self._check_object(object_type)
+        with self.lock:
+            ids = []
+            for row in rows:
+                prospect_id = self._next_id
+                self._next_id += 1
+                created = _stamp(_EPOCH + dt.timedelta(seconds=prospect_id))
+                prospect: dict[str, Any] = dict.fromkeys(self._field_names())
+                prospect.update(id=prospect_id, isDeleted=False, createdAt=created)
+                prospect["updatedAt"] = created
+                for name, value in row.items():
+                    if name not in prospect:
+                        raise KeyError(f"prospects have no field {name}")
+                    prospect[name] = value
+                self._prospects[prospect_id] = prospect
+                self._order.append(prospect_id)
+                ids.append(str(prospect_id))
+            return ids
+
+    def record(self, object_type: str, record_id: str) -> dict[str, Any]:
+        """One stored prospect with every field (deleted ones too, with isDeleted true)."""
+        self._check_object(object_type)
+        with self.lock:
+            return dict(self._prospects[int(record_id)])
+
+    def delete_record(self, object_type: str, record_id: str) -> None:
+        """Move a prospect to the recycle bin: reads, queries and writes no longer find it."""
+        self._check_object(object_type)
+        with self.lock:
+            self._prospects[int(record_id)]["isDeleted"] = True
+
+    def add_custom_field(
+        self,
+        field_id: str,
+        field_type: str = "Text",
+        *,
+        name: str | None = None,
+        multiple_responses: bool = False,
+    ) -> str:
+        """Define a custom prospect field; returns its v5 API name (`field_id` + "__c")."""
+        with self.lock:
+            api_name = f"{field_id}__c"
+            self._custom[api_name] = {
+                "id": 7000 + len(self._custom),
+                "name": name or field_id.replace("_", " "),
+                "fieldId": field_id,
+                "type": field_type,
+                "isRecordMultipleResponses": multiple_responses,
+                "isRequired": False,
+                "isUseValues": False,
+                "salesforceId": None,
+                "createdAt": _stamp(_EPOCH),
+                "updatedAt": _stamp(_EPOCH),
+            }
+            for prospect in self._prospects.values():
+                prospect.setdefault(api_name, None)
+            return api_name
+
+    def expire_tokens(self) -> None:
+        """Make every access token issued so far stop working."""
+        with self.lock:
+            self._tokens.clear()
+
+    def describe(self) -> dict[str, Any]:
+        """base_url, an access_token and business_unit_id, and the OAuth refresh credentials."""
+        return {
+            "base_url": self.base_url,
+            "access_token": self.access_token,
+            "business_unit_id": self.business_unit_id,
+            "oauth": {
+                "token_url": f"{self.base_url}{TOKEN_PATH}",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "refresh_token": self.refresh_token,
+            },
+        }
+
+    def reset(self) -> None:
+        """Forget writes, counts, faults, usage and armed failures; the describe() token works."""
+        with self.lock:
+            super().reset()
+            self._daily_used = self._import_batches_today = 0
+            self._failing.clear()
+            self._slots.clear()
+            self._tokens[self.access_token] = time.monotonic() + SESSION_SECONDS
+
+    def route_name(self, request: Request) -> str:
+        """Group paths by shape: prospect and import ids become {id}."""
+        return re.sub(r"/\d+(?=/|$)", "/{id}", request.path)
+
+    def next_call(self, request: Request) -> int:
+        """Count the call and decide, as it arrives, whether a concurrency slot is free."""
+        call = super().next_call(request)
+        if request.path == TOKEN_PATH:
+            return call  # Salesforce's login server, not Pardot's API
+        me, now = threading.get_ident(), time.monotonic()
+        with self.lock:
+            self._slots = {thread: until for thread, until in self._slots.items() if until >= now}
+            self._slots.pop(me, None)
+            refused = len(self._slots) >= self.max_concurrent
+            self._refused[me] = refused
+            if not refused:
+                self._slots[me] = now + self.latency + _SLOT_GRACE
+        return call
+
+    # ---- request handling -------------------------------------------------------------------
+
+    def handle(self, request: Request, call: int) -> Response:
+        """Authenticate, apply faults and limits, then route; errors as {"code","message"}."""
+        if request.method == "POST" and request.path == TOKEN_PATH:
+            return self._token(request)
+        me = threading.get_ident()
+        with self.lock:
+            refused = self._refused.pop(me, False)
+            if me in self._slots:
+                self._slots[me] = float("inf")  # in flight until this answer is built
+        try:
+            if self.faults.take("expire_token") is not None:
+                self.expire_tokens()
+            self._authenticate(request)
+            if self.faults.take("rate_limit") is not None or refused:
+                message = "You have exceeded your concurrent request limit. Please wait, before "
+                raise ApiError(429, 66, message + "trying again")
+            self._count_usage()
+            response = self._route(request, call)
+        except ApiError as error:
+            response = error.response()
+        finally:
+            with self.lock:
+                self._slots.pop(me, None)
+        if request.headers.get("x-return-api-usage", "").lower() in ("1", "true"):
+            with self.lock:
+                response.headers["x-api-usage"] = f"{self._daily_used}/{self.daily_limit}"
+        return response
+
+    def _authenticate(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        with self.lock:
+            expires = self._tokens.get(token) if token else None
+        now = time.monotonic()
+        if expires is None or now >= expires:
+            raise ApiError(401, 184, "access_token is invalid, unknown, or malformed")
+        with self.lock:
+            if token in self._tokens:
+                self._tokens[token] = now + SESSION_SECONDS  # the timeout counts from last use
+        unit = request.headers.get("pardot-business-unit-id")
+        if not unit:
+            raise ApiError(400, 181, "A required header is missing: Pardot-Business-Unit-Id")
+        if unit != self.business_unit_id:
+            message = "Business Unit specified in Pardot-Business-Unit-Id header not found or "
+            raise ApiError(400, 201, message + "inactive.")
+
+    def _count_usage(self) -> None:
+        with self.lock:
+            today = dt.datetime.now(dt.UTC).date()
+            if today != self._day:
+                self._day, self._daily_used, self._import_batches_today = today, 0, 0
+            spent = self.faults.take("daily_limit") is not None
+            if spent or self._daily_used >= self.daily_limit:
+                raise ApiError(429, 122, "Daily API rate limit met.")
+            self._daily_used += 1
+
+    def _route(self, request: Request, call: int) -> Response:
+        if not request.path.startswith(API_PREFIX):
+            raise ApiError(404, 198, f"Endpoint not found: {request.path}")
+        parts = request.path[len(API_PREFIX) :].strip("/").split("/")
+        method = request.method
+        if parts[:2] == ["objects", "prospects"]:
+            if len(parts) == 2 and method == "GET":
+                return self._query_prospects(request)
+            if len(parts) == 3 and method == "GET":
+                return self._read_prospect(request, parts[2])
+            if len(parts) == 3 and method == "PATCH":
+                return self._update_prospect(request, parts[2], call)
+        elif parts == ["objects", "custom-fields"] and method == "GET":
+            return self._query_custom_fields(request)
+        elif parts[0] == "imports":
+            return self._imports_route(request, parts[1:], call)
+        if parts[:2] in (["objects", "prospects"], ["objects", "custom-fields"]):
+            raise ApiError(405, 60, f"Invalid HTTP request method {method} for {request.path}")
+        raise ApiError(404, 198, f"Endpoint not found: {request.path}")
+
+    # ---- OAuth ------------------------------------------------------------------------------
+
+    def _token(self, request: Request) -> Response:
+        """Salesforce's refresh-token grant, with its error bodies."""
+        form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") != "refresh_token":
+            return _oauth_error("unsupported_grant_type", "grant type not supported")
+        if form.get("client_id") != self.client_id:
+            return _oauth_error("invalid_client_id", "client identifier invalid")
+        if not secrets.compare_digest(form.get("client_secret", ""), self.client_secret):
+            return _oauth_error("invalid_client", "invalid client credentials")
+        if not secrets.compare_digest(form.get("refresh_token", ""), self.refresh_token):
+            return _oauth_error("invalid_grant", "expired access/refresh token")
+        token = self._new_token()
+        with self.lock:
+            self._tokens[token] = time.monotonic() + SESSION_SECONDS
+        body = {
+            "access_token": token,
+            "signature": secrets.token_urlsafe(32),
+            "scope": "refresh_token pardot_api",
+            "instance_url": self.base_url,
+            "id": f"{self.base_url}/id/00D5g000004SANDBOX/0055g00000SANDBOX",
+            "token_type": "Bearer",
+            "issued_at": str(int(time.time() * 1000)),
+        }
+        return Response(body=body)
+
+    @staticmethod
+    def _new_token() -> str:
+        return f"00D5g000004SANDBOX!{secrets.token_urlsafe(72)}"
+
+    # ---- prospects --------------------------------------------------------------------------
+
+    def _query_prospects(self, request: Request) -> Response:
+        """The v5 query: fields, limit, orderBy by id, id filters, deleted; nextPageToken paging."""
+        token = request.param("nextPageToken")
+        if token is not None:
+            extra = sorted(set(request.query) - {"nextPageToken", "fields"})
+            if extra:
+                message = f"Only fields may accompany nextPageToken, not {', '.join(extra)}"
+                raise ApiError(400, 5, message)
+            with self.lock:
+                cursor = self._cursors.pop(token, None)
+            if cursor is None:
+                raise ApiError(400, 211, "Page token is invalid.")
+            if time.monotonic() - cursor.issued > PAGE_TOKEN_SECONDS:
+                raise ApiError(400, 210, "Page token has expired.")
+            if request.param("fields"):
+                cursor.fields = self._fields(request)
+        else:
+            cursor = self._new_cursor(request)
+        return self._page(request, cursor)
+
+    def _new_cursor(self, request: Request) -> _Cursor:
+        known = {"fields", "limit", "orderBy", "deleted", *_ID_FILTERS}
+        unknown = sorted(set(request.query) - known)
+        if unknown:
+            raise ApiError(400, 5, f"Invalid query parameters: {', '.join(unknown)}")
+        limit_text = request.param("limit") or str(PAGE_LIMIT_DEFAULT)
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= PAGE_LIMIT_MAX:
+            message = f"Invalid value specified for limit. Must be 1 to {PAGE_LIMIT_MAX}."
+            raise ApiError(400, 23, message)
+        order = (request.param("orderBy") or "id").strip().split()
+        if order[0] != "id" or len(order) > 2 or order[1:] not in ([], ["ASC"], ["DESC"]):
+            raise ApiError(400, 19, f"Invalid value specified for orderBy: {' '.join(order)}")
+        bounds = {}
+        for name in _ID_FILTERS:
+            value = request.param(name)
+            if value is not None:
+                if not value.lstrip("-").isdigit():
+                    raise ApiError(400, 16, f"Invalid ID: {name}={value}")
+                bounds[name] = int(value)
+        deleted = (request.param("deleted") or "false").lower()
+        if deleted not in ("true", "false", "all"):
+            raise ApiError(400, 27, "Parameter deleted must be true, false or all")
+        return _Cursor(
+            self._fields(request), int(limit_text), order[1:] == ["DESC"], bounds, deleted, None, 0
+        )
+
+    def _page(self, request: Request, cursor: _Cursor) -> Response:
+        with self.lock:
+            order = self._order
+            if cursor.descending:
+                stop = len(order) if cursor.after is None else bisect_left(order, cursor.after)
+                candidates = (order[i] for i in range(stop - 1, -1, -1))
+            else:
+                start = 0 if cursor.after is None else bisect_right(order, cursor.after)
+                candidates = (order[i] for i in range(start, len(order)))
+            picked: list[dict[str, Any]] = []
+            more = False
+            for prospect_id in candidates:
+                prospect = self._prospects[prospect_id]
+                if not self._selected(prospect, cursor):
+                    continue
+                if len(picked) == cursor.limit:
+                    more = True
+                    break
+                picked.append(prospect)
+            values = [self._render(prospect, cursor.fields) for prospect in picked]
+        cursor.served += len(picked)
+        body: dict[str, Any] = {"nextPageToken": None, "nextPageUrl": None, "values": values}
+        headers = {}
+        if more and cursor.served >= self.page_token_record_limit:
+            headers["Pardot-Warning"] = (
+                "203;Record count for nextPageToken sequence has been exceeded. "
+                "No page token returned."
+            )
+        elif more:
+            cursor.after = picked[-1]["id"]
+            cursor.issued = now = time.monotonic()
+            token = secrets.token_urlsafe(24)
+            with self.lock:
+                # Tokens a client never came back for are dropped once they could not be used.
+                self._cursors = {
+                    key: kept
+                    for key, kept in self._cursors.items()
+                    if now - kept.issued <= PAGE_TOKEN_SECONDS
+                }
+                self._cursors[token] = cursor
+            body["nextPageToken"] = token
+            query = urlencode({"nextPageToken": token})
+            body["nextPageUrl"] = f"{self.base_url}{request.path}?{query}"
+        return Response(body=body, headers=headers)
+
+    @staticmethod
+    def _selected(prospect: dict[str, Any], cursor: _Cursor) -> bool:
+        if cursor.deleted != "all" and prospect["isDeleted"] != (cursor.deleted == "true"):
+            return False
+        return all(
+            _ID_FILTERS[name](prospect["id"], bound) for name, bound in cursor.bounds.items()
+        )
+
+    def _read_prospect(self, request: Request, id_text: str) -> Response:
+        prospect = self._find(id_text, for_update=False)
+        with self.lock:
+            return Response(body=self._render(prospect, self._fields(request)))
+
+    def _update_prospect(self, request: Request, id_text: str, call: int) -> Response:
+        """PATCH: the body's fields are set, the others left alone; answers the fields asked for."""
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body:
+            raise ApiError(400, 150, "Input needs to be valid JSON")
+        wanted = self._fields(request) if request.param("fields") else None
+        invalid = [name for name in body if not self._writable(name)]
+        if invalid:
+            message = f"One or more of the specified fields are invalid: {', '.join(invalid)}"
+            raise ApiError(400, 180, message)
+        prospect = self._find(id_text, for_update=True)
+        with self.lock:
+            for name, value in body.items():
+                problem = self._invalid_value(name, value)
+                if problem:
+                    raise ApiError(400, 154, f"Invalid property in request: {problem}")
+            code = self._failing.pop(str(prospect["id"]), None)
+            if code is not None:
+                raise ApiError(400, code, "Unable to save the prospect")
+            for name, value in body.items():
+                prospect[name] = value if value != "" else None
+                self.log_write("prospects", str(prospect["id"]), name, prospect[name], call)
+            prospect["updatedAt"] = _stamp()
+            if wanted is None:
+                return Response(204)
+            return Response(body=self._render(prospect, wanted))
+
+    def _find(self, id_text: str, *, for_update: bool) -> dict[str, Any]:
+        """The live prospect `id_text`; 404 when unknown or in the recycle bin."""
+        if not id_text.isdigit():
+            raise ApiError(400, 16, f"Invalid ID: {id_text}")
+        self._arm_failures()
+        with self.lock:
+            prospect = self._prospects.get(int(id_text))
+        if prospect is None:
+            raise ApiError(404, 192, "Object specified does not exist")
+        if prospect["isDeleted"] and for_update:
+            message = "Deleted records can't be updated. Please undelete before updating."
+            raise ApiError(404, 219, message)
+        if prospect["isDeleted"]:
+            raise ApiError(404, 192, "Object specified does not exist")
+        return prospect
+
+    def _fields(self, request: Request) -> list[str]:
+        text = request.param("fields")
+        if not text:
+            raise ApiError(400, 13, "One or more required parameters are missing: fields")
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in self._field_names()]
+        if unknown:
+            message = f"One or more of the specified fields are invalid: {', '.join(unknown)}"
+            raise ApiError(400, 180, message)
+        return names
+
+    def _field_names(self) -> list[str]:
+        return [*_STANDARD_FIELDS, *self._custom]
+
+    def _writable(self, name: str) -> bool:
+        if name in self._custom:
+            return True
+        return _STANDARD_FIELDS.get(name, ("", False))[1]
+
+    def _invalid_value(self, name: str, value: Any) -> str | None:
+        kind = self._custom[name]["type"] if name in self._custom else _STANDARD_FIELDS[name][0]
+        if kind == "Integer":
+            return None if value is None or isinstance(value, int) else f"{name} must be a number"
+        if value is not None and not isinstance(value, str):
+            return f"{name} must be a string"
+        limit = _TEXT_LIMITS.get(kind)
+        if limit is not None and value is not None and len(value) > limit:
+            return f"{name} is {len(value)} characters long; the maximum is {limit}"
+        return None
+
+    def _render(self, prospect: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+        return {"id": prospect["id"]} | {name: prospect.get(name) for name in fields}
+
+    def _arm_failures(self) -> None:
+        # record_failure faults wait for their records' next write, however many calls away.
+        while (fault := self.faults.take("record_failure")) is not None:
+            code = int(fault.params.get("code", 85))
+            with self.lock:
+                for record_id in fault.params.get("record_ids", []):
+                    self._failing[str(record_id)] = code
+
+    # ---- custom fields ----------------------------------------------------------------------
+
+    def _query_custom_fields(self, request: Request) -> Response:
+        text = request.param("fields")
+        if not text:
+            raise ApiError(400, 13, "One or more required parameters are missing: fields")
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in _CUSTOM_FIELD_FIELDS]
+        if unknown:
+            message = f"One or more of the specified fields are invalid: {', '.join(unknown)}"
+            raise ApiError(400, 180, message)
+        with self.lock:
+            values = [
+                {"id": spec["id"]} | {name: spec[name] for name in names}
+                for spec in self._custom.values()
+            ]
+        return Response(body={"nextPageToken": None, "nextPageUrl": None, "values": values})
+
+    # ---- imports ----------------------------------------------------------------------------
+
+    def _imports_route(self, request: Request, rest: list[str], call: int) -> Response:
+        method = request.method
+        if rest == [""] or not rest:
+            if method == "POST":
+                return self._create_import(request)
+        elif rest[0].isdigit():
+            found = self._import(int(rest[0]))
+            if len(rest) == 1 and method == "GET":
+                return self._read_import(request, found, call)
+            if len(rest) == 1 and method == "PATCH":
+                return self._submit_import(request, found)
+            if rest[1:] == ["batches"] and method == "POST":
+                return self._add_batch(request, found)
+            if rest[1:] == ["errors"] and method == "GET":
+                return self._import_errors(found)
+        raise ApiError(405, 60, f"Invalid HTTP request method {method} for {request.path}")
+
+    def _create_import(self, request: Request) -> Response:
+        """POST /imports: an `input` JSON part (and optionally the first `file`)."""
+        parts = _multipart(request)
+        if parts is None:
+            raw, file = request.body, None
+        else:
+            raw, file = parts.get("input", b""), parts.get("file")
+        try:
+            spec = json.loads(raw) if raw else {}
+        except ValueError:
+            spec = None
+        if not isinstance(spec, dict):
+            raise ApiError(400, 166, "The input is not in the required format")
+        if spec.get("operation") != "Upsert" or spec.get("object", "Prospect") != "Prospect":
+            raise ApiError(400, 154, "Invalid property in request: operation must be Upsert")
+        state = str(spec.get("status", spec.get("state", "Open"))).lower()
+        if state not in ("open", "ready"):
+            raise ApiError(400, 154, "Requested state must be open or ready")
+        options = spec.get("fields") or {}
+        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+            raise ApiError(400, 165, "column options is invalid")
+        if state == "ready" and file is None:
+            raise ApiError(400, 162, "No file was specified or uploaded")
+        found = _Import(
+            id=0,
+            status="Open",
+            fields={name: dict(value) for name, value in options.items()},
+            create_on_no_match=bool(spec.get("createOnNoMatch", False)),
+            restore_deleted=bool(spec.get("restoreDeleted", False)),
+            header=[],
+        )
+        if file is not None:
+            self._accept_file(found, file)
+        with self.lock:
+            found.id = self._next_import
+            self._next_import += 1
+            self._imports[found.id] = found
+            if state == "ready":
+                self._ready(found)
+            return Response(201, self._render_import(found, list(_IMPORT_FIELDS)))
+
+    def _add_batch(self, request: Request, found: _Import) -> Response:
+        file = (_multipart(request) or {}).get("file")
+        if file is None:
+            raise ApiError(400, 162, "No file was specified or uploaded")
+        with self.lock:
+            if found.status != "Open":
+                message = "The current state of the import does not allow the operation"
+                raise ApiError(400, 161, message)
+        self._accept_file(found, file)
+        with self.lock:
+            return Response(201, self._render_import(found, list(_IMPORT_FIELDS)))
+
+    def _submit_import(self, request: Request, found: _Import) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        state = str((body or {}).get("status", (body or {}).get("state", ""))).lower()
+        if state != "ready":
+            raise ApiError(400, 154, 'Invalid property in request: state must be "Ready"')
+        with self.lock:
+            if found.status != "Open":
+                raise ApiError(400, 155, 'Can\'t update. Import must be in "Open" state.')
+            if not found.batches:
+                raise ApiError(400, 156, "Can't start processing. Import has no associated data.")
+            self._ready(found)
+            return Response(body=self._render_import(found, list(_IMPORT_FIELDS)))
+
+    def _read_import(self, request: Request, found: _Import, call: int) -> Response:
+        text = request.param("fields")
+        if not text:
+            raise ApiError(400, 13, "One or more required parameters are missing: fields")
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = [name for name in names if name not in _IMPORT_FIELDS]
+        if unknown:
+            message = f"One or more of the specified fields are invalid: {', '.join(unknown)}"
+            raise ApiError(400, 180, message)
+        with self.lock:
+            if found.status in ("Waiting", "Processing"):
+                if found.polls_left > 0:
+                    found.polls_left -= 1
+                    found.status = "Processing"
+                else:
+                    self._process(found, call)
+            return Response(body=self._render_import(found, names))
+
+    def _import_errors(self, found: _Import) -> Response:
+        with self.lock:
+            if found.status != "Complete":
+                message = "The current state of the import does not allow the operation"
+                raise ApiError(400, 161, message)
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\r\n")
+            writer.writerow([*found.header, ERROR_COLUMN])
+            writer.writerows(found.errors)
+        return Response(body=out.getvalue(), content_type="text/csv")
+
+    def _import(self, import_id: int) -> _Import:
+        with self.lock:
+            found = self._imports.get(import_id)
+        if found is None:
+            raise ApiError(404, 109, "The requested record was not found.")
+        return found
+
+    def _render_import(self, found: _Import, names: list[str]) -> dict[str, Any]:
+        errors_ref = (
+            f"{self.base_url}{API_PREFIX}imports/{found.id}/errors" if found.errors else None
+        )
+        rendered = {
+            "id": found.id,
+            "status": found.status,
+            "operation": "Upsert",
+            "object": "Prospect",
+            "isExpired": False,
+            "createdCount": found.created,
+            "updatedCount": found.updated,
+            "errorCount": len(found.errors),
+            "errorsRef": errors_ref,
+            "createdAt": found.created_at,
+            "updatedAt": found.updated_at,
+        }
+        return {"id": found.id} | {name: rendered[name] for name in names}
+
+    def _accept_file(self, found: _Import, file: bytes) -> None:
+        """Check one CSV batch like Pardot does before taking it."""
+        if len(file) > IMPORT_FILE_MAX_BYTES:
+            raise ApiError(413, 204, "File size exceeds the max post size")
+        try:
+            rows = list(csv.reader(io.StringIO(file.decode("utf-8-sig"))))
+        except (UnicodeDecodeError, csv.Error):
+            rows = []
+        if len(rows) < 2:
+            raise ApiError(400, 159, "The file is not in a valid CSV format")
+        header = [name.strip() for name in rows[0]]
+        if len({name.lower() for name in header}) != len(header):
+            raise ApiError(400, 159, "CSV header contains the same field multiple times")
+        if any(len(row) != len(header) for row in rows[1:]):
+            raise ApiError(400, 159, "The file is not in a valid CSV format")
+        matches = [name for name in header if name in _MATCH_COLUMNS]
+        if len(matches) > 1:
+            message = "Only one of 'matchId', 'matchEmail', and 'matchSalesforceId' may appear"
+            raise ApiError(400, 159, message + " in import column headers.")
+        invalid = [n for n in header if n not in _MATCH_COLUMNS and not self._writable(n)]
+        if invalid:
+            message = f"One or more of the specified fields are invalid: {', '.join(invalid)}"
+            raise ApiError(400, 130, message)
+        if found.create_on_no_match or not matches:
+            missing = [n for n in ("email", "campaignId") if n not in header]
+            if missing:
+                raise ApiError(400, 13, f"Missing required columns: {', '.join(missing)}")
+        stray = sorted(set(found.fields) - set(header))
+        if stray:
+            raise ApiError(400, 227, f"Mismatched CSV headers and field options: {stray}")
+        with self.lock:
+            if found.batches and header != found.header:
+                raise ApiError(400, 159, "Every batch must have the first batch's columns")
+            if found.batches >= IMPORT_BATCHES_MAX:
+                raise ApiError(400, 160, "The limit of batches per import has been reached")
+            if self._import_batches_today >= self.import_batches_per_day:
+                raise ApiError(400, 164, "Daily limit of import batches has been reached")
+            self._import_batches_today += 1
+            found.header = header
+            found.rows.extend(rows[1:])
+            found.batches += 1
+            found.updated_at = _stamp()
+
+    def _ready(self, found: _Import) -> None:
+        found.status = "Waiting"
+        found.polls_left = self.import_polls
+        found.updated_at = _stamp()
+
+    def _process(self, found: _Import, call: int) -> None:
+        """Apply every row: blanks overwrite only fields whose nullOverwrite is true."""
+        self._arm_failures()
+        match = next((name for name in found.header if name in _MATCH_COLUMNS), None)
+        for row in found.rows:
+            values = dict(zip(found.header, row, strict=True))
+            problem = self._import_row(found, match, values, call)
+            if problem:
+                found.errors.append([*row, problem])
+        found.rows = []
+        found.status = "Complete"
+        found.updated_at = _stamp()
+
+    def _import_row(
+        self, found: _Import, match: str | None, values: dict[str, str], call: int
+    ) -> str | None:
+        key = values.pop(match, "") if match else ""
+        prospect = self._match(match, key) if key else None
+        if prospect is not None and prospect["isDeleted"] and not found.restore_deleted:
+            return f"The prospect matching {match} {key} is in the recycle bin"
+        if prospect is None and not found.create_on_no_match:
+            return f"No prospect matches {match} {key}" if key else f"The {match} value is empty"
+        for name, value in values.items():
+            problem = self._invalid_value(name, value if name != "campaignId" else None)
+            if problem:
+                return problem
+        if prospect is not None:
+            code = self._failing.pop(str(prospect["id"]), None)
+            if code is not None:
+                return f"Unable to save the prospect ({code})"
+        if prospect is None:
+            [new_id] = self.add_records("prospects", [{}])
+            prospect = self._prospects[int(new_id)]
+            found.created += 1
+        else:
+            found.updated += 1
+        prospect["isDeleted"] = False
+        for name, value in values.items():
+            option = found.fields.get(name, {})
+            if value == "" and not option.get("nullOverwrite", False):
+                continue  # Pardot's default: a blank cell leaves the field as it is
+            if value != "" and not option.get("overwrite", True) and prospect[name]:
+                continue
+            stored: Any = (int(value) if name == "campaignId" else value) if value else None
+            prospect[name] = stored
+            self.log_write("prospects", str(prospect["id"]), name, stored, call)
+        prospect["updatedAt"] = _stamp()
+        return None
+
+    def _match(self, match: str | None, key: str) -> dict[str, Any] | None:
+        if match == "matchId":
+            return self._prospects.get(int(key)) if key.isdigit() else None
+        column = "email" if match == "matchEmail" else "salesforceId"
+        found = [p for p in self._prospects.values() if p[column] == key]
+        return max(found, key=lambda p: p["updatedAt"]) if found else None
+
+    # ---- seed data --------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_object(object_type: str) -> None:
+        if object_type != "prospects":
+            raise KeyError(f"the Pardot sandbox has no object {object_type!r}")
+
+    def _seed(self, records: int) -> None:
+        """Prospect n works at company n//2 (company{n//2}.example); every third is synced to a
+        Salesforce contact whose account is company n//2 in the Salesforce sandbox."""
+        rows = []
+        for n in range(records):
+            first, last = _FIRST[n % len(_FIRST)], _LAST[n // len(_FIRST) % len(_LAST)]
+            company = n // 2 + 1
+            # Every tenth prospect signed up with a free-mail address, which never matches.
+            domain = "gmail.com" if n % 10 == 9 else f"company{company}.example"
+            row: dict[str, Any] = {
+                "email": f"{first}.{last}@{domain}",
+                "firstName": first.title(),
+                "lastName": last.title(),
+                "company": f"Company {company}",
+                "campaignId": 1,
+            }
+            if n % 4 == 1:
+                row["website"] = f"https://www.company{company}.example"
+            if n % 3 == 0:
+                row["salesforceAccountId"] = make_id("001", company)
+                row["salesforceContactId"] = make_id("003", company)
+                row["salesforceId"] = row["salesforceContactId"]
+            rows.append(row)
+        self.add_records("prospects", rows)
+
+
+def _multipart(request: Request) -> dict[str, bytes] | None:
+    """The parts of a multipart/form-data body by name (None when the body is not multipart)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return None
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
+    parts: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            parts[name] = payload
+    return parts
+
+
+def _oauth_error(error: str, description: str) -> Response:
+    return Response(400, {"error": error, "error_description": description})
