@@ -73,6 +73,9 @@ class Connector(ABC):
     objects: ClassVar[tuple[str, ...]]
     # The most records one write call takes (the vendor's documented maximum).
     batch_size: ClassVar[int]
+    # The most records one bulk job takes, for vendors whose bulk path is cheaper for large sets
+    # (Salesforce Bulk API 2.0, Pardot imports); None when the batch endpoint is all there is.
+    bulk_batch_size: ClassVar[int | None] = None
 
     def __init__(self) -> None:
         self._api_calls = 0
@@ -151,3 +154,34 @@ class Connector(ABC):
         Returns one WriteResult per update, in order. Raises RetryableError / DailyQuotaError /
         FatalError when the whole call fails; record-level failures are results, not raises.
         """
+
+    def prefers_bulk(self, count: int) -> bool:
+        """Whether `count` updates are better written in bulk jobs than in batches."""
+        return False
+
+    def write_bulk(
+        self, object_type: str, field: str, updates: Sequence[Update]
+    ) -> list[WriteResult]:
+        """Write more than `batch_size` updates; adapters with a bulk API override this."""
+        results: list[WriteResult] = []
+        for start in range(0, len(updates), self.batch_size):
+            results.extend(
+                self.write_batch(object_type, field, updates[start : start + self.batch_size])
+            )
+        return results
+
+    @final
+    def planned_batch_size(self, total: int) -> int:
+        """Updates per planned batch when `total` records are to be written in one run."""
+        if self.bulk_batch_size is not None and self.prefers_bulk(total):
+            return self.bulk_batch_size
+        return self.batch_size
+
+    @final
+    def write_planned(
+        self, object_type: str, field: str, updates: Sequence[Update]
+    ) -> list[WriteResult]:
+        """Write one planned batch: the batch endpoint, or the bulk path for a larger one."""
+        if len(updates) > self.batch_size:
+            return self.write_bulk(object_type, field, updates)
+        return self.write_batch(object_type, field, updates)

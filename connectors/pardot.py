@@ -78,7 +78,7 @@ class PardotConfig:
     timeout: float = 60.0
     import_threshold: int = 500
     import_poll_interval: float = 5.0
-    import_timeout: float = 1800.0
+    import_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         unit = self.business_unit_id.strip()
@@ -138,6 +138,9 @@ class PardotConnector(Connector):
     # Pardot's own batch size (its v3/v4 batch endpoints take 50 prospects, error 70); v5 writes
     # one record per call, so a batch is a unit of work and retry, not one request.
     batch_size = 50
+    # One import (up to 10 CSV files) per planned batch for large runs; kept well inside a worker
+    # task's time limit.
+    bulk_batch_size = 5_000
 
     def __init__(self, config: PardotConfig) -> None:
         super().__init__()

@@ -76,6 +76,9 @@ class SalesforceConnector(Connector):
     system = "salesforce"
     objects = ("Lead", "Contact", "Account")
     batch_size = 200
+    # One Bulk API 2.0 ingest job per planned batch: large enough to be cheap in calls (a job costs
+    # about five), small enough to finish well inside a worker task's time limit.
+    bulk_batch_size = 10_000
 
     def __init__(self, config: SalesforceConfig) -> None:
         super().__init__()

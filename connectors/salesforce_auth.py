@@ -69,7 +69,7 @@ class SalesforceConfig:
     bulk_write_threshold: int = 2000
     bulk_read_threshold: int | None = 200_000
     bulk_poll_interval: float = 2.0
-    bulk_timeout: float = 900.0
+    bulk_timeout: float = 600.0
     bulk_page_size: int = 50_000
 
     def __post_init__(self) -> None:

@@ -128,7 +128,8 @@ def plan_run(
         fail_run(factory, run_id, str(exc))
         raise
     with transaction(factory) as session:
-        batch_ids = _store_batches(session, run_id, plan.updates, connector.batch_size)
+        size = connector.planned_batch_size(len(plan.updates))
+        batch_ids = _store_batches(session, run_id, plan.updates, size)
         session.execute(
             update(SyncRun)
             .where(SyncRun.id == run_id)
@@ -284,7 +285,7 @@ def write_batch(
         pending = [u for u in updates if u.record_id not in already]
         results = [WriteResult(record_id, ok=True) for record_id in already]
         if pending:
-            results.extend(connector.write_batch(object_type, field, pending))
+            results.extend(connector.write_planned(object_type, field, pending))
     except ConnectorError:
         _release_batch(factory, batch_id, connector.api_calls - calls_before)
         raise
@@ -340,7 +341,13 @@ def _already_written(
     worker died, or by a call whose answer was lost): writing them again would write twice."""
     if attempts <= 1:
         return set()
-    current = connector.read_values(object_type, field, [u.record_id for u in updates])
+    ids = [u.record_id for u in updates]
+    current: dict[str, str | None] = {}
+    # A bulk batch holds more ids than one read takes.
+    for start in range(0, len(ids), connector.batch_size):
+        current.update(
+            connector.read_values(object_type, field, ids[start : start + connector.batch_size])
+        )
     return {
         u.record_id
         for u in updates

@@ -197,3 +197,25 @@ def test_create_refuses_a_missing_field_and_sync_reports_a_fatal_error(
     reason = cli.refused("sync", "Leads")
     assert "failed" in reason
     assert cli.json("runs", "Leads")[0]["status"] == "failed"  # type: ignore[index]
+
+
+def test_a_large_run_goes_through_bulk_jobs(cli: Cli, sandbox: Sandbox) -> None:
+    emulator = sandbox.emulators["salesforce"]
+    emulator.add_records(  # type: ignore[attr-defined]
+        "Lead", [{"LastName": f"L{n}", "Email": f"l{n}@acme.com"} for n in range(450)]
+    )
+    cli.ok(
+        "connections", "add", "sf-bulk", "--system", "salesforce", "--set", "auth=session",
+        "--set", f"instance_url={sandbox.describe()['salesforce']['instance_url']}",
+        "--set", f"ca_bundle={sandbox.describe()['ca_bundle']}",
+        "--set", "bulk_write_threshold=300", "--set", "bulk_poll_interval=0.05",
+        "--secret", f"access_token={sandbox.describe()['salesforce']['access_token']}",
+    )  # fmt: skip
+    cli.ok("orchestrations", "create", "Bulk leads", "--connection", "sf-bulk", "--object",
+           "Lead", "--field", "Segment_Names__c")  # fmt: skip
+    run = cli.json("sync", "Bulk leads")
+    assert (run["status"], run["enriched"]) == ("succeeded", 450)  # type: ignore[index]
+    ingest_calls = {k: v for k, v in emulator.calls.items() if "jobs/ingest" in k}
+    composite_calls = {k: v for k, v in emulator.calls.items() if "composite" in k}
+    assert ingest_calls and not composite_calls, emulator.calls
+    assert len({w.record_id for w in emulator.writes}) == len(emulator.writes) == 450
