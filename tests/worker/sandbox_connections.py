@@ -39,3 +39,45 @@ def salesforce_password_connection(sandbox: Sandbox, name: str = "sf") -> list[s
         "--secret", f"password={salesforce['password']}",
         "--secret", f"security_token={salesforce['security_token']}",
     ]  # fmt: skip
+
+
+def marketo_connection(sandbox: Sandbox, name: str = "mkto") -> list[str]:
+    """A Marketo connection by client credentials."""
+    described = sandbox.describe()
+    marketo = described["marketo"]
+    return [
+        "connections", "add", name, "--system", "marketo",
+        "--set", f"base_url={marketo['base_url']}",
+        "--set", f"client_id={marketo['client_id']}",
+        "--set", f"ca_bundle={described['ca_bundle']}",
+        "--secret", f"client_secret={marketo['client_secret']}",
+    ]  # fmt: skip
+
+
+def pardot_connection(sandbox: Sandbox, name: str = "pardot") -> list[str]:
+    """A Pardot connection by access token and business unit."""
+    described = sandbox.describe()
+    pardot = described["pardot"]
+    return [
+        "connections", "add", name, "--system", "pardot",
+        "--set", f"base_url={pardot['base_url']}",
+        "--set", f"business_unit_id={pardot['business_unit_id']}",
+        "--set", f"ca_bundle={described['ca_bundle']}",
+        "--secret", f"access_token={pardot['access_token']}",
+    ]  # fmt: skip
+
+
+def eloqua_connection(sandbox: Sandbox, name: str = "eloqua") -> list[str]:
+    """An Eloqua connection by Basic authentication (base URL discovered at login_url)."""
+    described = sandbox.describe()
+    eloqua = described["eloqua"]
+    return [
+        "connections", "add", name, "--system", "eloqua",
+        "--set", f"login_url={eloqua['login_url']}",
+        "--set", f"site={eloqua['site']}",
+        "--set", f"username={eloqua['username']}",
+        "--set", f"ca_bundle={described['ca_bundle']}",
+        # The emulator finishes a sync at once; polling every second would only slow tests.
+        "--set", "poll_interval=0.05",
+        "--secret", f"password={eloqua['password']}",
+    ]  # fmt: skip

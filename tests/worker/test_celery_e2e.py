@@ -16,7 +16,10 @@ from models.connections import new_secret_key
 from tests.factories import write_csv
 from tests.worker.celery_processes import CeleryProcess, start_worker
 from tests.worker.sandbox_connections import (
+    eloqua_connection,
     hubspot_connection,
+    marketo_connection,
+    pardot_connection,
     salesforce_password_connection,
 )
 from tests.worker.test_cli import Cli
@@ -44,19 +47,24 @@ Stack = tuple[Cli, Sandbox, dict[str, str], dict[str, str]]
 def stack(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
     redis.Redis.from_url(redis_url).flushdb()
     with Sandbox(["salesforce", "hubspot"]) as sandbox:
-        env = {
-            **os.environ,
-            "SEGSYNC_DATABASE_URL": database_url,
-            "SEGSYNC_BROKER_URL": redis_url,
-            "SEGSYNC_SECRET_KEY": new_secret_key(),
-            "SEGSYNC_BATCH_LEASE_SECONDS": "4",
-            "SEGSYNC_STALE_AFTER_SECONDS": "4",
-            "SEGSYNC_BEAT_INTERVAL_SECONDS": "1",
-        }
+        env = worker_environment(database_url, redis_url)
         cli = Cli(database_url)
         cli.env.update({k: v for k, v in env.items() if k.startswith("SEGSYNC_")})
         companies = load(cli, sandbox, tmp_path)
         yield cli, sandbox, env, companies
+
+
+def worker_environment(database_url: str, redis_url: str) -> dict[str, str]:
+    """The environment of the test's workers and CLI: its database, Redis, short leases."""
+    return {
+        **os.environ,
+        "SEGSYNC_DATABASE_URL": database_url,
+        "SEGSYNC_BROKER_URL": redis_url,
+        "SEGSYNC_SECRET_KEY": new_secret_key(),
+        "SEGSYNC_BATCH_LEASE_SECONDS": "4",
+        "SEGSYNC_STALE_AFTER_SECONDS": "4",
+        "SEGSYNC_BEAT_INTERVAL_SECONDS": "1",
+    }
 
 
 def load(cli: Cli, sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
@@ -65,6 +73,17 @@ def load(cli: Cli, sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
     company_ids = hubspot.add_records(  # type: ignore[attr-defined]
         "companies", [{"domain": domain, "name": domain} for domain in DOMAINS]
     )
+    load_accounts_and_segments(cli, tmp_path, company_ids)
+    cli.ok(*salesforce_password_connection(sandbox))
+    cli.ok(*hubspot_connection(sandbox))
+    return dict(zip(DOMAINS, company_ids, strict=True))
+
+
+def load_accounts_and_segments(
+    cli: Cli, tmp_path: Path, company_ids: list[str] | None = None
+) -> None:
+    """The accounts of ACCOUNTS and the two published segments that give EXPECTED."""
+    company_ids = company_ids or [""] * len(DOMAINS)
     rows = [
         [
             external_id,
@@ -82,9 +101,6 @@ def load(cli: Cli, sandbox: Sandbox, tmp_path: Path) -> dict[str, str]:
     cli.ok("segments", "create", "Tier 1", "--filter", 'domain in ("acme.com", "initech.io")')
     for name in ("Software; ICP", "Tier 1"):
         cli.ok("publish", name, "--use", "enrichment", "--yes")
-    cli.ok(*salesforce_password_connection(sandbox))
-    cli.ok(*hubspot_connection(sandbox))
-    return dict(zip(DOMAINS, company_ids, strict=True))
 
 
 def seed(
@@ -174,6 +190,50 @@ def test_every_system_and_object_through_a_real_worker(stack: Stack, tmp_path: P
         must_write = {r for r, v in values.items() if started_stale or v != ""}
         assert set(writes) & set(values) == must_write, f"{system} {object_type}"
         assert max(writes.values()) == 1
+
+
+def test_marketo_pardot_and_eloqua_through_a_real_worker(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    redis.Redis.from_url(redis_url).flushdb()
+    with Sandbox(["marketo", "pardot", "eloqua"]) as sandbox:
+        env = worker_environment(database_url, redis_url)
+        cli = Cli(database_url)
+        cli.env.update({k: v for k, v in env.items() if k.startswith("SEGSYNC_")})
+        load_accounts_and_segments(cli, tmp_path)
+        for connection in (marketo_connection, pardot_connection, eloqua_connection):
+            cli.ok(*connection(sandbox))
+        targets = [
+            ("marketo", "mkto", "leads", "segmentNames", "email", 700),
+            ("pardot", "pardot", "prospects", "Segment_Names__c", "email", 120),
+            ("eloqua", "eloqua", "contacts", "C_Segment_Names1", "emailAddress", 260),
+        ]
+        expected: dict[str, dict[str, str]] = {}
+        for system, connection_name, object_type, field, email_key, count in targets:
+            domains = [DOMAINS[n % len(DOMAINS)] for n in range(count)]
+            emulator: Any = sandbox.emulators[system]
+            ids = emulator.add_records(
+                object_type, [{email_key: f"p{n}@{d}"} for n, d in enumerate(domains)]
+            )
+            expected[system] = {i: EXPECTED[d] for i, d in zip(ids, domains, strict=True)}
+            cli.ok("orchestrations", "create", system, "--connection", connection_name,
+                   "--object", object_type, "--field", field)  # fmt: skip
+        worker = start_worker(env, tmp_path / "worker.log", "three")
+        try:
+            for system, *_rest in targets:
+                run = cli.json("sync", system, "--queue", "--wait")
+                assert run["status"] == "succeeded", (run, worker.output()[-2000:])  # type: ignore[index]
+        finally:
+            worker.stop()
+        for system, _connection, object_type, field, _email, _count in targets:
+            emulator = sandbox.emulators[system]
+            writes = Counter(w.record_id for w in emulator.writes)
+            for record_id, value in expected[system].items():
+                record = emulator.record(object_type, record_id)  # type: ignore[attr-defined]
+                stored = record["fields"][field] if system == "eloqua" else record[field]
+                assert (stored or "") == value, f"{system} {record_id}"
+            assert set(writes) == {r for r, v in expected[system].items() if v}, system
+            assert max(writes.values()) == 1, f"{system}: a record was written twice"
 
 
 def test_flower_requires_authentication(stack: Stack, tmp_path: Path) -> None:
