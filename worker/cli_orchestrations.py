@@ -243,7 +243,7 @@ def sync_command(database: Database, name: str, queued: bool, wait: bool, as_jso
     if queued:
         from worker.tasks import enqueue_run
 
-        enqueue_run(run.id)
+        enqueue_run(run.id, database.sessions())
         if not wait:
             click.echo(f"run {run.id} queued")
             return

@@ -20,7 +20,10 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.sandbox.cluster import Sandbox
+from connectors.sandbox.eloqua import SEGMENT_FIELD as ELOQUA_FIELD
 from connectors.sandbox.hubspot import SEGMENT_PROPERTY, HubSpotEmulator
+from connectors.sandbox.marketo import SEGMENT_FIELD as MARKETO_FIELD
+from connectors.sandbox.pardot import SEGMENT_FIELD as PARDOT_FIELD
 from models.connections import ConnectionSpec, add_connection, find_connection, new_secret_key
 from models.db import upgrade
 from models.errors import RuleError
@@ -43,7 +46,15 @@ TARGETS = (
     ("hubspot", "contacts", SEGMENT_PROPERTY),
     ("hubspot", "companies", SEGMENT_PROPERTY),
     ("hubspot", "leads", SEGMENT_PROPERTY),
+    ("marketo", "leads", MARKETO_FIELD),
+    ("pardot", "prospects", PARDOT_FIELD),
+    ("eloqua", "contacts", ELOQUA_FIELD),
 )
+SYSTEMS = tuple(dict.fromkeys(system for system, _object, _field in TARGETS))
+# Seconds between status polls of an Eloqua import sync and of a Pardot import. The adapters'
+# defaults (1 s and 5 s) suit real instances, which take that long to process one; the
+# emulators finish at once, so the demo would spend its time waiting.
+SYNC_POLL_SECONDS = "0.05"
 Say = Callable[[str], None]
 
 
@@ -123,8 +134,8 @@ def demo_environment(
         stack.callback(lambda: database.engine.dispose())
         upgrade(database.engine)
         sample = make_sample(accounts)
-        say("starting the Salesforce and HubSpot emulators")
-        sandbox = stack.enter_context(Sandbox(["salesforce", "hubspot"]))
+        say("starting the Salesforce, HubSpot, Marketo, Pardot and Eloqua emulators")
+        sandbox = stack.enter_context(Sandbox(list(SYSTEMS)))
         # HubSpot allows a Professional or Enterprise portal's private app 190 requests per 10 s
         # (100 on Free and Starter): with that, both rounds at the default size fit in the window
         # instead of stalling 10 s on a 429, which the runs would otherwise handle the same way.
@@ -149,6 +160,7 @@ def _connect(environment: DemoEnvironment) -> None:
     """Add a connection per emulator and an orchestration per object, as the CLI commands do."""
     described = environment.sandbox.describe()
     salesforce, hubspot = described["salesforce"], described["hubspot"]
+    marketo, pardot, eloqua = described["marketo"], described["pardot"], described["eloqua"]
     ca_bundle = described["ca_bundle"]
     connections = {
         "salesforce": ConnectionSpec(
@@ -171,6 +183,42 @@ def _connect(environment: DemoEnvironment) -> None:
             system="hubspot",
             settings={"base_url": hubspot["base_url"], "ca_bundle": ca_bundle},
             secrets={"access_token": hubspot["access_token"]},
+            secret_environment={},
+        ),
+        "marketo": ConnectionSpec(
+            name="demo-marketo",
+            system="marketo",
+            settings={
+                "base_url": marketo["base_url"],
+                "client_id": marketo["client_id"],
+                "ca_bundle": ca_bundle,
+            },
+            secrets={"client_secret": marketo["client_secret"]},
+            secret_environment={},
+        ),
+        "pardot": ConnectionSpec(
+            name="demo-pardot",
+            system="pardot",
+            settings={
+                "base_url": pardot["base_url"],
+                "business_unit_id": pardot["business_unit_id"],
+                "ca_bundle": ca_bundle,
+                "import_poll_interval": SYNC_POLL_SECONDS,
+            },
+            secrets={"access_token": pardot["access_token"]},
+            secret_environment={},
+        ),
+        "eloqua": ConnectionSpec(
+            name="demo-eloqua",
+            system="eloqua",
+            settings={
+                "login_url": eloqua["login_url"],
+                "site": eloqua["site"],
+                "username": eloqua["username"],
+                "ca_bundle": ca_bundle,
+                "poll_interval": SYNC_POLL_SECONDS,
+            },
+            secrets={"password": eloqua["password"]},
             secret_environment={},
         ),
     }

@@ -2,11 +2,15 @@
 
 One seeded `random.Random` drives everything, so a seed always gives the same sample. Record ids
 are those fresh emulators assign; `seed_emulators` renumbers when an emulator assigns others.
+Salesforce (Lead, Contact, Account), HubSpot (contacts, companies, leads), Marketo (leads), Pardot
+(prospects) and Eloqua (contacts) each get records that match the accounts by explicit link,
+email domain or website, and some that match none.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -15,7 +19,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from connectors.sandbox.eloqua import SEGMENT_FIELD as ELOQUA_FIELD
+from connectors.sandbox.eloqua import EloquaEmulator
 from connectors.sandbox.hubspot import SEGMENT_PROPERTY, HubSpotEmulator
+from connectors.sandbox.marketo import SEGMENT_FIELD as MARKETO_FIELD
+from connectors.sandbox.marketo import MarketoEmulator
+from connectors.sandbox.pardot import SEGMENT_FIELD as PARDOT_FIELD
+from connectors.sandbox.pardot import PardotEmulator
 from connectors.sandbox.salesforce import SalesforceEmulator
 from connectors.sandbox.salesforce_store import KEY_PREFIXES, make_id
 from connectors.sandbox.server import Emulator
@@ -40,11 +50,29 @@ SALESFORCE_FIELD = "Segment_Names__c"
 STALE_VALUES = ("Legacy ICP 2023", "Webinar — März 2023", "EMEA; Tier 1", "Churned (do not call)")
 _STALE_SHARE = 0.08
 _HUBSPOT_FIRST_ID = 1001  # HubSpotEmulator numbers the records of every object from 1001 on
+_MARKETO_FIRST_ID = 1  # MarketoEmulator numbers leads from 1 on
+_PARDOT_FIRST_ID = 1001  # PardotEmulator numbers prospects from 1001 on
+_ELOQUA_FIRST_ID = 1001  # EloquaEmulator numbers contacts from 1001 on
 _LEAD_KINDS = ("email_website", "email", "free_mail", "website", "unknown")
-# Fields holding record ids: what `seed_emulators` renumbers.
-_ID_FIELDS = frozenset(
-    ("Id", "id", "AccountId", "associatedcompanyid", "salesforce_account_id", "hubspot_company_id")
-)
+# How a MAP person's email and website relate to their company: a work address; a free-mail
+# address with the company's website from a form (matches by website); a free-mail address
+# alone (matches nothing); a company segsync does not know.
+_PERSON_KINDS = ("email", "free_mail_website", "free_mail", "unknown")
+# Fields that link to a record of another object, and the system whose ids they hold: what
+# `seed_emulators` renumbers besides a record's own "Id"/"id". Pardot prospects synced with
+# Salesforce carry the Salesforce id of their contact's account.
+_LINK_FIELDS = {
+    "AccountId": "salesforce",
+    "salesforceAccountId": "salesforce",
+    "salesforce_account_id": "salesforce",
+    "associatedcompanyid": "hubspot",
+    "hubspot_company_id": "hubspot",
+}
+_OWN_ID_FIELDS = ("Id", "id")
+# Salesforce ids are 18 characters; the 15-character form (the first 15) names the same record.
+_SALESFORCE_SHORT_ID = 15
+# Minutes between the creation of two Marketo leads in the emulator (see seed_emulators).
+_MARKETO_LEAD_MINUTES = 30
 
 
 @dataclass(frozen=True)
@@ -68,8 +96,23 @@ class DemoSample:
     accounts: tuple[Row, ...]
     segments: tuple[DemoSegment, ...]
     # system -> object -> records, parents first. "Id"/"id" is the record's emulator id; Contact
-    # "AccountId" and HubSpot "associatedcompanyid" hold the id of the Account/company they link to.
+    # "AccountId" and HubSpot "associatedcompanyid" hold the id of the Account/company they link to;
+    # a Pardot prospect's "salesforceAccountId" holds a Salesforce Account id, in its 18- or
+    # 15-character form. Fields have the names the emulators' add_records take (Eloqua's are
+    # internal names, C_...).
     records: dict[str, dict[str, tuple[Row, ...]]]
+
+
+@dataclass(frozen=True)
+class _MapPerson:
+    """A marketing automation person, and whether they work at the company they were made for."""
+
+    first: str
+    last: str
+    email: str
+    employer: str
+    website: str | None
+    at_company: bool
 
 
 @dataclass
@@ -77,6 +120,7 @@ class _Company:
     row: Row
     domain: str
     country: Country
+    salesforce_id: str = ""  # its Salesforce Account, linked in segsync or not ("" if none)
 
 
 def make_sample(accounts: int = 3000, seed: int = 7) -> DemoSample:
@@ -91,6 +135,11 @@ def make_sample(accounts: int = 3000, seed: int = 7) -> DemoSample:
         "hubspot": _hubspot(rng, companies, taken),
     }
     segments = tuple(_segment(rng, spec, companies, taken) for spec in demo.SEGMENTS)
+    # After the segments, so the Salesforce and HubSpot records and the segments stay what the
+    # seed gave them before the marketing automation systems were added.
+    records["marketo"] = _marketo(rng, companies, taken)
+    records["pardot"] = _pardot(rng, companies, taken, records["salesforce"]["Account"])
+    records["eloqua"] = _eloqua(rng, companies, taken)
     return DemoSample(seed, tuple(company.row for company in companies), segments, records)
 
 
@@ -214,6 +263,7 @@ def _salesforce(
         if rng.random() < 0.85:
             website = {"Website": _website(rng, domain)} if rng.random() < 0.9 else {}
             account_id = add("Account", {"Name": name, **website})
+            company.salesforce_id = account_id
             # A few CRM accounts are not linked in segsync: they match by website instead.
             if rng.random() < 0.94:
                 company.row["salesforce_account_id"] = account_id
@@ -287,6 +337,113 @@ def _hubspot(
     return {object_type: tuple(rows) for object_type, rows in tables.items()}
 
 
+def _map_person(rng: random.Random, company: _Company, taken: set[str]) -> _MapPerson:
+    """A person a marketing automation system knows, made for `company` (see _PERSON_KINDS).
+
+    Every unknown company's person gives its website, as do some free-mail and work addresses.
+    """
+    kind = rng.choices(_PERSON_KINDS, (74, 8, 11, 7))[0]
+    at, employer = company.domain, company.row["name"]
+    if kind in ("free_mail", "free_mail_website"):
+        at = rng.choice(FREE_MAIL_DOMAINS)
+    elif kind == "unknown":
+        at = _unknown_domain(rng, taken)
+        employer = at.split(".")[0].title()
+    first, last, email = _person(rng, company, at)
+    website = None
+    if kind == "free_mail_website":
+        website = _website(rng, company.domain)
+    elif kind == "unknown" or (kind == "email" and rng.random() < 0.25):
+        website = _website(rng, at)
+    return _MapPerson(first, last, email, employer, website, kind != "unknown")
+
+
+def _marketo(
+    rng: random.Random, companies: list[_Company], taken: set[str]
+) -> dict[str, tuple[Row, ...]]:
+    leads: list[Row] = []
+    for company in companies:
+        for _ in range(rng.choices((0, 1, 2), (42, 42, 16))[0]):
+            person = _map_person(rng, company, taken)
+            lead = {
+                "email": person.email, "firstName": person.first, "lastName": person.last,
+                "company": person.employer,
+            }  # fmt: skip
+            if person.website:
+                lead["website"] = person.website
+            lead_id = str(_MARKETO_FIRST_ID + len(leads))
+            leads.append(_stale(rng, {"id": lead_id, **lead}, MARKETO_FIELD))
+    return {"leads": tuple(leads)}
+
+
+def _pardot(
+    rng: random.Random,
+    companies: list[_Company],
+    taken: set[str],
+    salesforce_accounts: Sequence[Row],
+) -> dict[str, tuple[Row, ...]]:
+    prospects: list[Row] = []
+
+    def add(record: Row) -> None:
+        prospect_id = str(_PARDOT_FIRST_ID + len(prospects))
+        prospects.append(_stale(rng, {"id": prospect_id, **record}, PARDOT_FIELD))
+
+    def synced(account_id: str) -> Row:
+        # Prospects synced with a Salesforce contact carry its account; the id comes in the 15-
+        # character form from some integrations, which matching must treat as the same account.
+        short = rng.random() < 0.3
+        return {"salesforceAccountId": account_id[:_SALESFORCE_SHORT_ID] if short else account_id}
+
+    for company in companies:
+        for _ in range(rng.choices((0, 1, 2), (48, 40, 12))[0]):
+            person = _map_person(rng, company, taken)
+            prospect = {
+                "email": person.email, "firstName": person.first, "lastName": person.last,
+                "company": person.employer,
+            }  # fmt: skip
+            if person.website:
+                prospect["website"] = person.website
+            # Someone at an unknown company was never synced to this company's account.
+            if company.salesforce_id and person.at_company and rng.random() < 0.55:
+                prospect |= synced(company.salesforce_id)
+            add(prospect)
+    # Prospects synced to CRM accounts segsync does not know: the link matches nothing, nor does
+    # the email domain.
+    for account in salesforce_accounts:
+        if account["Name"] == "Unknown prospect" and rng.random() < 0.5:
+            domain = registrable_domain(account["Website"])
+            first, last, email = _person(rng, None, domain)
+            prospect = {"email": email, "firstName": first, "lastName": last}
+            add(prospect | {"company": domain.split(".")[0].title()} | synced(account["Id"]))
+    return {"prospects": tuple(prospects)}
+
+
+def _eloqua(
+    rng: random.Random, companies: list[_Company], taken: set[str]
+) -> dict[str, tuple[Row, ...]]:
+    contacts: list[Row] = []
+    # Eloqua keeps one contact per email address (case-insensitive).
+    used: set[str] = set()
+    for company in companies:
+        for _ in range(rng.choices((0, 1, 2), (45, 40, 15))[0]):
+            # Eloqua contacts have no website field: they match by email domain only.
+            person = _map_person(rng, company, taken)
+            email = person.email
+            local, at = email.rsplit("@", 1)
+            number = 1
+            while email.lower() in used:
+                number += 1
+                email = f"{local}{number}@{at}"
+            used.add(email.lower())
+            contact = {
+                "C_EmailAddress": email, "C_FirstName": person.first, "C_LastName": person.last,
+                "C_Company": person.employer,
+            }  # fmt: skip
+            contact_id = str(_ELOQUA_FIRST_ID + len(contacts))
+            contacts.append(_stale(rng, {"id": contact_id, **contact}, ELOQUA_FIELD))
+    return {"contacts": tuple(contacts)}
+
+
 def _segment(
     rng: random.Random, spec: SegmentSpec, companies: list[_Company], taken: set[str]
 ) -> DemoSegment:
@@ -347,42 +504,79 @@ def load_sample(session: Session, sample: DemoSample, folder: Path) -> ImportRes
 
 def seed_emulators(sample: DemoSample, emulators: Mapping[str, Emulator]) -> DemoSample:
     """Add the sample's records to the emulators given; returns the sample with the ids assigned."""
-    assigned: dict[str, str] = {}  # sample id -> emulator id
+    assigned: dict[str, dict[str, str]] = {}  # system -> sample id -> emulator id
     for system, objects in sample.records.items():
         emulator = emulators.get(system)
         if emulator is None:
             continue
+        ids_of = assigned.setdefault(system, {})
         for object_type, rows in objects.items():
-            # Links point at ids assigned already (parents come first); a record's own id is new.
+            # Links point at ids assigned already (parents and Salesforce come first); a record's
+            # own id is new.
             payload = [
-                {k: v for k, v in _renumbered(row, assigned).items() if k not in ("Id", "id")}
+                {
+                    k: v
+                    for k, v in _renumbered(row, system, assigned).items()
+                    if k not in _OWN_ID_FIELDS
+                }
                 for row in rows
             ]
-            if isinstance(emulator, SalesforceEmulator):
-                ids = emulator.add_records(object_type, payload)
-            elif isinstance(emulator, HubSpotEmulator):
-                # An association is a link between records, not a property: associate() makes it.
-                links = [record.pop("associatedcompanyid", None) for record in payload]
-                ids = emulator.add_records(object_type, payload)
-                for record_id, company_id in zip(ids, links, strict=True):
-                    if company_id:
-                        emulator.associate(record_id, company_id, object_type)
-            else:
-                raise TypeError(f"the demo has no records for {type(emulator).__name__}")
-            old_ids = (row.get("Id") or row["id"] for row in rows)
-            assigned.update(zip(old_ids, ids, strict=True))
+            ids = _add_records(emulator, object_type, payload)
+            old_ids = [row.get("Id") or row["id"] for row in rows]
+            ids_of.update(zip(old_ids, ids, strict=True))
+            if system == "salesforce":
+                ids_of.update(
+                    (old[:_SALESFORCE_SHORT_ID], new[:_SALESFORCE_SHORT_ID])
+                    for old, new in zip(old_ids, ids, strict=True)
+                )
     records = {
         system: {
-            name: tuple(_renumbered(r, assigned) for r in rows) for name, rows in tables.items()
+            name: tuple(_renumbered(r, system, assigned) for r in rows)
+            for name, rows in tables.items()
         }
         for system, tables in sample.records.items()
     }
-    accounts = tuple(_renumbered(row, assigned) for row in sample.accounts)
+    accounts = tuple(_renumbered(row, None, assigned) for row in sample.accounts)
     return replace(sample, accounts=accounts, records=records)
 
 
-def _renumbered(row: Row, assigned: Mapping[str, str]) -> Row:
-    return {
-        key: assigned.get(value, value) if key in _ID_FIELDS else value
-        for key, value in row.items()
-    }
+def _add_records(emulator: Emulator, object_type: str, payload: list[Row]) -> list[str]:
+    """Create the records in `emulator`; their ids, in order."""
+    if isinstance(emulator, SalesforceEmulator):
+        return emulator.add_records(object_type, payload)
+    if isinstance(emulator, HubSpotEmulator):
+        # An association is a link between records, not a property: associate() makes it.
+        links = [record.pop("associatedcompanyid", None) for record in payload]
+        ids = emulator.add_records(object_type, payload)
+        for record_id, company_id in zip(ids, links, strict=True):
+            if company_id:
+                emulator.associate(record_id, company_id, object_type)
+        return ids
+    if isinstance(emulator, MarketoEmulator):
+        # A live instance's leads were created over time, the newest recently. The adapter finds
+        # where lead ids end from the newest "New Lead" activities, looking back a day first:
+        # leads all created this instant would make it page through every lead's activity.
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        last = len(payload) - 1
+        return emulator.add_records(
+            object_type,
+            [
+                {
+                    **record,
+                    "createdAt": now - dt.timedelta(minutes=_MARKETO_LEAD_MINUTES * (last - n)),
+                }
+                for n, record in enumerate(payload)
+            ],
+        )
+    if isinstance(emulator, PardotEmulator | EloquaEmulator):
+        return emulator.add_records(object_type, payload)
+    raise TypeError(f"the demo has no records for {type(emulator).__name__}")
+
+
+def _renumbered(row: Row, system: str | None, assigned: Mapping[str, Mapping[str, str]]) -> Row:
+    """`row` with the ids it holds (its own, in `system`, and its links) as the emulators gave."""
+    renumbered = {}
+    for key, value in row.items():
+        of = system if key in _OWN_ID_FIELDS else _LINK_FIELDS.get(key)
+        renumbered[key] = assigned.get(of or "", {}).get(value, value)
+    return renumbered

@@ -88,12 +88,16 @@ def _run_label(session: Session, run: SyncRun) -> str:
     )
 
 
-def enqueue_run(run_id: int) -> None:
-    """Send the task that plans run `run_id` (labelled for Flower)."""
-    with sessions()() as session:
+def enqueue_run(run_id: int, factory: sessionmaker[Session] | None = None) -> None:
+    """Send the task that plans run `run_id` (labelled for Flower).
+
+    `factory`: the caller's database (the CLI's); workers use their own process-wide one.
+    """
+    factory = factory or sessions()
+    with factory() as session:
         label = _run_label(session, session.get_one(SyncRun, run_id))
     run_orchestration.apply_async(args=[run_id], argsrepr=label)
-    mark_enqueued(sessions(), [run_id], [])
+    mark_enqueued(factory, [run_id], [])
 
 
 def enqueue_batches(batch_ids: list[int]) -> None:

@@ -7,9 +7,15 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 SEGSYNC = str(Path(sys.executable).parent / "segsync")
+
+
+# What each program logs once it is ready.
+WORKER_READY = "ready."
+BEAT_STARTED = "beat: Starting"
 
 
 class CeleryProcess:
@@ -43,8 +49,12 @@ class CeleryProcess:
             time.sleep(0.1)
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: no cleanup, no acknowledgement, like a lost host."""
-        os.killpg(self.process.pid, signal.SIGKILL)
+        """SIGKILL the whole process group: no cleanup, no acknowledgement, like a lost host.
+
+        Harmless when the group is already gone (a test killed it before its cleanup does).
+        """
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
         self._handle.close()
 
@@ -60,8 +70,10 @@ class CeleryProcess:
         self._handle.close()
 
 
-def start_worker(env: dict[str, str], log: Path, name: str, concurrency: int = 2) -> CeleryProcess:
-    """A ready worker consuming segsync's queue."""
+def start_worker(
+    env: dict[str, str], log: Path, name: str, concurrency: int = 2, *, wait: bool = True
+) -> CeleryProcess:
+    """A ready worker consuming segsync's queue (just started, with wait=False)."""
     worker = CeleryProcess(
         [
             "worker",
@@ -74,12 +86,16 @@ def start_worker(env: dict[str, str], log: Path, name: str, concurrency: int = 2
         env,
         log,
     )
-    worker.wait_for("ready.")
+    if wait:
+        worker.wait_for(WORKER_READY)
     return worker
 
 
-def start_beat(env: dict[str, str], log: Path, schedule_file: Path) -> CeleryProcess:
+def start_beat(
+    env: dict[str, str], log: Path, schedule_file: Path, *, wait: bool = True
+) -> CeleryProcess:
     """A running beat (its own schedule file, so two beats do not share one)."""
     beat = CeleryProcess(["beat", f"--schedule={schedule_file}"], env, log)
-    beat.wait_for("beat: Starting")
+    if wait:
+        beat.wait_for(BEAT_STARTED)
     return beat

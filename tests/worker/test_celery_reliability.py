@@ -1,0 +1,576 @@
+"""Reliability through real Celery programs (DESIGN.md §4): two workers and two beats, a worker
+killed with SIGKILL mid-run, retryable vendor faults, fatal vendor faults.
+
+Everything is real: `segsync worker` and `segsync beat` child processes, the test run's Redis as
+broker and shared rate-limit store, SQLite and PostgreSQL, HTTPS to the sandbox emulators. The
+emulators' write logs say which record got which value through which call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import pytest
+import redis
+from celery import Celery
+from sqlalchemy import Engine, create_engine, select, update
+from sqlalchemy.orm import Session
+
+from connectors.sandbox import cluster
+from connectors.sandbox.cluster import Sandbox
+from connectors.sandbox.hubspot import SEGMENT_PROPERTY, HubSpotEmulator
+from connectors.sandbox.salesforce import SalesforceEmulator
+from connectors.sandbox.server import Emulator, Request, Response
+from models.base import utcnow
+from models.connections import new_secret_key
+from models.orchestrations import Orchestration
+from models.runs import SyncBatch, SyncRun
+from tests.worker.celery_processes import (
+    BEAT_STARTED,
+    SEGSYNC,
+    WORKER_READY,
+    CeleryProcess,
+    start_beat,
+    start_worker,
+)
+from tests.worker.test_celery_e2e import field_value, load, seed
+from tests.worker.test_cli import Cli
+
+T = TypeVar("T")
+ACTIVE = ("queued", "running")
+POLL = 0.05
+
+
+class RecordingHubSpot(HubSpotEmulator):
+    """HubSpot's emulator that also notes the status of every API answer (429s included), can
+    make batch updates alone slow, and can lose and regain its segment property as if an admin
+    deleted and re-created it."""
+
+    def __init__(self, records: int = 0, latency: float = 0.0) -> None:
+        super().__init__(records=records, latency=latency)
+        self.statuses: list[int] = []
+        # Seconds each batch update takes before it is applied (reads stay fast).
+        self.write_latency = 0.0
+        # Batch updates received and not yet applied.
+        self.updates_in_flight = 0
+        self._removed: dict[str, Any] = {}
+
+    def handle(self, request: Request, call: int) -> Response:
+        updating = request.path.endswith("/batch/update")
+        if updating:
+            with self.lock:
+                self.updates_in_flight += 1
+            time.sleep(self.write_latency)
+        try:
+            response = super().handle(request, call)
+        finally:
+            if updating:
+                with self.lock:
+                    self.updates_in_flight -= 1
+        with self.lock:
+            self.statuses.append(response.status)
+        return response
+
+    def reset(self) -> None:
+        with self.lock:
+            super().reset()
+            self.statuses.clear()
+
+    def remove_property(self, object_type: str, name: str) -> None:
+        with self.lock:
+            self._removed[name] = self._properties[object_type].pop(name)
+
+    def restore_property(self, object_type: str, name: str) -> None:
+        with self.lock:
+            self._properties[object_type][name] = self._removed.pop(name)
+
+
+@dataclass
+class Stack:
+    """The database, the emulators, the CLI and the Celery programs one test started."""
+
+    cli: Cli
+    sandbox: Sandbox
+    env: dict[str, str]
+    companies: dict[str, str]
+    database: Engine
+    redis_url: str
+    logs: Path
+    processes: list[CeleryProcess] = field(default_factory=list)
+
+    @property
+    def hubspot(self) -> RecordingHubSpot:
+        return cast(RecordingHubSpot, self.sandbox.emulators["hubspot"])
+
+    @property
+    def salesforce(self) -> SalesforceEmulator:
+        return cast(SalesforceEmulator, self.sandbox.emulators["salesforce"])
+
+    def worker(self, name: str, concurrency: int = 2, *, wait: bool = True) -> CeleryProcess:
+        log = self.logs / f"worker-{name}.log"
+        process = start_worker(self.env, log, name, concurrency, wait=wait)
+        self.processes.append(process)
+        return process
+
+    def beat(self, name: str, *, wait: bool = True) -> CeleryProcess:
+        schedule = self.logs / f"beat-{name}.schedule"
+        process = start_beat(self.env, self.logs / f"beat-{name}.log", schedule, wait=wait)
+        self.processes.append(process)
+        return process
+
+    def orchestration(self, name: str, connection: str, object_type: str, *extra: str) -> None:
+        field_name = "segment_names" if connection.startswith("hs") else "Segment_Names__c"
+        self.cli.ok(
+            "orchestrations",
+            "create",
+            name,
+            "--connection",
+            connection,
+            "--object",
+            object_type,
+            "--field",
+            field_name,
+            *extra,
+        )
+
+    def queue(self, orchestration: str) -> int:
+        """`segsync sync NAME --queue` in its own process, as a person runs it; the run's id.
+
+        (Its own process: worker.tasks caches its settings per process, so an in-process CLI
+        call would enqueue through the database of whichever test first imported it.)
+        """
+        done = subprocess.run(
+            [SEGSYNC, "sync", orchestration, "--queue"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        found = re.fullmatch(r"run (\d+) queued\s*", done.stdout)
+        assert found, done.stdout
+        return int(found[1])
+
+    def run(self, run_id: int) -> SyncRun:
+        with Session(self.database) as session:
+            return session.get_one(SyncRun, run_id)
+
+    def batches(self, run_id: int) -> list[SyncBatch]:
+        with Session(self.database) as session:
+            query = select(SyncBatch).where(SyncBatch.run_id == run_id).order_by(SyncBatch.number)
+            return list(session.scalars(query))
+
+    def done_batches(self, run_id: int) -> int:
+        return sum(batch.status == "done" for batch in self.batches(run_id))
+
+    def finished(self, run_id: int, timeout: float) -> SyncRun:
+        """The run once it left queued/running (deferred counts as left)."""
+
+        def ended() -> SyncRun | None:
+            run = self.run(run_id)
+            return None if run.status in ACTIVE else run
+
+        return wait_until(ended, timeout, f"run {run_id} to finish", self.tails)
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {p.log.name}\n{p.output()[-2500:]}" for p in self.processes)
+
+
+def ready(workers: list[CeleryProcess], beats: list[CeleryProcess]) -> None:
+    """Wait for programs started together (wait=False) to be ready: they start in parallel."""
+    for worker in workers:
+        worker.wait_for(WORKER_READY)
+    for beat in beats:
+        beat.wait_for(BEAT_STARTED)
+
+
+def wait_until(
+    found: Callable[[], T | None], timeout: float, what: str, context: Callable[[], str] = str
+) -> T:
+    """Poll `found` until it returns something truthy; fail with `context()` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = found()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{context()}")
+        time.sleep(POLL)
+
+
+@pytest.fixture
+def stack(
+    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    redis.Redis.from_url(redis_url).flushdb()
+    monkeypatch.setitem(
+        cluster.EMULATORS,
+        "hubspot",
+        lambda records, latency: RecordingHubSpot(records=records, latency=latency),
+    )
+    # Plain engine for the test's own reads: no BEGIN IMMEDIATE, so polling never holds SQLite's
+    # write lock against the workers.
+    database = create_engine(database_url)
+    with Sandbox(["salesforce", "hubspot"]) as sandbox:
+        env = {
+            **os.environ,
+            "SEGSYNC_DATABASE_URL": database_url,
+            "SEGSYNC_BROKER_URL": redis_url,
+            "SEGSYNC_SECRET_KEY": new_secret_key(),
+            "SEGSYNC_BATCH_LEASE_SECONDS": "4",
+            "SEGSYNC_STALE_AFTER_SECONDS": "4",
+            "SEGSYNC_BEAT_INTERVAL_SECONDS": "1",
+        }
+        cli = Cli(database_url)
+        cli.env.update({k: v for k, v in env.items() if k.startswith("SEGSYNC_")})
+        companies = load(cli, sandbox, tmp_path)
+        built = Stack(cli, sandbox, env, companies, database, redis_url, tmp_path)
+        try:
+            yield built
+        finally:
+            for process in built.processes:
+                process.kill()
+            database.dispose()
+
+
+def assert_each_written_once(
+    sandbox: Sandbox, system: str, object_type: str, expected: dict[str, str]
+) -> None:
+    """Every record holds its expected value and was written exactly once (all started stale)."""
+    emulator: Emulator = sandbox.emulators[system]
+    writes = Counter(w.record_id for w in emulator.writes if w.object_type == object_type)
+    twice = {record_id: n for record_id, n in writes.items() if n > 1}
+    assert not twice, f"{len(twice)} {system} {object_type} written more than once: {twice}"
+    missed = sorted(set(expected) - set(writes))
+    assert not missed, f"{len(missed)} {system} {object_type} never written: {missed[:20]}"
+    wrong = {
+        record_id: (value, actual)
+        for record_id, value in expected.items()
+        if (actual := field_value(sandbox, system, object_type, record_id)) != value
+    }
+    assert not wrong, f"{len(wrong)} {system} {object_type} hold the wrong value: {wrong}"
+
+
+def finished_tasks(worker: CeleryProcess, task: str) -> int:
+    """How many `task` executions the worker logged as finished (returned without a retry)."""
+    return len(re.findall(rf"Task {re.escape(task)}\[[^\]]+\] succeeded", worker.output()))
+
+
+# ---- two workers, two beats ---------------------------------------------------------------------
+
+
+def test_two_workers_and_two_beats_start_a_due_run_once_within_the_shared_rate_limit(
+    stack: Stack,
+) -> None:
+    hubspot = stack.hubspot
+    # HubSpot's own limit (100 requests per rolling 10 s) is also what the workers' shared limiter
+    # allows (connectors.ratelimit.vendor_limits), and the workers read no setting that lowers it.
+    # So the run is made big enough to need more than 100 calls: 60 pages read and 60 batches
+    # written. Four worker processes unthrottled make those calls in a few seconds and HubSpot
+    # would answer 429; throttled together through Redis they take just over 10 s and it never has
+    # to.
+    assert hubspot.requests_per_ten_seconds == 100 and hubspot.window_seconds == 10.0
+    expected = seed(stack.sandbox, "hubspot", "contacts", 6000, stack.companies)
+    # Fires once a year: the only firing in this test is the one made due below.
+    stack.orchestration("yearly", "hs", "contacts", "--schedule", "0 0 1 1 *")
+    # A write waits in the shared limiter for up to 30 s (connector_factory.RATE_LIMIT_WAIT) while
+    # it holds its batch's lease; the lease must outlast that wait, or the sweeper would hand the
+    # batch to a second worker meanwhile (production's lease is 600 s).
+    stack.env["SEGSYNC_BATCH_LEASE_SECONDS"] = "60"
+    workers = [stack.worker("one", wait=False), stack.worker("two", wait=False)]
+    beats = [stack.beat("one", wait=False), stack.beat("two", wait=False)]
+    ready(workers, beats)
+
+    with Session(stack.database) as session:
+        session.execute(
+            update(Orchestration)
+            .where(Orchestration.name == "yearly")
+            .values(next_run_at=utcnow() - timedelta(minutes=1))
+        )
+        session.commit()
+        orchestration_id = session.scalars(
+            select(Orchestration.id).where(Orchestration.name == "yearly")
+        ).one()
+    # Besides the two beats' own dispatch_due every second, deliver a burst of dispatch_due at
+    # once (what two beats plus a redelivery produce), so the four worker processes really race
+    # to claim the same firing.
+    client = Celery("reliability-test", broker=stack.redis_url)
+    try:
+        for _ in range(6):
+            client.send_task("segsync.dispatch_due", queue="segsync")
+    finally:
+        client.close()
+
+    def runs() -> list[SyncRun]:
+        with Session(stack.database) as session:
+            query = select(SyncRun).where(SyncRun.orchestration_id == orchestration_id)
+            return list(session.scalars(query.order_by(SyncRun.id)))
+
+    started = wait_until(runs, 30, "the scheduled run to start", stack.tails)[0]
+    run = stack.finished(started.id, timeout=90)
+    assert run.status == "succeeded", (run.reason, stack.tails())
+    assert run.trigger == "schedule"
+    assert run.enriched == len(expected) and run.failed == 0
+    for beat in beats:
+        assert "Sending due task dispatch-due" in beat.output()
+    # Exactly one run for that firing: no second run, not even one recorded as skipped.
+    assert [(r.id, r.status) for r in runs()] == [(run.id, "succeeded")]
+    assert_each_written_once(stack.sandbox, "hubspot", "contacts", expected)
+
+    # The shared limit held: HubSpot never had to refuse a call, though the run needed more calls
+    # than its window allows.
+    statuses = Counter(hubspot.statuses)
+    assert statuses[429] == 0, statuses
+    assert sum(statuses.values()) > hubspot.requests_per_ten_seconds, statuses
+
+
+# ---- a worker killed mid-run --------------------------------------------------------------------
+
+
+def test_a_worker_killed_mid_run_leaves_a_run_that_a_new_worker_completes(stack: Stack) -> None:
+    hubspot = stack.hubspot
+    expected = seed(stack.sandbox, "hubspot", "contacts", 1500, stack.companies)
+    stack.orchestration("killed", "hs", "contacts")
+    # Each batch update takes 0.3 s, so the kill lands in the middle of one.
+    hubspot.write_latency = 0.3
+    doomed = stack.worker("doomed", concurrency=1)
+    run_id = stack.queue("killed")
+
+    def mid_write() -> SyncBatch | None:
+        # A batch update has reached HubSpot and is not applied yet: killed now, the worker never
+        # learns that this batch's write lands.
+        if hubspot.updates_in_flight == 0:
+            return None
+        batches = stack.batches(run_id)
+        running = [b for b in batches if b.status == "running"]
+        done = sum(b.status == "done" for b in batches)
+        return running[0] if done >= 3 and len(running) == 1 else None
+
+    interrupted = wait_until(mid_write, 30, "three batches done and a fourth being written")
+    doomed.kill()  # the whole process group, with no chance to clean up or acknowledge
+    at_kill = stack.batches(run_id)
+    assert len(at_kill) == 15
+    assert sum(b.status == "done" for b in at_kill) < 15
+    # The write the dead worker sent still lands: its batch's records now hold their values.
+    wait_until(lambda: hubspot.updates_in_flight == 0, 5, "the interrupted write to land")
+    landed = {w.record_id for w in hubspot.writes}
+    assert {record_id for record_id, _value in interrupted.updates} <= landed
+
+    # A new worker takes the queued batches; a beat's sweeper re-sends the one whose lease the
+    # dead worker still holds once it expires, and any whose message the dead worker had taken.
+    ready([stack.worker("rescuer", wait=False)], [stack.beat("sweeper", wait=False)])
+    run = stack.finished(run_id, timeout=60)
+    assert run.status == "succeeded", (run.reason, stack.tails())
+    assert (run.batches_done, run.batches_total) == (15, 15)
+    assert run.enriched == len(expected) and run.failed == 0
+    batches = {b.id: b for b in stack.batches(run_id)}
+    assert all(b.status == "done" for b in batches.values())
+    assert batches[interrupted.id].attempts == 2  # taken again after the lease expired
+    assert_each_written_once(stack.sandbox, "hubspot", "contacts", expected)
+
+
+# ---- retryable faults ---------------------------------------------------------------------------
+
+
+def test_retryable_faults_end_in_a_complete_run(stack: Stack) -> None:
+    hubspot, salesforce = stack.hubspot, stack.salesforce
+    # HubSpot's 429 says when to retry through its interval header: 1 s here instead of 10 s.
+    hubspot.window_seconds = 1.0
+    oauth = stack.sandbox.describe()["hubspot"]["oauth"]
+    # OAuth, because HubSpot's private-app tokens never expire (its expire_token fault only
+    # affects OAuth access tokens).
+    stack.cli.ok(
+        "connections",
+        "add",
+        "hs-oauth",
+        "--system",
+        "hubspot",
+        "--set",
+        f"base_url={hubspot.base_url}",
+        "--set",
+        f"ca_bundle={stack.sandbox.describe()['ca_bundle']}",
+        "--set",
+        f"client_id={oauth['client_id']}",
+        "--secret",
+        f"client_secret={oauth['client_secret']}",
+        "--secret",
+        f"refresh_token={oauth['refresh_token']}",
+    )
+    expected_hs = seed(stack.sandbox, "hubspot", "contacts", 800, stack.companies)
+    expected_sf = seed(stack.sandbox, "salesforce", "Lead", 1000, stack.companies)
+    stack.orchestration("hs faults", "hs-oauth", "contacts")
+    stack.orchestration("sf faults", "sf", "Lead")
+    # One worker process: faults meet calls in a known order (an expired token meets a call that
+    # carries one, not the process's first token request).
+    worker = stack.worker("faults", concurrency=1)
+    hubspot.reset()
+    salesforce.reset()
+    # Slow enough that the write phase of each run outlasts the test's reaction to its first batch.
+    hubspot.write_latency = 0.2
+    salesforce.latency = 0.15
+
+    # Faults that meet the runs' planning calls (field lookup, reads).
+    hubspot.faults.inject("rate_limit", count=2)
+    salesforce.faults.inject("server_error", count=1)
+    salesforce.faults.inject("expire_token")  # the session dies: the connector logs in again
+    runs = {"hubspot": stack.queue("hs faults"), "salesforce": stack.queue("sf faults")}
+
+    # Faults that meet the writes, injected as soon as each run has written its first batch.
+    def hubspot_write_faults() -> None:
+        hubspot.faults.inject("rate_limit", count=3)  # a burst of TEN_SECONDLY_ROLLING 429s
+        hubspot.faults.inject("server_error", count=2, status=502)
+        hubspot.faults.inject("drop_connection")
+        hubspot.faults.inject("expire_token")  # OAuth access tokens expire: refresh and resend
+
+    def salesforce_write_faults() -> None:
+        salesforce.faults.inject("rate_limit")  # REQUEST_LIMIT_EXCEEDED (concurrent requests)
+        salesforce.faults.inject("server_error", count=1, status=500)
+        salesforce.faults.inject("drop_connection")
+        salesforce.faults.inject("expire_token")
+
+    during_writes = {"hubspot": hubspot_write_faults, "salesforce": salesforce_write_faults}
+
+    def inject_when_writing() -> bool:
+        for system, inject in list(during_writes.items()):
+            if stack.done_batches(runs[system]):
+                inject()
+                del during_writes[system]
+        return not during_writes
+
+    wait_until(inject_when_writing, 60, "each run's first batch", stack.tails)
+
+    for system, run_id in runs.items():
+        run = stack.finished(run_id, timeout=90)
+        assert run.status == "succeeded", (system, run.reason, stack.tails())
+        assert run.failed == 0, system
+    # Every injected fault was met (take() finds none left)...
+    for emulator in (hubspot, salesforce):
+        kinds = ("rate_limit", "server_error", "drop_connection", "expire_token")
+        left = [kind for kind in kinds if emulator.faults.take(kind) is not None]
+        assert not left, f"{emulator.name} faults never met: {left}"
+    statuses = Counter(hubspot.statuses)
+    assert statuses[429] == 5 and statuses[401] >= 1, statuses
+    # ...retried by the worker rather than absorbed somewhere unseen...
+    assert "Retry in" in worker.output()
+    # ...and nothing was lost or written twice.
+    assert_each_written_once(stack.sandbox, "hubspot", "contacts", expected_hs)
+    assert_each_written_once(stack.sandbox, "salesforce", "Lead", expected_sf)
+
+
+# ---- fatal faults -------------------------------------------------------------------------------
+
+
+def _fails_and_stops(
+    stack: Stack,
+    worker: CeleryProcess,
+    emulator: Emulator,
+    run_id: int,
+    fault: Callable[[], None],
+    repair: Callable[[], None] | None = None,
+) -> SyncRun:
+    """Inject `fault` once two batches are written; the run fails, and no call is made after."""
+    wait_until(lambda: stack.done_batches(run_id) >= 2, 30, "two batches", stack.tails)
+    fault()
+    run = stack.finished(run_id, timeout=30)
+    assert run.status == "failed", (run.status, run.reason, stack.tails())
+    with emulator.lock:
+        writes, calls = len(emulator.writes), sum(emulator.calls.values())
+    if repair is not None:
+        # The vendor would accept writes again: whatever segsync still sends would now land.
+        repair()
+    # Wait until the worker has taken every batch's message (each returns at once now).
+    total = run.batches_total
+    wait_until(
+        lambda: finished_tasks(worker, "segsync.write_batch") >= total,
+        30,
+        f"all {total} batch tasks",
+        stack.tails,
+    )
+    with emulator.lock:
+        assert (len(emulator.writes), sum(emulator.calls.values())) == (writes, calls)
+    batches = stack.batches(run_id)
+    done = [b for b in batches if b.status == "done"]
+    assert 2 <= len(done) < total
+    assert writes == sum(len(b.updates) for b in done)
+    return run
+
+
+def _reason_shown(stack: Stack, run: SyncRun, secrets: list[str]) -> str:
+    """The run's reason, as `runs show` prints it; no secret anywhere a person would look."""
+    assert run.reason
+    shown = stack.cli.json("runs", "show", str(run.id))
+    assert isinstance(shown, dict)
+    assert (shown["status"], shown["reason"]) == ("failed", run.reason)
+    text = stack.cli.ok("runs", "show", str(run.id)).stdout
+    assert "failed" in text and run.reason.splitlines()[0][:60] in text
+    for secret in secrets:
+        assert secret not in text and secret not in run.reason
+        for process in stack.processes:
+            assert secret not in process.output(), process.log.name
+    return run.reason
+
+
+def test_a_field_deleted_mid_run_fails_the_run_and_nothing_more_is_written(stack: Stack) -> None:
+    hubspot = stack.hubspot
+    expected = seed(stack.sandbox, "hubspot", "contacts", 800, stack.companies)
+    stack.orchestration("hs fatal", "hs", "contacts")
+    hubspot.write_latency = 0.15
+    worker = stack.worker("fatal", concurrency=1)
+    run_id = stack.queue("hs fatal")
+    run = _fails_and_stops(
+        stack,
+        worker,
+        hubspot,
+        run_id,
+        fault=lambda: hubspot.remove_property("contacts", SEGMENT_PROPERTY),
+        repair=lambda: hubspot.restore_property("contacts", SEGMENT_PROPERTY),
+    )
+    reason = _reason_shown(stack, run, [hubspot.describe()["access_token"]])
+    assert reason == "field segment_names not found on contacts"
+    # What was written before the failure holds its value; the rest still holds the old one.
+    written = {w.record_id for w in hubspot.writes}
+    for record_id, value in expected.items():
+        now = field_value(stack.sandbox, "hubspot", "contacts", record_id)
+        assert now == (value if record_id in written else "Stale"), record_id
+
+
+def test_credentials_revoked_mid_run_fail_the_run_and_nothing_more_is_sent(stack: Stack) -> None:
+    salesforce = stack.salesforce
+    described = stack.sandbox.describe()
+    token = described["salesforce"]["access_token"]
+    # A session given outright (auth=session): when Salesforce expires it, segsync cannot log in
+    # again, so the run must stop rather than retry.
+    stack.cli.ok(
+        "connections",
+        "add",
+        "sf-session",
+        "--system",
+        "salesforce",
+        "--set",
+        "auth=session",
+        "--set",
+        f"instance_url={salesforce.base_url}",
+        "--set",
+        f"ca_bundle={described['ca_bundle']}",
+        "--secret",
+        f"access_token={token}",
+    )
+    seed(stack.sandbox, "salesforce", "Lead", 1000, stack.companies)
+    stack.orchestration("sf fatal", "sf-session", "Lead")
+    salesforce.latency = 0.15  # every call: the read is a single page of 1,000 leads
+    worker = stack.worker("fatal", concurrency=1)
+    run_id = stack.queue("sf fatal")
+    run = _fails_and_stops(
+        stack, worker, salesforce, run_id, fault=lambda: salesforce.faults.inject("expire_token")
+    )
+    reason = _reason_shown(stack, run, [token, described["salesforce"]["password"]])
+    assert "INVALID_SESSION_ID" in reason and "cannot renew" in reason, reason
