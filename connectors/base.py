@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from typing import ClassVar, final
 
@@ -109,6 +109,14 @@ class Connector(ABC):
     @final
     def _report_quota(self, used: int, limit: int, period: str) -> None:
         self._quota = QuotaUsage(used, limit, period)
+
+    @final
+    def check_batch(self, items: Sized, what: str = "updates") -> None:
+        """Refuse, before any call, more items than one batch call takes (a caller's bug)."""
+        if len(items) > self.batch_size:
+            raise ValueError(
+                f"a {self.system} batch takes at most {self.batch_size} {what}, got {len(items)}"
+            )
 
     @final
     def check_object(self, object_type: str) -> str:

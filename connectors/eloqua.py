@@ -147,10 +147,7 @@ class EloquaConnector(Connector):
         ids written together are close together, so that is usually a few pages.
         """
         self.check_object(object_type)
-        if len(record_ids) > self.batch_size:
-            raise ValueError(
-                f"an eloqua batch takes at most {self.batch_size} ids, got {len(record_ids)}"
-            )
+        self.check_batch(record_ids, "ids")
         wanted = {record_id for record_id in record_ids if record_id.isdigit()}
         if not wanted:
             return {}
@@ -166,10 +163,7 @@ class EloquaConnector(Connector):
     ) -> list[WriteResult]:
         """One import sync for the batch; rows Eloqua rejects come back as failed results."""
         self.check_object(object_type)
-        if len(updates) > self.batch_size:
-            raise ValueError(
-                f"an eloqua batch takes at most {self.batch_size} updates, got {len(updates)}"
-            )
+        self.check_batch(updates)
         ids = [update.record_id for update in updates]
         if len(set(ids)) != len(ids):
             raise ValueError("an eloqua batch cannot update one record twice")

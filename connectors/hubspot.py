@@ -243,10 +243,7 @@ class HubSpotConnector(Connector):
     ) -> dict[str, str | None]:
         """One batch/read call for up to 100 ids; ids HubSpot cannot find are left out."""
         object_type = self.check_object(object_type)
-        if len(record_ids) > self.batch_size:
-            raise ValueError(
-                f"a hubspot batch takes at most {self.batch_size} ids, got {len(record_ids)}"
-            )
+        self.check_batch(record_ids, "ids")
         if not record_ids:
             return {}
         wanted = list(dict.fromkeys(record_ids))
@@ -288,10 +285,7 @@ class HubSpotConnector(Connector):
     ) -> list[WriteResult]:
         """One batch/update call; invalid values are isolated by splitting the batch."""
         object_type = self.check_object(object_type)
-        if len(updates) > self.batch_size:
-            raise ValueError(
-                f"a hubspot batch takes at most {self.batch_size} updates, got {len(updates)}"
-            )
+        self.check_batch(updates)
         ids = [update.record_id for update in updates]
         if len(set(ids)) != len(ids):
             raise ValueError("a hubspot batch cannot update one record twice")

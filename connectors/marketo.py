@@ -156,10 +156,7 @@ class MarketoConnector(Connector):
     ) -> dict[str, str | None]:
         """One Get Leads by Filter Type call (filterType=id) for up to 300 ids."""
         self.check_object(object_type)
-        if len(record_ids) > self.batch_size:
-            raise ValueError(
-                f"a marketo batch takes at most {self.batch_size} ids, got {len(record_ids)}"
-            )
+        self.check_batch(record_ids, "ids")
         # Marketo ids are integers: anything else names no lead, so it is simply absent.
         asked: dict[int, list[str]] = {}
         for record_id in record_ids:
@@ -181,10 +178,7 @@ class MarketoConnector(Connector):
     ) -> list[WriteResult]:
         """One Sync Leads call, action updateOnly by id; skipped leads fail with their reason."""
         self.check_object(object_type)
-        if len(updates) > self.batch_size:
-            raise ValueError(
-                f"a marketo batch takes at most {self.batch_size} updates, got {len(updates)}"
-            )
+        self.check_batch(updates)
         ids = [update.record_id for update in updates]
         if len(set(ids)) != len(ids):
             raise ValueError("a marketo batch cannot update one lead twice")

@@ -212,10 +212,7 @@ class PardotConnector(Connector):
         record. Deleted prospects are left out, as the query leaves them out."""
         object_type = self.check_object(object_type)
         _check_field(field)
-        if len(record_ids) > self.batch_size:
-            raise ValueError(
-                f"a pardot batch takes at most {self.batch_size} ids, got {len(record_ids)}"
-            )
+        self.check_batch(record_ids, "ids")
         given: dict[int, list[str]] = {}
         for record_id in record_ids:
             given.setdefault(_prospect_id(record_id), []).append(record_id)
@@ -245,10 +242,7 @@ class PardotConnector(Connector):
         """
         object_type = self.check_object(object_type)
         _check_field(field)
-        if len(updates) > self.batch_size:
-            raise ValueError(
-                f"a pardot batch takes at most {self.batch_size} updates, got {len(updates)}"
-            )
+        self.check_batch(updates)
         _check_ids(updates)
         return [self._patch(field, update) for update in updates]
 

@@ -155,10 +155,7 @@ class SalesforceConnector(Connector):
         self, object_type: str, field: str, record_ids: Sequence[str]
     ) -> dict[str, str | None]:
         """One SOQL `WHERE Id IN (...)` query for up to 200 ids (a page holds 2,000 rows)."""
-        if len(record_ids) > self.batch_size:
-            raise ValueError(
-                f"a Salesforce batch holds at most {self.batch_size} records, not {len(record_ids)}"
-            )
+        self.check_batch(record_ids, "ids")
         object_type = self.check_object(object_type)
         check_field_name(field)
         for record_id in record_ids:
@@ -190,10 +187,7 @@ class SalesforceConnector(Connector):
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
         """One `PATCH composite/sobjects` call (allOrNone false) for up to 200 updates."""
-        if len(updates) > self.batch_size:
-            raise ValueError(
-                f"a Salesforce batch holds at most {self.batch_size} records, not {len(updates)}"
-            )
+        self.check_batch(updates)
         object_type = self.check_object(object_type)
         check_field_name(field)
         if not updates:

@@ -981,7 +981,7 @@ def test_read_values_refuses_what_cannot_be_an_id_before_any_call(bad_id: str) -
 
 def test_read_values_over_200_ids_or_none_cost_nothing() -> None:
     connector = session_connector()
-    with pytest.raises(ValueError, match="batch holds at most 200"):
+    with pytest.raises(ValueError, match="batch takes at most 200"):
         connector.read_values("Lead", FIELD, [f"00Q5g{n:010d}" for n in range(201)])
     with pytest.raises(FatalError, match="not a valid Salesforce field name"):
         connector.read_values("Lead", "Name, Email", [LEAD_IDS[0]])
