@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,6 +83,17 @@ def _claim_run(factory: sessionmaker[Session], run_id: int) -> Orchestration | N
         return session.get_one(Orchestration, run.orchestration_id)
 
 
+def _add_run_calls(factory: sessionmaker[Session], run_id: int, calls: int) -> None:
+    # Calls of a failed plan attempt still count against the vendor's quota and the budget.
+    if calls:
+        with transaction(factory) as session:
+            session.execute(
+                update(SyncRun)
+                .where(SyncRun.id == run_id)
+                .values(api_calls=SyncRun.api_calls + calls)
+            )
+
+
 def _requeue_run(factory: sessionmaker[Session], run_id: int) -> None:
     # Planning stored nothing yet, so the whole plan can simply be tried again later.
     with transaction(factory) as session:
@@ -111,6 +124,8 @@ def plan_run(
     orchestration = _claim_run(factory, run_id)
     if orchestration is None:
         return []
+    # The connector is reused across runs in a worker: count only this plan's calls.
+    calls_before = connector.api_calls
     try:
         described = connector.describe_field(orchestration.object_type, orchestration.field)
         if not described.writable:
@@ -118,14 +133,14 @@ def plan_run(
         limits = [n for n in (orchestration.max_length, described.max_length) if n]
         fmt = ValueFormat(orchestration.delimiter, min(limits) if limits else None)
         plan = _diff(factory, orchestration, connector, fmt, progress)
-    except RetryableError:
-        _requeue_run(factory, run_id)
-        raise
-    except DailyQuotaError as exc:
-        defer_run(factory, run_id, str(exc))
-        raise
     except ConnectorError as exc:
-        fail_run(factory, run_id, str(exc))
+        _add_run_calls(factory, run_id, connector.api_calls - calls_before)
+        if isinstance(exc, RetryableError):
+            _requeue_run(factory, run_id)
+        elif isinstance(exc, DailyQuotaError):
+            defer_run(factory, run_id, str(exc))
+        else:
+            fail_run(factory, run_id, str(exc))
         raise
     with transaction(factory) as session:
         size = connector.planned_batch_size(len(plan.updates))
@@ -139,7 +154,7 @@ def plan_run(
                 unchanged=plan.unchanged,
                 unmatched=plan.unmatched,
                 truncated=plan.truncated,
-                api_calls=connector.api_calls,
+                api_calls=SyncRun.api_calls + (connector.api_calls - calls_before),
                 batches_total=len(batch_ids),
             )
         )
@@ -307,15 +322,9 @@ def write_batch(
         )
         if not getattr(done, "rowcount", 0):
             return False
-        for result in written:
-            session.merge(
-                RecordState(
-                    orchestration_id=orchestration_id,
-                    record_id=result.record_id,
-                    value=values[result.record_id],
-                    written_at=utcnow(),
-                )
-            )
+        _store_record_states(
+            session, orchestration_id, [(r.record_id, values[r.record_id]) for r in written]
+        )
         session.add_all(
             RecordFailure(run_id=run.id, record_id=r.record_id, code=r.code, message=r.message)
             for r in failures
@@ -353,6 +362,34 @@ def _already_written(
         for u in updates
         if u.record_id in current and (current[u.record_id] or "") == u.value
     }
+
+
+def _store_record_states(
+    session: Session, orchestration_id: int, states: list[tuple[str, str]]
+) -> None:
+    """Upsert each written record's confirmed value in one statement (not a SELECT per record)."""
+    if not states:
+        return
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    now = utcnow()
+    # Slices keep a bulk batch (10,000 records) under SQLite's limit on bound parameters.
+    for start in range(0, len(states), 1000):
+        rows = [
+            {"orchestration_id": orchestration_id, "record_id": record_id, "value": value,
+             "written_at": now}
+            for record_id, value in states[start : start + 1000]
+        ]  # fmt: skip
+        statement = upsert(RecordState).values(rows)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["orchestration_id", "record_id"],
+                set_={
+                    "value": statement.excluded.value,
+                    "written_at": statement.excluded.written_at,
+                },
+            )
+        )
 
 
 def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int) -> None:

@@ -136,7 +136,11 @@ def run_orchestration(self: Any, run_id: int) -> None:
                 factory, run_id, f"gave up planning after {self.request.retries} retries: {exc}"
             )
             return
-        raise self.retry(countdown=_countdown(exc, self.request.retries)) from None
+        # max_retries=None: MAX_PLAN_RETRIES above decides (Celery's own default of 3 would raise
+        # MaxRetriesExceededError first and leave the run queued until the sweeper finds it).
+        raise self.retry(
+            countdown=_countdown(exc, self.request.retries), max_retries=None
+        ) from None
     except ConnectorError:
         return  # plan_run recorded the run as failed or deferred
     enqueue_batches(batch_ids)

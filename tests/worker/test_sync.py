@@ -164,3 +164,32 @@ def test_a_batch_retried_after_its_worker_died_writes_nothing_twice(
     with session_factory() as check:
         batch = check.get_one(SyncBatch, first)
         assert (batch.status, batch.attempts, batch.written) == ("done", 2, 100)
+
+
+def test_record_states_keep_the_last_value_written(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+    sandbox: Sandbox,
+) -> None:
+    from sqlalchemy import func, update
+
+    from models.orchestrations import Orchestration
+    from models.runs import RecordState
+
+    for expected in ("Acme", "Acme; renamed"):
+        session.execute(update(SyncRun).values(status="succeeded"))
+        from models.segments import Segment
+
+        session.execute(update(Segment).values(name=expected, name_key=expected.casefold()))
+        run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+        session.commit()
+        for batch_id in plan_run(session_factory, run.id, connector):
+            write_batch(session_factory, batch_id, connector)
+        with session_factory() as check:
+            states = check.execute(
+                select(RecordState.value, func.count()).group_by(RecordState.value)
+            ).all()
+            assert states == [(expected.replace(";", "；"), 250)]
+            assert check.get_one(SyncRun, run.id).api_calls >= 3
