@@ -280,7 +280,13 @@ def _report_run(finished: SyncRun, as_json: bool) -> None:
     counts = {key: getattr(finished, key) for key in RUN_COUNTS}
     if as_json:
         echo_json(
-            {"run": finished.id, "status": finished.status, "reason": finished.reason, **counts}
+            {
+                "run": finished.id,
+                "status": finished.status,
+                "reason": finished.reason,
+                "resume_at": finished.resume_at,
+                **counts,
+            }
         )
     else:
         click.echo(
@@ -290,7 +296,7 @@ def _report_run(finished: SyncRun, as_json: bool) -> None:
         )
     if finished.status == "failed":
         fail(f"run {finished.id} failed: {finished.reason}")
-    if finished.status == "deferred":
+    if finished.status == "deferred" and not as_json:
         click.echo(f"run {finished.id} deferred until {finished.resume_at}: {finished.reason}")
 
 

@@ -219,3 +219,26 @@ def test_a_large_run_goes_through_bulk_jobs(cli: Cli, sandbox: Sandbox) -> None:
     composite_calls = {k: v for k, v in emulator.calls.items() if "composite" in k}
     assert ingest_calls and not composite_calls, emulator.calls
     assert len({w.record_id for w in emulator.writes}) == len(emulator.writes) == 450
+
+
+def test_a_spent_daily_budget_defers_the_run_to_the_next_day(cli: Cli, sandbox: Sandbox) -> None:
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from models.db import make_engine, make_session_factory
+    from worker.scheduling import resume_deferred_runs
+
+    seed_leads(sandbox)
+    cli.ok("orchestrations", "create", "Leads", "--connection", "sf", "--object", "Lead",
+           "--field", "Segment_Names__c", "--daily-api-budget", "2")  # fmt: skip
+    run = cli.json("sync", "Leads")
+    assert run["status"] == "deferred"  # type: ignore[index]
+    assert "daily API budget of 2 calls is spent" in run["reason"]  # type: ignore[index]
+    assert sandbox.emulators["salesforce"].writes == []
+    assert "still active" in cli.refused("sync", "Leads")  # one active run per orchestration
+    engine = make_engine(cli.env["SEGSYNC_DATABASE_URL"])
+    factory = make_session_factory(engine)
+    assert resume_deferred_runs(factory, utcnow()).batches == []  # not before its day
+    resumed = resume_deferred_runs(factory, utcnow() + timedelta(days=1, minutes=1))
+    assert len(resumed.batches) == 1
+    engine.dispose()
