@@ -6,18 +6,28 @@ Run from the repository root:
     .venv/bin/python bench/sync.py                                  # 100,000 records per system
     .venv/bin/python bench/sync.py --records 5000 --plain-records 500   # a quick try
     .venv/bin/python bench/sync.py --systems hubspot --workers 2 --latency-ms 100
+    .venv/bin/python bench/sync.py --systems marketo,pardot,eloqua
 
 What it starts, all on 127.0.0.1 and all stopped at the end: a throwaway redis-server
-(tests.services.redis_server), the Salesforce and HubSpot emulators over HTTPS (a CA made for the
-run) answering every call after --latency-ms, and for each measurement --workers `segsync worker`
-processes with --concurrency pool processes each. The database is a SQLite file in a temporary
-folder (or --postgres-url, or a throwaway PostgreSQL server with --postgres).
+(tests.services.redis_server), the emulators of --systems (Salesforce, HubSpot, Marketo, Pardot,
+Eloqua) over HTTPS (a CA made for the run) answering every call after --latency-ms, and for each
+measurement --workers `segsync worker` processes with --concurrency pool processes each. The
+database is a SQLite file in a temporary folder (or --postgres-url, or a throwaway PostgreSQL
+server with --postgres).
 
 Data (bench/sync_data.py): --accounts accounts and their segments from the realistic sample of
 `segsync demo` (worker.demo_data), some published for enrichment; for each system N records
-(Salesforce Leads, HubSpot contacts) matching those accounts, about 93% of which must be written.
-The emulators enforce the vendors' limits: HubSpot's 100 requests per rolling 10 s (429
-TEN_SECONDLY_ROLLING past it) and 250,000 a day; Salesforce's daily API limit (1,000,000 here).
+(Salesforce Leads, HubSpot contacts, Marketo leads, Pardot prospects, Eloqua contacts) matching
+those accounts, about 93% of which must be written. The emulators enforce the vendors' limits:
+HubSpot's 100 requests per rolling 10 s (429 TEN_SECONDLY_ROLLING past it) and 250,000 a day;
+Salesforce's daily API limit (1,000,000 here); Marketo's 100 calls per 20 s (606) and 10 at once
+(615), shared by all workers, and its 50,000 a day; Pardot's 5 concurrent calls (code 66) and
+100,000 a day. Eloqua's emulator sets no rate (Oracle publishes none).
+
+Connections are made as tests/worker/sandbox_connections.py makes them: Salesforce by password
+login, HubSpot by private-app token, Marketo by client credentials, Pardot by access token and
+business unit (with import_poll_interval=0.05, as the emulator finishes an import at once), Eloqua
+by Basic authentication with the base URL discovered at /id (poll_interval=0.05, likewise).
 
 For each system, each worker count in --workers:
   1. every record's field is put back to its initial value and the emulator's counts are reset;
@@ -34,25 +44,35 @@ run the orchestration again: nothing changed, so it must read and make no write 
 Then the plain script (bench/sync_plain.py), in a child process of its own, updates the first
 --plain-records records that must be written (the same values segsync wrote), one call each,
 against the same emulators with the same latency and limits; on HubSpot it sleeps on each 429
-(Retry-After when sent, else --plain-429-wait seconds) and sends the update again. Its time is
+(Retry-After when sent, else --plain-429-wait seconds) and sends the update again. Marketo: one
+Sync Leads call per lead (updateOnly, one input), sleeping 20 s on each 606; Pardot: one
+`PATCH /api/v5/objects/prospects/{id}` per prospect; Eloqua: one REST
+`PUT /api/REST/1.0/data/contact/{id}` per contact (served by bench/sync_emulators.py). Its time is
 projected to all N records. It only writes: it is not charged for reading the records, matching
 them to accounts or computing the values, which segsync's times include.
 
 Printed per system and measurement: records, records written, seconds, records per second, API
 calls (the run's api_calls and the emulator's own count, by route, and 429 answers), the
 theoretical minimum (ceil(records to write / vendor batch maximum) + ceil(records / read page) +
-logins: Salesforce 200 and 2,000 and one login, HubSpot 100 and 100 and none) and the ratio of
-calls to it; for HubSpot also the floor the rate limit puts on the time ((accepted calls - 100)
-/ 10 per second: the first window's worth go at once).
+logins: Salesforce 200 and 2,000 and one login, HubSpot 100 and 100 and none, Marketo 300 and
+300 (id windows) and one token; Pardot 1 (a PATCH per prospect) and 1,000 and none; Eloqua 3 calls
+(upload, sync, sync status) per 5,000-record Bulk import batch, pages of 1,000 and the /id
+discovery) and the ratio of calls to it. Salesforce's Bulk API 2.0 and Pardot's Import API write
+thousands of records per call, so a run that takes them falls below its minimum: the report says
+when it did. For HubSpot and Marketo also the floor the rate limit puts on the time ((accepted
+calls - limit) / limit per window: the first window's worth go at once). Rate-limited answers are
+429s, and Marketo's 606/615 (HTTP 200 with success false).
 
 Options:
   --records N           records per system (default 100,000)
   --accounts N          accounts (default: records / 2)
   --latency-ms MS       emulator latency per call (default 50)
-  --systems LIST        salesforce,hubspot (default both)
+  --systems LIST        of salesforce,hubspot,marketo,pardot,eloqua (default all five)
   --workers LIST        worker process counts to measure (default 1,2)
   --concurrency C       pool processes per worker (default 2)
   --plain-records P     records the plain script updates (default 5,000; 0 skips it)
+  --plain-records-marketo P   the same for Marketo, whose 100 calls per 20 s make the plain
+                        script take 20 s per 100 records (default 1,000)
   --plain-429-wait S    the plain script's sleep after a 429 without Retry-After (default 1)
   --hubspot-limit N     requests per rolling 10 s the HubSpot emulator allows (default 100)
   --no-rerun            skip the second, nothing-to-write run
@@ -95,23 +115,29 @@ from bench.sync_celery import (  # noqa: E402
 )
 from bench.sync_data import (  # noqa: E402
     BATCH_MAX,
-    HUBSPOT_FIELD,
-    HUBSPOT_MAX_LENGTH,
-    HUBSPOT_OBJECT,
+    MAX_LENGTH,
     READ_PAGE,
-    SALESFORCE_FIELD,
-    SALESFORCE_MAX_LENGTH,
-    SALESFORCE_OBJECT,
     Records,
     account_values,
     current_value,
     load_accounts,
     restore,
-    seed_hubspot,
-    seed_salesforce,
+    seed,
 )
-from bench.sync_emulators import BenchHubSpot, BenchSalesforce, Emulators, running_emulators  # noqa: E402
-from bench.sync_plain import PlainResult, plain_hubspot, plain_salesforce  # noqa: E402
+from bench.sync_emulators import (  # noqa: E402
+    BenchEloqua,
+    BenchEmulator,
+    Emulators,
+    running_emulators,
+)
+from bench.sync_plain import (  # noqa: E402
+    PlainResult,
+    plain_eloqua,
+    plain_hubspot,
+    plain_marketo,
+    plain_pardot,
+    plain_salesforce,
+)
 from models.connections import ConnectionSpec, add_connection, new_secret_key  # noqa: E402
 from models.db import make_engine, make_session_factory, transaction  # noqa: E402
 from models.orchestrations import (  # noqa: E402
@@ -123,9 +149,17 @@ from models.orchestrations import (  # noqa: E402
 from models.runs import SyncBatch, SyncRun  # noqa: E402
 from worker.sync import fail_run  # noqa: E402
 
-SYSTEMS = ("salesforce", "hubspot")
-LOGINS = {"salesforce": 1, "hubspot": 0}  # HubSpot private-app tokens need no login call
-Emulator = BenchSalesforce | BenchHubSpot
+SYSTEMS = ("salesforce", "hubspot", "marketo", "pardot", "eloqua")
+# HubSpot private-app tokens and Pardot access tokens need no login call; Marketo gets a token,
+# Eloqua discovers its base URL at /id.
+LOGINS = {"salesforce": 1, "hubspot": 0, "marketo": 1, "pardot": 0, "eloqua": 1}
+# Calls per Eloqua Bulk import batch: upload the rows, create the sync, read its status.
+ELOQUA_CALLS_PER_IMPORT = 3
+# Rate windows the emulators enforce: (calls, seconds).
+RATE_WINDOWS = {"hubspot": (100, 10.0), "marketo": (100, 20.0)}
+# Answers that are rate or concurrency refusals (Marketo's arrive with HTTP 200, counted by code).
+RATE_LIMITED = (429, 606, 615)
+Emulator = BenchEmulator
 
 
 @dataclass
@@ -170,6 +204,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _ratio(m: Measurement) -> str:
+    if not m.minimum:
+        return "-"
+    ratio = m.emulator_calls / m.minimum
+    return f"{ratio:.2f}x" if ratio >= 0.01 or not ratio else f"{ratio:.4f}x"
+
+
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -177,6 +218,8 @@ def _load() -> str:
 def minimum_calls(system: str, records: int, to_write: int) -> int:
     """Writes at the vendor's batch maximum, read pages at its page size, and logins."""
     writes = math.ceil(to_write / BATCH_MAX[system])
+    if system == "eloqua":
+        writes *= ELOQUA_CALLS_PER_IMPORT
     reads = math.ceil(records / READ_PAGE[system])
     return writes + reads + LOGINS[system]
 
@@ -304,12 +347,53 @@ def connect(
             },
             secret_environment={},
         )
-    else:
+    elif system == "hubspot":
         spec = ConnectionSpec(
             name="bench-hubspot",
             system="hubspot",
             settings={"base_url": described["base_url"], "ca_bundle": ca_bundle},
             secrets={"access_token": described["access_token"]},
+            secret_environment={},
+        )
+    elif system == "marketo":
+        spec = ConnectionSpec(
+            name="bench-marketo",
+            system="marketo",
+            settings={
+                "base_url": described["base_url"],
+                "client_id": described["client_id"],
+                "ca_bundle": ca_bundle,
+            },
+            secrets={"client_secret": described["client_secret"]},
+            secret_environment={},
+        )
+    elif system == "pardot":
+        spec = ConnectionSpec(
+            name="bench-pardot",
+            system="pardot",
+            settings={
+                "base_url": described["base_url"],
+                "business_unit_id": described["business_unit_id"],
+                "ca_bundle": ca_bundle,
+                # The emulator finishes an import at once; a 5 s poll would only add waiting.
+                "import_poll_interval": "0.05",
+            },
+            secrets={"access_token": described["access_token"]},
+            secret_environment={},
+        )
+    else:
+        spec = ConnectionSpec(
+            name="bench-eloqua",
+            system="eloqua",
+            settings={
+                "login_url": described["login_url"],
+                "site": described["site"],
+                "username": described["username"],
+                "ca_bundle": ca_bundle,
+                # The emulator finishes a sync at once; polling every second would only wait.
+                "poll_interval": "0.05",
+            },
+            secrets={"password": described["password"]},
             secret_environment={},
         )
     name = f"bench {system} {records.object_type}"
@@ -382,7 +466,7 @@ def timed_run(
         seconds=seconds,
         run_calls=int(run["api_calls"]),
         emulator_calls=sum(routes.values()),
-        rate_limited=statuses.get(429, 0),
+        rate_limited=sum(statuses.get(code, 0) for code in RATE_LIMITED),
         minimum=minimum_calls(system, len(records.ids), to_write),
         status=f"{run['status']}{reason}",
         check=verdict,
@@ -439,7 +523,7 @@ def measure_plain(
     """The plain one-call-per-record script on the first --plain-records records to write."""
     system = records.system
     restore(emulator, records)
-    chosen = records.to_write[: args.plain_records]
+    chosen = records.to_write[: plain_count(system, args)]
     updates = [(i, records.expected[i] or "") for i in chosen]
     described = emulators.describe(system)
     ca_bundle = str(emulators.ca_bundle)
@@ -456,7 +540,7 @@ def measure_plain(
             updates,
             args.timeout,
         )
-    else:
+    elif system == "hubspot":
         result = in_child(
             plain_hubspot,
             described["base_url"],
@@ -465,6 +549,41 @@ def measure_plain(
             records.field,
             updates,
             args.plain_429_wait,
+            args.timeout,
+        )
+    elif system == "marketo":
+        result = in_child(
+            plain_marketo,
+            described["base_url"],
+            described["client_id"],
+            described["client_secret"],
+            ca_bundle,
+            records.field,
+            updates,
+            args.timeout,
+        )
+    elif system == "pardot":
+        result = in_child(
+            plain_pardot,
+            described["base_url"],
+            described["access_token"],
+            described["business_unit_id"],
+            ca_bundle,
+            records.field,
+            updates,
+            args.timeout,
+        )
+    else:
+        assert isinstance(emulator, BenchEloqua)
+        result = in_child(
+            plain_eloqua,
+            described["login_url"],
+            described["site"],
+            described["username"],
+            described["password"],
+            ca_bundle,
+            emulator.field_id(records.field),
+            updates,
             args.timeout,
         )
     routes, statuses, _ = snapshot(emulator)
@@ -486,8 +605,8 @@ def measure_plain(
         seconds=result.seconds,
         run_calls=result.calls,
         emulator_calls=sum(routes.values()),
-        rate_limited=statuses.get(429, 0),
-        minimum=len(updates),
+        rate_limited=sum(statuses.get(code, 0) for code in RATE_LIMITED),
+        minimum=len(updates) + LOGINS[system] if system in ("marketo", "eloqua") else len(updates),
         status="done" if not problems else "incomplete",
         check="ok" if not problems else "PROBLEM: " + "; ".join(problems),
         routes=dict(routes),
@@ -504,10 +623,17 @@ def _detail(m: Measurement, name: str) -> str:
     return f"{value:.1f}" if value is not None else "-"
 
 
-def rate_floor(calls: int, limit: int) -> float:
-    """The least time HubSpot's rolling window of `limit` calls per 10 s allows `calls` accepted
-    calls in (the first window's worth go at once)."""
-    return max(0.0, (calls - limit) * 10.0 / limit)
+def rate_floor(calls: int, limit: int, window: float = 10.0) -> float:
+    """The least time a rolling window of `limit` calls per `window` seconds allows `calls`
+    accepted calls in (the first window's worth go at once)."""
+    return max(0.0, (calls - limit) * window / limit)
+
+
+def plain_count(system: str, args: argparse.Namespace) -> int:
+    """How many records the plain script updates on `system`."""
+    if system == "marketo" and args.plain_records_marketo is not None:
+        return int(args.plain_records_marketo)
+    return int(args.plain_records)
 
 
 def report(
@@ -521,8 +647,11 @@ def report(
         f"\n=== {system} {records.object_type}.{records.field}: {total:,} records, "
         f"{to_write:,} to write ({kinds}); {args.latency_ms:g} ms per call"
         + (f"; {args.hubspot_limit} requests per 10 s" if system == "hubspot" else "")
+        + ("; 100 calls per 20 s, 10 at once" if system == "marketo" else "")
     )
-    hubspot = system == "hubspot"
+    window = RATE_WINDOWS.get(system)
+    if system == "hubspot":
+        window = (args.hubspot_limit, 10.0)
     rows: list[tuple[str, list[str]]] = [
         ("workers x concurrency", [m.setup for m in measurements]),
         ("records", [_n(m.records) for m in measurements]),
@@ -541,19 +670,20 @@ def report(
             [_n(m.run_calls) if m.run_calls is not None else "-" for m in measurements],
         ),
         ("API calls (emulator)", [_n(m.emulator_calls) for m in measurements]),
-        ("  of which 429", [_n(m.rate_limited) for m in measurements]),
+        ("  of which rate-limited", [_n(m.rate_limited) for m in measurements]),
         ("theoretical minimum", [_n(m.minimum) for m in measurements]),
         (
             "ratio calls / minimum",
-            [f"{m.emulator_calls / m.minimum:.2f}x" if m.minimum else "-" for m in measurements],
+            [_ratio(m) for m in measurements],
         ),
     ]
-    if hubspot:
+    if window is not None:
+        limit, seconds = window
         rows.append(
             (
                 "rate-limit floor (s)",
                 [
-                    f"{rate_floor(m.emulator_calls - m.rate_limited, args.hubspot_limit):.1f}"
+                    f"{rate_floor(m.emulator_calls - m.rate_limited, limit, seconds):.1f}"
                     for m in measurements
                 ],
             )
@@ -599,6 +729,18 @@ def report(
                 "upload, close, poll until done, read successes and failures), so its calls can "
                 "fall below the minimum of the 200-record batch endpoint"
             )
+    for m in measurements:
+        imports = sum(n for route, n in m.routes.items() if "/api/v5/imports" in route)
+        patches = m.routes.get("PATCH /api/v5/objects/prospects/{id}", 0)
+        if system == "pardot" and imports:
+            print(
+                f"  {m.label} wrote through the Import API ({imports} import call(s): create with "
+                "the first 5,000-row CSV, add batches, submit, poll, read errors) and "
+                f"{patches:,} PATCH(es): its minimum above is the per-prospect PATCH one "
+                f"({_n(m.to_write)} writes), which the import path is not bound by (at 5,000 "
+                f"rows per batch: {math.ceil(m.to_write / 5000):,} batch upload(s) plus a few "
+                "calls per import)"
+            )
     segsync = [m for m in measurements if not m.plain and m.label != "rerun, no change"]
     segsync = [m for m in segsync if m.finished]
     for m in measurements:
@@ -635,7 +777,7 @@ def summary(results: list[tuple[str, Records, list[Measurement]]]) -> None:
                 f"{(f'{m.records / m.seconds:,.1f}' if m.finished else '-'):>10}"
                 f"{_n(m.emulator_calls):>9}"
                 f"{_n(m.minimum):>9}"
-                f"{(f'{m.emulator_calls / m.minimum:.2f}x' if m.minimum else '-'):>8}  {m.check}"
+                f"{_ratio(m):>8}  {m.check}"
             )
 
 
@@ -656,11 +798,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--records", type=int, default=100_000, help="records per system")
     parser.add_argument("--accounts", type=int, help="accounts (default: records / 2)")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="emulator latency per call")
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="salesforce,hubspot")
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="systems to measure")
     parser.add_argument("--workers", default="1,2", help="worker process counts to measure")
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes per worker")
     parser.add_argument(
         "--plain-records", type=int, default=5000, help="records the plain script updates"
+    )
+    parser.add_argument(
+        "--plain-records-marketo",
+        type=int,
+        default=1000,
+        help="records the plain script updates on Marketo (at 100 calls per 20 s)",
     )
     parser.add_argument(
         "--plain-429-wait",
@@ -704,7 +852,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--workers must be comma-separated numbers")
     if not args.worker_counts or min(args.worker_counts) < 1:
         parser.error("--workers must list counts of at least 1")
-    if args.records < 10 or args.concurrency < 1 or args.plain_records < 0:
+    if (
+        args.records < 10
+        or args.concurrency < 1
+        or min(args.plain_records, args.plain_records_marketo) < 0
+    ):
         parser.error("--records must be at least 10, --concurrency 1, --plain-records 0")
     if args.postgres and args.postgres_url:
         parser.error("give --postgres or --postgres-url, not both")
@@ -754,23 +906,10 @@ def main(argv: list[str] | None = None) -> None:
         env = child_env(database_url, redis_url, secret_key)
         for system in args.system_list:
             seeding = time.perf_counter()
-            if system == "salesforce":
-                assert emulators.salesforce is not None
-                emulator: Emulator = emulators.salesforce
-                values = account_values(engine, SALESFORCE_MAX_LENGTH)
-                records = seed_salesforce(
-                    emulators.salesforce, args.records, loaded.domains, values, args.seed
-                )
-            else:
-                assert emulators.hubspot is not None
-                emulator = emulators.hubspot
-                values = account_values(engine, HUBSPOT_MAX_LENGTH)
-                records = seed_hubspot(
-                    emulators.hubspot, engine, args.records, loaded.domains, values, args.seed
-                )
-            assert (records.object_type, records.field) in (
-                (SALESFORCE_OBJECT, SALESFORCE_FIELD),
-                (HUBSPOT_OBJECT, HUBSPOT_FIELD),
+            emulator: Emulator = emulators.running[system]
+            values = account_values(engine, MAX_LENGTH[system])
+            records = seed(
+                system, emulator, engine, args.records, loaded.domains, values, args.seed
             )
             orchestration = connect(engine, system, emulators, secret_key, records)
             print(
@@ -793,7 +932,7 @@ def main(argv: list[str] | None = None) -> None:
                     logs=folder,
                     rerun=last and args.rerun,
                 )
-            if args.plain_records:
+            if plain_count(system, args):
                 measurements.append(measure_plain(emulators, emulator, records, args))
             report(system, records, measurements, args)
             results.append((system, records, measurements))

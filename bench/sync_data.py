@@ -15,6 +15,9 @@ The records are made here, one system at a time, so each system gets exactly N r
 
 Salesforce Leads match by email domain (5% by website alone); HubSpot contacts match through an
 associated company for part of the accounts (the account's hubspot_company_id), else by email.
+Marketo leads and Pardot prospects match by email domain (5% by website alone, like the Leads);
+Eloqua contacts by email address (their small text field holds 100 characters, so longer values
+are truncated as the run truncates them).
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text, update
 
-from bench.sync_emulators import BenchHubSpot, BenchSalesforce
+from bench.sync_emulators import (
+    BenchEloqua,
+    BenchEmulator,
+    BenchHubSpot,
+    BenchMarketo,
+    BenchPardot,
+    BenchSalesforce,
+)
 from models.accounts import Account
 from models.db import make_session_factory, transaction, upgrade
 from models.enrichment import ValueFormat, enrichment_values
@@ -39,8 +49,27 @@ SALESFORCE_MAX_LENGTH = 255  # the emulator's Segment_Names__c length, which des
 HUBSPOT_OBJECT = "contacts"
 HUBSPOT_FIELD = "segment_names"
 HUBSPOT_MAX_LENGTH = 65_536  # connectors.hubspot.STRING_MAX_LENGTH
-BATCH_MAX = {"salesforce": 200, "hubspot": 100}
-READ_PAGE = {"salesforce": 2000, "hubspot": 100}
+MARKETO_OBJECT = "leads"
+MARKETO_FIELD = "segmentNames"
+MARKETO_MAX_LENGTH = 255  # Marketo string fields (describe's "length")
+PARDOT_OBJECT = "prospects"
+PARDOT_FIELD = "Segment_Names__c"
+PARDOT_MAX_LENGTH = 255  # a Pardot Text custom field
+ELOQUA_OBJECT = "contacts"
+ELOQUA_FIELD = "C_Segment_Names1"
+ELOQUA_MAX_LENGTH = 100  # an Eloqua small text field
+MAX_LENGTH = {
+    "salesforce": SALESFORCE_MAX_LENGTH,
+    "hubspot": HUBSPOT_MAX_LENGTH,
+    "marketo": MARKETO_MAX_LENGTH,
+    "pardot": PARDOT_MAX_LENGTH,
+    "eloqua": ELOQUA_MAX_LENGTH,
+}
+# Records per write call at the vendor's maximum (Pardot: one PATCH per prospect; its Import API
+# takes 5,000 rows per batch, Eloqua's Bulk import 5,000 per sync) and per read page.
+BATCH_MAX = {"salesforce": 200, "hubspot": 100, "marketo": 300, "pardot": 1, "eloqua": 5000}
+READ_PAGE = {"salesforce": 2000, "hubspot": 100, "marketo": 300, "pardot": 1000, "eloqua": 1000}
+IMPORT_BATCH = {"pardot": 5000, "eloqua": 5000}
 # Share of HubSpot accounts that get a company, and of their contacts associated with it.
 _COMPANY_SHARE = 0.3
 _ASSOCIATED_SHARE = 0.6
@@ -243,6 +272,109 @@ def seed_hubspot(
     return _records("hubspot", HUBSPOT_OBJECT, HUBSPOT_FIELD, ids, specs)
 
 
+def seed_marketo(
+    emulator: BenchMarketo,
+    count: int,
+    domains: dict[int, str],
+    values: dict[int, str],
+    seed: int,
+) -> Records:
+    """`count` Marketo leads (email, or website alone for 5%)."""
+    rng = random.Random(seed + 2)
+    specs = _specs(rng, count, domains, values)
+    rows = []
+    for number, spec in enumerate(specs):
+        first, last, local = _person(rng, number)
+        row: dict[str, str | None] = {
+            "firstName": first,
+            "lastName": last,
+            "company": spec.domain.split(".")[0].title(),
+            MARKETO_FIELD: spec.initial,
+        }
+        if spec.kind != "unmatched" and rng.random() < 0.05:
+            row["website"] = f"https://www.{spec.domain}/"
+        else:
+            row["email"] = f"{local}@{spec.domain}"
+        rows.append(row)
+    ids = emulator.add_records(MARKETO_OBJECT, rows)
+    return _records("marketo", MARKETO_OBJECT, MARKETO_FIELD, ids, specs)
+
+
+def seed_pardot(
+    emulator: BenchPardot,
+    count: int,
+    domains: dict[int, str],
+    values: dict[int, str],
+    seed: int,
+) -> Records:
+    """`count` Pardot prospects (email, or website alone for 5%)."""
+    rng = random.Random(seed + 3)
+    specs = _specs(rng, count, domains, values)
+    rows = []
+    for number, spec in enumerate(specs):
+        first, last, local = _person(rng, number)
+        row: dict[str, str | None] = {
+            "firstName": first,
+            "lastName": last,
+            "company": spec.domain.split(".")[0].title(),
+            PARDOT_FIELD: spec.initial,
+        }
+        if spec.kind != "unmatched" and rng.random() < 0.05:
+            row["website"] = f"https://www.{spec.domain}/"
+        else:
+            row["email"] = f"{local}@{spec.domain}"
+        rows.append(row)
+    ids = emulator.add_records(PARDOT_OBJECT, rows)
+    return _records("pardot", PARDOT_OBJECT, PARDOT_FIELD, ids, specs)
+
+
+def seed_eloqua(
+    emulator: BenchEloqua,
+    count: int,
+    domains: dict[int, str],
+    values: dict[int, str],
+    seed: int,
+) -> Records:
+    """`count` Eloqua contacts, by email address."""
+    rng = random.Random(seed + 4)
+    specs = _specs(rng, count, domains, values)
+    rows = []
+    for number, spec in enumerate(specs):
+        first, last, local = _person(rng, number)
+        rows.append(
+            {
+                "emailAddress": f"{local}@{spec.domain}",
+                "firstName": first,
+                "lastName": last,
+                "accountName": spec.domain.split(".")[0].title()[:ELOQUA_MAX_LENGTH],
+                ELOQUA_FIELD: (spec.initial or "")[:ELOQUA_MAX_LENGTH] or None,
+            }
+        )
+    ids = emulator.add_records(ELOQUA_OBJECT, rows)
+    return _records("eloqua", ELOQUA_OBJECT, ELOQUA_FIELD, ids, specs)
+
+
+def seed(
+    system: str,
+    emulator: BenchEmulator,
+    engine: Engine,
+    count: int,
+    domains: dict[int, str],
+    values: dict[int, str],
+    seed_value: int,
+) -> Records:
+    """`count` records of `system` in its emulator."""
+    if isinstance(emulator, BenchSalesforce):
+        return seed_salesforce(emulator, count, domains, values, seed_value)
+    if isinstance(emulator, BenchHubSpot):
+        return seed_hubspot(emulator, engine, count, domains, values, seed_value)
+    if isinstance(emulator, BenchMarketo):
+        return seed_marketo(emulator, count, domains, values, seed_value)
+    if isinstance(emulator, BenchPardot):
+        return seed_pardot(emulator, count, domains, values, seed_value)
+    return seed_eloqua(emulator, count, domains, values, seed_value)
+
+
 def _records(
     system: str, object_type: str, field_name: str, ids: Sequence[str], specs: Sequence[_Spec]
 ) -> Records:
@@ -255,7 +387,7 @@ def _records(
     return records
 
 
-def restore(emulator: BenchSalesforce | BenchHubSpot, records: Records) -> None:
+def restore(emulator: BenchEmulator, records: Records) -> None:
     """Put every record's initial value back, and forget the emulator's writes and counts."""
     if isinstance(emulator, BenchSalesforce):
         with emulator.lock:
@@ -268,9 +400,7 @@ def restore(emulator: BenchSalesforce | BenchHubSpot, records: Records) -> None:
     emulator.reset()
 
 
-def current_value(
-    emulator: BenchSalesforce | BenchHubSpot, records: Records, record_id: str
-) -> str:
+def current_value(emulator: BenchEmulator, records: Records, record_id: str) -> str:
     """A record's field as the emulator holds it now ("" when empty)."""
     if isinstance(emulator, BenchSalesforce):
         with emulator.lock:

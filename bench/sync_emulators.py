@@ -12,13 +12,25 @@ subclasses here add them, following the vendors' documented behaviour:
   OBJECT_NOT_FOUND; 400 VALIDATION_ERROR for a refused value. It passes through the same
   authentication and the same ten-second rate limit as every other call.
 
-Both also count answers by HTTP status (429s included), which the sandbox's stats do not.
+- Eloqua `PUT /api/REST/1.0/data/contact/{id}` ("Update a contact", REST 1.0): the body is the
+  contact, custom fields in `fieldValues` as `[{"id": field id, "value": ...}]` (standard ones by
+  their REST names, e.g. emailAddress); 200 with the contact (depth complete); 404 for an unknown
+  id; 400 with `{"failures": [...]}` for a value longer than its field (100 characters for small
+  text) or an unknown field id. An empty value clears the field, as the emulator stores blanks.
+
+Marketo (`POST /rest/v1/leads.json`, one input) and Pardot (`PATCH /api/v5/objects/prospects/
+{id}`) already serve what a one-record script calls.
+
+All of them also count answers by HTTP status (429s included), which the sandbox's stats do not;
+Marketo answers its limits with HTTP 200 and `success: false`, so its 606 (rate) and 615
+(concurrency) refusals are counted under those codes instead of 200.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -26,7 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from connectors.sandbox.eloqua import EloquaEmulator
 from connectors.sandbox.hubspot import HubSpotEmulator
+from connectors.sandbox.marketo import MarketoEmulator
+from connectors.sandbox.pardot import PardotEmulator
 from connectors.sandbox.salesforce import SalesforceEmulator
 from connectors.sandbox.salesforce_store import ApiError, Store
 from connectors.sandbox.server import EmulatorServer, Request, Response
@@ -157,19 +172,193 @@ def _hubspot_error(status: int, message: str, category: str) -> Response:
     return Response(status, body | {"correlationId": "00000000-0000-0000-0000-000000000000"})
 
 
+class BenchMarketo(MarketoEmulator):
+    """The Marketo emulator with answers counted by status (606/615 refusals by their code)."""
+
+    def __init__(self, latency: float) -> None:
+        super().__init__(latency=latency)
+        self.statuses: Counter[int] = Counter()
+
+    def handle(self, request: Request, call: int) -> Response:
+        """Answer as the sandbox does, counting the status (or the 606/615 refusal)."""
+        response = super().handle(request, call)
+        status = response.status
+        body = response.body
+        if isinstance(body, dict) and body.get("success") is False:
+            codes = [str(e.get("code")) for e in body.get("errors") or [] if isinstance(e, dict)]
+            status = next((int(c) for c in codes if c in ("606", "615")), status)
+        with self.lock:
+            self.statuses[status] += 1
+        return response
+
+    def reset(self) -> None:
+        """Forget writes, call counts, statuses and rate-limit usage."""
+        with self.lock:
+            super().reset()
+            self.statuses.clear()
+
+    def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """Put `value` straight into a lead's field (no call, no write logged)."""
+        with self.lock:
+            self._leads[int(record_id)][name] = value or None
+
+    def value(self, object_type: str, record_id: str, name: str) -> str | None:
+        """A lead's field as stored."""
+        with self.lock:
+            found = self._leads[int(record_id)].get(name)
+            return None if found is None else str(found)
+
+
+class BenchPardot(PardotEmulator):
+    """The Pardot emulator with answers counted by status."""
+
+    def __init__(self, latency: float) -> None:
+        super().__init__(latency=latency)
+        self.statuses: Counter[int] = Counter()
+
+    def handle(self, request: Request, call: int) -> Response:
+        """Answer as the sandbox does, counting the status."""
+        response = super().handle(request, call)
+        with self.lock:
+            self.statuses[response.status] += 1
+        return response
+
+    def reset(self) -> None:
+        """Forget writes, call counts, statuses and the day's usage."""
+        with self.lock:
+            super().reset()
+            self.statuses.clear()
+
+    def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """Put `value` straight into a prospect's field (no call, no write logged)."""
+        with self.lock:
+            self._prospects[int(record_id)][name] = value or None
+
+    def value(self, object_type: str, record_id: str, name: str) -> str | None:
+        """A prospect's field as stored."""
+        with self.lock:
+            found = self._prospects[int(record_id)].get(name)
+            return None if found is None else str(found)
+
+
+_CONTACT_PUT = re.compile(r"/api/rest/1\.0/data/contact/(\d+)")
+
+
+class BenchEloqua(EloquaEmulator):
+    """The Eloqua emulator with REST single-contact updates and answers counted by status."""
+
+    def __init__(self, latency: float) -> None:
+        super().__init__(latency=latency)
+        self.statuses: Counter[int] = Counter()
+
+    def handle(self, request: Request, call: int) -> Response:
+        """Answer as the sandbox does, counting the status."""
+        response = super().handle(request, call)
+        with self.lock:
+            self.statuses[response.status] += 1
+        return response
+
+    def reset(self) -> None:
+        """Forget writes, call counts and statuses."""
+        with self.lock:
+            super().reset()
+            self.statuses.clear()
+
+    def field_id(self, internal_name: str) -> str:
+        """The id of a contact field (what fieldValues name it by)."""
+        return self._fields[internal_name.lower()].id
+
+    def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """Put `value` straight into a contact's field (no call, no write logged)."""
+        with self.lock:
+            fields = self._contacts[record_id].fields
+            if value:
+                fields[name] = value
+            else:
+                fields.pop(name, None)
+
+    def value(self, object_type: str, record_id: str, name: str) -> str | None:
+        """A contact's field as stored."""
+        with self.lock:
+            return self._contacts[record_id].fields.get(name)
+
+    def _route(self, request: Request, path: str, call: int) -> Response:
+        match = _CONTACT_PUT.fullmatch(path)
+        if request.method == "PUT" and match is not None:
+            return self._update_contact(request, match.group(1), call)
+        return super()._route(request, path, call)
+
+    def _update_contact(self, request: Request, contact_id: str, call: int) -> Response:
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return _eloqua_failure(400, "body", "Must be a valid Contact.")
+        changes: dict[str, str] = {}
+        by_id = {known.id: known for known in self._fields.values()}
+        for item in body.get("fieldValues") or []:
+            known = by_id.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if known is None or known.read_only:
+                return _eloqua_failure(400, "fieldValues", "Must reference a writable field.")
+            value = "" if item.get("value") is None else str(item["value"])
+            if known.max_length is not None and len(value) > known.max_length:
+                constraint = f"Must be a string of at most {known.max_length} characters."
+                return _eloqua_failure(400, known.internal_name, constraint)
+            changes[known.internal_name] = value
+        for known in self._fields.values():
+            if known.rest_name and known.rest_name in body and not known.read_only:
+                changes[known.internal_name] = str(body[known.rest_name] or "")
+        with self.lock:
+            contact = self._contacts.get(contact_id)
+            if contact is None:
+                return Response(404, {"failures": [{"constraint": "Not found."}]})
+            for internal, value in changes.items():
+                if value:
+                    contact.fields[internal] = value
+                else:
+                    contact.fields.pop(internal, None)
+                self.log_write("contacts", contact_id, internal, value or None, call)
+            contact.updated_at = int(time.time())
+            return Response(body=self._render_contact(contact, "complete"))
+
+
+def _eloqua_failure(status: int, field_name: str, constraint: str) -> Response:
+    return Response(status, {"failures": [{"field": field_name, "constraint": constraint}]})
+
+
+BenchEmulator = BenchSalesforce | BenchHubSpot | BenchMarketo | BenchPardot | BenchEloqua
+_CLASSES: dict[str, type[BenchEmulator]] = {
+    "salesforce": BenchSalesforce,
+    "hubspot": BenchHubSpot,
+    "marketo": BenchMarketo,
+    "pardot": BenchPardot,
+    "eloqua": BenchEloqua,
+}
+
+
 @dataclass
 class Emulators:
     """Running emulators: by system, with the CA file that verifies them."""
 
-    salesforce: BenchSalesforce | None
-    hubspot: BenchHubSpot | None
+    running: dict[str, BenchEmulator]
     ca_bundle: Path
+
+    @property
+    def salesforce(self) -> BenchSalesforce | None:
+        """The Salesforce emulator, if running."""
+        found = self.running.get("salesforce")
+        return found if isinstance(found, BenchSalesforce) else None
+
+    @property
+    def hubspot(self) -> BenchHubSpot | None:
+        """The HubSpot emulator, if running."""
+        found = self.running.get("hubspot")
+        return found if isinstance(found, BenchHubSpot) else None
 
     def describe(self, system: str) -> dict[str, Any]:
         """The emulator's base URL and credentials."""
-        emulator = self.salesforce if system == "salesforce" else self.hubspot
-        assert emulator is not None
-        return emulator.describe()
+        return self.running[system].describe()
 
 
 @contextmanager
@@ -177,11 +366,11 @@ def running_emulators(systems: list[str], latency: float, folder: Path) -> Itera
     """HTTPS emulators on 127.0.0.1 for `systems`, each answering after `latency` seconds."""
     certificates = make_certificates(folder / "tls")
     with ExitStack() as stack:
-        salesforce = BenchSalesforce(latency) if "salesforce" in systems else None
-        hubspot = BenchHubSpot(latency) if "hubspot" in systems else None
-        for emulator in (salesforce, hubspot):
-            if emulator is not None:
-                server = EmulatorServer(emulator, certificates)
-                server.start()
-                stack.callback(server.stop)
-        yield Emulators(salesforce, hubspot, certificates.ca_bundle)
+        running: dict[str, BenchEmulator] = {}
+        for system in systems:
+            emulator = _CLASSES[system](latency)
+            server = EmulatorServer(emulator, certificates)
+            server.start()
+            stack.callback(server.stop)
+            running[system] = emulator
+        yield Emulators(running, certificates.ca_bundle)

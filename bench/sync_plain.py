@@ -10,12 +10,26 @@ not share an interpreter with the emulators, as segsync's workers do not.
   SimplePublicObjectInput(properties={field: value}))`. A 429 is handled as a careful user's
   script does: sleep for Retry-After when HubSpot sends it, else `wait_429` seconds, and send the
   same update again. (The client's urllib3 Retry would not help: it never retries PATCH.)
+
+Marketo, Pardot and Eloqua have no official Python client: the scripts use `requests`, as their
+documentation's examples do.
+
+- Marketo: one client-credentials token from `/identity/oauth/token`, then one
+  `POST /rest/v1/leads.json` per lead (`action=updateOnly`, `lookupField=id`, one input). Marketo
+  answers its limits with HTTP 200: on 606 (100 calls per 20 s) the script sleeps 20 s, on 615
+  (10 at once) one second, and sends the same update again.
+- Pardot: one `PATCH /api/v5/objects/prospects/{id}` per prospect with the access token and the
+  `Pardot-Business-Unit-Id` header; on a 429 (code 66, concurrency) it sleeps one second.
+- Eloqua: the base URL from `GET {login_url}/id` once, then one REST 1.0
+  `PUT /api/REST/1.0/data/contact/{id}` per contact with the field in `fieldValues`, Basic
+  authentication; on a 429 it sleeps one second.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -113,4 +127,176 @@ def plain_hubspot(
                 first_error = first_error or f"{exc.status}: {exc.body!r}"[:300]
             break
     seconds = time.perf_counter() - started
+    return PlainResult(len(updates), written, failed, calls, limited, seconds, first_error)
+
+
+def plain_marketo(
+    base_url: str,
+    client_id: str,
+    client_secret: str,
+    ca_bundle: str,
+    field: str,
+    updates: list[tuple[str, str]],
+    deadline_seconds: float,
+) -> PlainResult:
+    """Update each lead with its own Sync Leads call, sleeping 20 s on 606."""
+    import requests
+
+    session = requests.Session()
+    session.verify = ca_bundle
+    session.trust_env = False
+    started = time.perf_counter()
+    answer = session.get(
+        f"{base_url}/identity/oauth/token",
+        params={
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        },
+        timeout=60,
+    )
+    answer.raise_for_status()
+    headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    written = failed = limited = 0
+    calls = 1
+    first_error = None
+    for record_id, value in updates:
+        while True:
+            if time.perf_counter() - started > deadline_seconds:
+                seconds = time.perf_counter() - started
+                error = f"stopped after {deadline_seconds:g} s"
+                return PlainResult(
+                    len(updates), written, failed, calls, limited, seconds, first_error or error
+                )
+            calls += 1
+            body: dict[str, Any] = {
+                "action": "updateOnly",
+                "lookupField": "id",
+                "input": [{"id": int(record_id), field: value or None}],
+            }
+            response = session.post(
+                f"{base_url}/rest/v1/leads.json", json=body, headers=headers, timeout=60
+            )
+            result = response.json() if response.status_code == 200 else {}
+            if result.get("success") is False:
+                codes = [str(e.get("code")) for e in result.get("errors") or []]
+                if "606" in codes or "615" in codes:
+                    limited += 1
+                    time.sleep(20.0 if "606" in codes else 1.0)
+                    continue
+            items = result.get("result") or []
+            if response.status_code == 200 and items and items[0].get("status") == "updated":
+                written += 1
+            else:
+                failed += 1
+                first_error = first_error or f"{response.status_code}: {response.text!r}"[:300]
+            break
+    seconds = time.perf_counter() - started
+    session.close()
+    return PlainResult(len(updates), written, failed, calls, limited, seconds, first_error)
+
+
+def plain_pardot(
+    base_url: str,
+    access_token: str,
+    business_unit_id: str,
+    ca_bundle: str,
+    field: str,
+    updates: list[tuple[str, str]],
+    deadline_seconds: float,
+) -> PlainResult:
+    """Update each prospect with its own PATCH."""
+    import requests
+
+    session = requests.Session()
+    session.verify = ca_bundle
+    session.trust_env = False
+    session.headers.update(
+        {"Authorization": f"Bearer {access_token}", "Pardot-Business-Unit-Id": business_unit_id}
+    )
+    written = failed = calls = limited = 0
+    first_error = None
+    started = time.perf_counter()
+    for record_id, value in updates:
+        while True:
+            if time.perf_counter() - started > deadline_seconds:
+                seconds = time.perf_counter() - started
+                error = f"stopped after {deadline_seconds:g} s"
+                return PlainResult(
+                    len(updates), written, failed, calls, limited, seconds, first_error or error
+                )
+            calls += 1
+            response = session.patch(
+                f"{base_url}/api/v5/objects/prospects/{record_id}",
+                json={field: value or None},
+                timeout=60,
+            )
+            if response.status_code == 429:
+                limited += 1
+                time.sleep(1.0)
+                continue
+            if response.ok:
+                written += 1
+            else:
+                failed += 1
+                first_error = first_error or f"{response.status_code}: {response.text!r}"[:300]
+            break
+    seconds = time.perf_counter() - started
+    session.close()
+    return PlainResult(len(updates), written, failed, calls, limited, seconds, first_error)
+
+
+def plain_eloqua(
+    login_url: str,
+    site: str,
+    username: str,
+    password: str,
+    ca_bundle: str,
+    field_id: str,
+    updates: list[tuple[str, str]],
+    deadline_seconds: float,
+) -> PlainResult:
+    """Discover the base URL once, then update each contact with its own REST PUT."""
+    import requests
+
+    session = requests.Session()
+    session.verify = ca_bundle
+    session.trust_env = False
+    session.auth = (f"{site}\\{username}", password)
+    started = time.perf_counter()
+    found = session.get(f"{login_url}/id", timeout=60)
+    found.raise_for_status()
+    base_url = str(found.json()["urls"]["base"]).rstrip("/")
+    written = failed = limited = 0
+    calls = 1
+    first_error = None
+    for record_id, value in updates:
+        while True:
+            if time.perf_counter() - started > deadline_seconds:
+                seconds = time.perf_counter() - started
+                error = f"stopped after {deadline_seconds:g} s"
+                return PlainResult(
+                    len(updates), written, failed, calls, limited, seconds, first_error or error
+                )
+            calls += 1
+            body: dict[str, Any] = {
+                "type": "Contact",
+                "id": record_id,
+                "fieldValues": [{"type": "FieldValue", "id": field_id, "value": value or ""}],
+            }
+            response = session.put(
+                f"{base_url}/api/REST/1.0/data/contact/{record_id}", json=body, timeout=60
+            )
+            if response.status_code == 429:
+                limited += 1
+                time.sleep(1.0)
+                continue
+            if response.ok:
+                written += 1
+            else:
+                failed += 1
+                first_error = first_error or f"{response.status_code}: {response.text!r}"[:300]
+            break
+    seconds = time.perf_counter() - started
+    session.close()
     return PlainResult(len(updates), written, failed, calls, limited, seconds, first_error)
