@@ -272,6 +272,27 @@ def seed_hubspot(
     return _records("hubspot", HUBSPOT_OBJECT, HUBSPOT_FIELD, ids, specs)
 
 
+def _email_or_website_rows(
+    rng: random.Random, specs: list[_Spec], field: str
+) -> list[dict[str, str | None]]:
+    """People rows matched by email, or by website alone for 5% (Marketo, Pardot)."""
+    rows = []
+    for number, spec in enumerate(specs):
+        first, last, local = _person(rng, number)
+        row: dict[str, str | None] = {
+            "firstName": first,
+            "lastName": last,
+            "company": spec.domain.split(".")[0].title(),
+            field: spec.initial,
+        }
+        if spec.kind != "unmatched" and rng.random() < 0.05:
+            row["website"] = f"https://www.{spec.domain}/"
+        else:
+            row["email"] = f"{local}@{spec.domain}"
+        rows.append(row)
+    return rows
+
+
 def seed_marketo(
     emulator: BenchMarketo,
     count: int,
@@ -282,21 +303,7 @@ def seed_marketo(
     """`count` Marketo leads (email, or website alone for 5%)."""
     rng = random.Random(seed + 2)
     specs = _specs(rng, count, domains, values)
-    rows = []
-    for number, spec in enumerate(specs):
-        first, last, local = _person(rng, number)
-        row: dict[str, str | None] = {
-            "firstName": first,
-            "lastName": last,
-            "company": spec.domain.split(".")[0].title(),
-            MARKETO_FIELD: spec.initial,
-        }
-        if spec.kind != "unmatched" and rng.random() < 0.05:
-            row["website"] = f"https://www.{spec.domain}/"
-        else:
-            row["email"] = f"{local}@{spec.domain}"
-        rows.append(row)
-    ids = emulator.add_records(MARKETO_OBJECT, rows)
+    ids = emulator.add_records(MARKETO_OBJECT, _email_or_website_rows(rng, specs, MARKETO_FIELD))
     return _records("marketo", MARKETO_OBJECT, MARKETO_FIELD, ids, specs)
 
 
@@ -310,21 +317,7 @@ def seed_pardot(
     """`count` Pardot prospects (email, or website alone for 5%)."""
     rng = random.Random(seed + 3)
     specs = _specs(rng, count, domains, values)
-    rows = []
-    for number, spec in enumerate(specs):
-        first, last, local = _person(rng, number)
-        row: dict[str, str | None] = {
-            "firstName": first,
-            "lastName": last,
-            "company": spec.domain.split(".")[0].title(),
-            PARDOT_FIELD: spec.initial,
-        }
-        if spec.kind != "unmatched" and rng.random() < 0.05:
-            row["website"] = f"https://www.{spec.domain}/"
-        else:
-            row["email"] = f"{local}@{spec.domain}"
-        rows.append(row)
-    ids = emulator.add_records(PARDOT_OBJECT, rows)
+    ids = emulator.add_records(PARDOT_OBJECT, _email_or_website_rows(rng, specs, PARDOT_FIELD))
     return _records("pardot", PARDOT_OBJECT, PARDOT_FIELD, ids, specs)
 
 
