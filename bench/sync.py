@@ -25,9 +25,11 @@ Salesforce's daily API limit (1,000,000 here); Marketo's 100 calls per 20 s (606
 100,000 a day. Eloqua's emulator sets no rate (Oracle publishes none).
 
 Connections are made as tests/worker/sandbox_connections.py makes them: Salesforce by password
-login, HubSpot by private-app token, Marketo by client credentials, Pardot by access token and
-business unit (with import_poll_interval=0.05, as the emulator finishes an import at once), Eloqua
-by Basic authentication with the base URL discovered at /id (poll_interval=0.05, likewise).
+login, HubSpot by private-app token, Marketo by client credentials (export_poll_interval=0.05,
+as the emulator finishes a lead export at once; a real one queues and runs for minutes), Pardot by
+access token and business unit (import_poll_interval=0.05, as the emulator finishes an import at
+once), Eloqua by Basic authentication with the base URL discovered at /id (poll_interval=0.05,
+likewise).
 
 For each system, each worker count in --workers:
   1. every record's field is put back to its initial value and the emulator's counts are reset;
@@ -363,6 +365,8 @@ def connect(
                 "base_url": described["base_url"],
                 "client_id": described["client_id"],
                 "ca_bundle": ca_bundle,
+                # The emulator finishes an export at once; a 60 s poll would only add waiting.
+                "export_poll_interval": "0.05",
             },
             secrets={"client_secret": described["client_secret"]},
             secret_environment={},

@@ -5,14 +5,24 @@ a sync's per-lead outcomes are each result's `status` and `reasons`, in input or
 experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/ (error-codes, authentication,
 lead-database/leads, paging-tokens, activities).
 
-Reading every lead: Marketo has no "list all leads" call (the Bulk Lead Extract needs a filter of
-at most 31 days of createdAt per job and minutes of polling per job). Lead ids are assigned in
-sequence, so `read_records` asks Get Leads by Filter Type for consecutive id windows of 300
-(`filterType=id`, one call each). Where the ids end is learnt, once per read and only when a
-window comes back empty, from the newest "New Lead" activities (type 12, which Marketo keeps for
-the life of the lead): a paging token for a recent moment, then Get Lead Activities, looking
-further back only when nothing was created in that time. Windows are read until the first empty
-one past the highest id, so leads created during the read are not lost either.
+Reading every lead: Marketo has no "list all leads" call. Lead ids are assigned in sequence, so
+`read_records` asks Get Leads by Filter Type for consecutive id windows of 300 (`filterType=id`,
+one call each). Where the ids end is learnt, once per read and only when a window comes back
+empty, from the newest "New Lead" activities (type 12, which Marketo keeps for the life of the
+lead): a paging token for a recent moment, then Get Lead Activities, looking further back only
+when nothing was created in that time. Windows are read until the first empty one past the
+highest id, so leads created during the read are not lost either (after an export that reached
+the present, the first empty window is the end: no activities are needed).
+
+Large sets go through the Bulk Lead Extract instead (connectors/marketo_extract.py), whose
+filter is a createdAt range of at most 31 days. Since ids follow creation time, a window's
+createdAt values tell how densely leads were created from there on: when 30 days at that rate
+would hold `export_threshold` leads or more, one probe window that many ids ahead confirms they
+exist, and a single export then reads every lead created in the next 30 days (from the window's
+newest createdAt, less an hour for clock skew) in about four calls, where id windows would take
+one call per 300. Reading goes on by id windows after the export's newest id. Without a
+usable export (queue or daily allocation full, job failed or slower than `export_timeout`) the
+read simply continues by id windows.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +41,7 @@ from urllib3.util.retry import Retry
 
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+from connectors.marketo_extract import MAX_SPAN, ExportUnavailable, LeadExporter, export_rows
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +65,9 @@ _TOKEN_CODES = frozenset({"600", "601", "602"})
 # gateway, subscription briefly unreachable, transient error, lock wait).
 _TRANSIENT_CODES = frozenset({"500", "502", "604", "608", "611", "614", "713", "719"})
 _WRITTEN = frozenset({"updated", "created"})
+# An export starts this long before the newest createdAt of the window that led to it, so a lead
+# stamped a little earlier than one with a lower id is still in it.
+_EXPORT_SKEW = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,13 @@ class MarketoConfig:
     # Seconds to wait for an answer (after connecting).
     timeout: float = 60.0
     daily_quota: int = DEFAULT_DAILY_QUOTA
+    # Read through a Bulk Lead Extract when 30 days of leads at the rate they were created hold
+    # at least this many (an export costs about 4 calls, id windows 1 per 300); 0: never export.
+    export_threshold: int = 10_000
+    # Seconds between export status polls: Marketo updates a job's status once a minute.
+    export_poll_interval: float = 60.0
+    # An export not done after this many seconds is cancelled and the read goes on by id windows.
+    export_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         if not self.client_id or not self.client_secret:
@@ -78,6 +99,10 @@ class MarketoConfig:
             raise FatalError(f"marketo base_url must start with https://, got {self.base_url!r}")
         if not self.timeout > 0 or self.daily_quota < 1:
             raise FatalError("marketo timeout and daily_quota must be positive")
+        if self.export_threshold < 0 or not self.export_poll_interval >= 0:
+            raise FatalError("marketo export_threshold and export_poll_interval cannot be negative")
+        if not self.export_timeout > 0:
+            raise FatalError("marketo export_timeout must be positive")
 
     @property
     def root(self) -> str:
@@ -111,6 +136,12 @@ class MarketoConnector(Connector):
         retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
         self._session.mount("https://", HTTPAdapter(max_retries=retry))
         self._session.mount("http://", HTTPAdapter(max_retries=retry))
+        self._exporter = LeadExporter(
+            self._api,
+            self._download,
+            poll_interval=config.export_poll_interval,
+            timeout=config.export_timeout,
+        )
 
     def __repr__(self) -> str:
         return f"MarketoConnector(base_url={self._root!r}, client_id={self._config.client_id!r})"
@@ -200,25 +231,86 @@ class MarketoConnector(Connector):
         fields = list(dict.fromkeys(["email", "website", field]))
         start = 1
         highest: int | None = None
+        exports = self._config.export_threshold > 0
+        # Ids a probe already yielded (skipped when reached again), and how far a probe that
+        # found nothing reached (no new probe before it).
+        ahead: set[int] = set()
+        no_probe_before = 0
+        # An export read every lead created until it was made: an empty window is then the end.
+        read_to_now = False
         while True:
-            window = list(range(start, start + BATCH_SIZE))
-            rows = self._leads_by_id(window, fields, what="reading leads", field=field)
-            for row in sorted(rows, key=_lead_id):
-                yield Record(
-                    id=str(_lead_id(row)),
-                    value=_text(row.get(field)),
-                    email=_text(row.get("email")),
-                    website=_text(row.get("website")),
-                )
+            first = start
+            rows = self._window(first, [*fields, "createdAt"], field)
+            yield from _records(rows, field, ahead)
             start += BATCH_SIZE
             if rows:
+                read_to_now = False
+                span = self._export_span(rows) if exports and start > no_probe_before else None
+                if span is None:
+                    continue
+                probe = max(start, first + self._config.export_threshold - BATCH_SIZE)
+                found = self._window(probe, fields, field)
+                yield from _records(found, field, ahead)
+                ahead.update(_lead_id(row) for row in found)
+                if not found:
+                    no_probe_before = probe + BATCH_SIZE
+                    continue
+                try:
+                    top = yield from self._exported(field, fields, span, start, ahead)
+                except ExportUnavailable as exc:
+                    log.warning("marketo: reading on by id windows: %s", exc)
+                    exports = False
+                    continue
+                start = max(start, top + 1)
+                read_to_now = span[1] >= dt.datetime.now(dt.UTC) - _EXPORT_SKEW
                 continue
+            if read_to_now:
+                break
             if highest is None:
                 highest = self._highest_lead_id()
             if start > highest:
                 break
         # Best effort: the read is done, and the quota only informs.
         self._refresh_quota(strict=False)
+
+    def _window(self, first: int, fields: Sequence[str], field: str) -> list[dict[str, Any]]:
+        """The leads of ids first .. first + 299."""
+        ids = list(range(first, first + BATCH_SIZE))
+        return self._leads_by_id(ids, fields, what="reading leads", field=field)
+
+    def _export_span(
+        self, rows: Sequence[dict[str, Any]]
+    ) -> tuple[dt.datetime, dt.datetime] | None:
+        """The createdAt range to export next, when these leads' rate makes it worth it."""
+        created = sorted(c for c in (_created(row) for row in rows) if c is not None)
+        if not created:
+            return None
+        since = created[-1] - _EXPORT_SKEW
+        until = min(since + MAX_SPAN, dt.datetime.now(dt.UTC).replace(microsecond=0))
+        if until <= since:
+            return None
+        rate = len(created) / max((created[-1] - created[0]).total_seconds(), 1.0)
+        expected = rate * (until - since).total_seconds()
+        return (since, until) if expected >= self._config.export_threshold else None
+
+    def _exported(
+        self,
+        field: str,
+        fields: Sequence[str],
+        span: tuple[dt.datetime, dt.datetime],
+        start: int,
+        ahead: set[int],
+    ) -> Generator[Record, None, int]:
+        """Leads of ids from `start` created in `span`, by export; returns the highest id read."""
+        top = 0
+        with self._exporter.export(["id", *fields], *span) as file:
+            for row in export_rows(file):
+                lead_id = _int(row.get("id"))
+                if lead_id < start or lead_id in ahead:
+                    continue
+                top = max(top, lead_id)
+                yield _record(lead_id, row, field)
+        return top
 
     def _leads_by_id(
         self, ids: Sequence[int], fields: Sequence[str], *, what: str, field: str
@@ -336,10 +428,7 @@ class MarketoConnector(Connector):
             answer = self._answer(response, what)
             if answer.get("success") is not False:
                 return answer
-            errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
-            error = errors[0] if errors else {}
-            code = str(error.get("code") or "UNKNOWN")
-            message = self._clean(str(error.get("message") or "no message"))
+            code, message = self._refusal(answer)
             if code in _TOKEN_CODES and attempt == 1:
                 # 6xx means the call was not executed, so sending it again is safe.
                 log.debug("marketo refused the access token (%s); renewing it", code)
@@ -347,6 +436,34 @@ class MarketoConnector(Connector):
                 continue
             raise self._classify(code, message, what, field)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _download(self, path: str) -> requests.Response:
+        """GET an export file, streamed; a refused token is renewed once, as in `_api`."""
+        what = "downloading a lead export"
+        for attempt in (1, 2):
+            headers = {"Authorization": f"Bearer {self._bearer()}"}
+            response = self._request("GET", f"{self._root}{path}", headers=headers, stream=True)
+            kind = response.headers.get("Content-Type", "")
+            if response.status_code == 200 and not kind.startswith("application/json"):
+                return response
+            with response:
+                if response.status_code == 404:
+                    # Documented for a job that is not Completed; this one was, a moment ago.
+                    raise RetryableError(f"marketo answered HTTP 404 while {what}", code="404")
+                answer = self._answer(response, what)
+            code, message = self._refusal(answer)
+            if code in _TOKEN_CODES and attempt == 1:
+                self._token = None
+                continue
+            raise self._classify(code, message, what, None)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refusal(self, answer: Mapping[str, Any]) -> tuple[str, str]:
+        """The code and (cleaned) message of a `success: false` answer's first error."""
+        errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
+        error = errors[0] if errors else {}
+        code = str(error.get("code") or "UNKNOWN")
+        return code, self._clean(str(error.get("message") or "no message"))
 
     def _classify(self, code: str, message: str, what: str, field: str | None) -> ConnectorError:
         """Map a response-level error code to retryable, daily-quota or fatal."""
@@ -496,6 +613,34 @@ def _int(value: Any) -> int:
 
 def _lead_id(row: Any) -> int:
     return _int(row.get("id")) if isinstance(row, dict) else 0
+
+
+def _records(rows: Sequence[dict[str, Any]], field: str, skip: set[int]) -> Iterator[Record]:
+    """A window's leads in id order, but for those in `skip` (already read)."""
+    for row in sorted(rows, key=_lead_id):
+        if (lead_id := _lead_id(row)) not in skip:
+            yield _record(lead_id, row, field)
+
+
+def _record(lead_id: int, row: Mapping[str, Any], field: str) -> Record:
+    return Record(
+        id=str(lead_id),
+        value=_text(row.get(field)),
+        email=_text(row.get("email")),
+        website=_text(row.get("website")),
+    )
+
+
+def _created(row: Mapping[str, Any]) -> dt.datetime | None:
+    """A lead's createdAt as an aware datetime (None if missing or unreadable)."""
+    text = row.get("createdAt")
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def _lead_number(record_id: str) -> int | None:

@@ -51,9 +51,9 @@ TARGETS = (
     ("eloqua", "contacts", ELOQUA_FIELD),
 )
 SYSTEMS = tuple(dict.fromkeys(system for system, _object, _field in TARGETS))
-# Seconds between status polls of an Eloqua import sync and of a Pardot import. The adapters'
-# defaults (1 s and 5 s) suit real instances, which take that long to process one; the
-# emulators finish at once, so the demo would spend its time waiting.
+# Seconds between status polls of an Eloqua import sync, a Pardot import and a Marketo lead
+# export. The adapters' defaults (1 s, 5 s and 60 s) suit real instances, which take that long to
+# process one; the emulators finish at once, so the demo would spend its time waiting.
 SYNC_POLL_SECONDS = "0.05"
 Say = Callable[[str], None]
 
@@ -192,6 +192,7 @@ def _connect(environment: DemoEnvironment) -> None:
                 "base_url": marketo["base_url"],
                 "client_id": marketo["client_id"],
                 "ca_bundle": ca_bundle,
+                "export_poll_interval": SYNC_POLL_SECONDS,
             },
             secrets={"client_secret": marketo["client_secret"]},
             secret_environment={},

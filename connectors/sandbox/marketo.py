@@ -10,7 +10,8 @@ What the adapter uses to read every lead, since Marketo has no "list all leads" 
 are assigned in sequence, so it reads id windows of 300 with `GET /rest/v1/leads.json?
 filterType=id`, and learns where the ids end from the newest "New Lead" activities (type 12,
 kept for the life of the lead) through `GET /rest/v1/activities/pagingtoken.json` and
-`GET /rest/v1/activities.json`. Both are emulated here.
+`GET /rest/v1/activities.json`. Both are emulated here, and the Bulk Lead Extract it uses for
+large sets (connectors/sandbox/marketo_extract.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from connectors.sandbox.marketo_extract import ExportRefused, LeadExports
 from connectors.sandbox.server import Emulator, Request, Response
 
 # Marketo string fields hold 255 characters (describe reports `"length": 255`).
@@ -159,7 +161,8 @@ class MarketoEmulator(Emulator):
 
     Faults: rate_limit (606) and daily_limit (607) answer the next call(s); expire_token makes
     every token issued so far expire (602 on its next use; the identity endpoint then issues a
-    new one); record_failure (record_ids=[...], code="1003") skips those leads in the next sync.
+    new one); record_failure (record_ids=[...], code="1003") skips those leads in the next sync;
+    export_failed makes the next enqueued lead export job end Failed.
     """
 
     name = "marketo"
@@ -198,6 +201,7 @@ class MarketoEmulator(Emulator):
         self._activities: list[tuple[int, int, dt.datetime]] = []
         self._next_id = 1
         self._next_activity = 1
+        self.exports = LeadExports(lambda: set(_FIELDS))
         if records > 0:
             self._seed(records)
 
@@ -290,6 +294,34 @@ class MarketoEmulator(Emulator):
             return self._paging_token(request)
         if method == "GET" and path == "/rest/v1/activities.json":
             return self._activities_page(request)
+        if path.startswith(_EXPORTS):
+            return self._export(request)
+        raise _Refused("610")
+
+    def _export(self, request: Request) -> Response:
+        """Bulk Lead Extract: create, enqueue, status, cancel and file of export jobs."""
+        method, rest = request.method, request.path[len(_EXPORTS) :]
+        try:
+            with self.lock:
+                if method == "POST" and rest == "create.json":
+                    return _ok(result=[self.exports.create(_json_body(request))])
+                export_id, _, action = rest.partition("/")
+                if method == "POST" and action == "enqueue.json":
+                    fail = self.faults.take("export_failed") is not None
+                    leads = [dict(lead) for lead in sorted(self._leads.values(), key=_by_id)]
+                    return _ok(result=[self.exports.enqueue(export_id, leads, fail=fail)])
+                if method == "GET" and action == "status.json":
+                    return _ok(result=[self.exports.status(export_id)])
+                if method == "POST" and action == "cancel.json":
+                    return _ok(result=[self.exports.cancel(export_id)])
+                if method == "GET" and action == "file.json":
+                    status, content, headers = self.exports.file(
+                        export_id, request.headers.get("range")
+                    )
+                    kind = "text/csv" if status in (200, 206) else "text/plain"
+                    return Response(status, content, headers=headers, content_type=kind)
+        except ExportRefused as refused:
+            raise _Refused(refused.code, refused.message) from None
         raise _Refused("610")
 
     def _identity(self, request: Request) -> Response:
@@ -416,10 +448,7 @@ class MarketoEmulator(Emulator):
 
     def _sync(self, request: Request, call: int) -> Response:
         """Sync Leads: updateOnly by id or email; each input gets a status, in input order."""
-        try:
-            body = request.json()
-        except ValueError:
-            raise _Refused("609") from None
+        body = _json_body(request)
         if not isinstance(body, dict):
             raise _Refused("609")
         action = body.get("action", "createOrUpdate")
@@ -585,6 +614,16 @@ class MarketoEmulator(Emulator):
     def _check_object(object_type: str) -> None:
         if object_type != "leads":
             raise KeyError(f"the marketo sandbox holds leads, not {object_type!r}")
+
+
+_EXPORTS = "/bulk/v1/leads/export/"
+
+
+def _json_body(request: Request) -> Any:
+    try:
+        return request.json()
+    except ValueError:
+        raise _Refused("609") from None
 
 
 def _by_id(lead: dict[str, Any]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -24,6 +25,7 @@ def marketo_connector(
     *,
     valid: bool = True,
     daily_quota: int = DEFAULT_DAILY_QUOTA,
+    **options: Any,
 ) -> MarketoConnector:
     """A connector to `emulator` with its custom service's credentials (or refused ones)."""
     described = emulator.describe()
@@ -33,6 +35,7 @@ def marketo_connector(
         base_url=described["base_url"],
         ca_bundle=str(certificates.ca_bundle),
         daily_quota=daily_quota,
+        **options,
     )
     return MarketoConnector(config)
 

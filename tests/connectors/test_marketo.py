@@ -165,7 +165,9 @@ def test_reads_id_windows_then_stops_past_the_newest_lead(identity: None) -> Non
     assert [w.split(",")[0] for w in windows] == ["1", "301", "601", "901"]
     assert all(len(w.split(",")) == 300 for w in windows)
     first = query_of(rest_calls()[0])
-    assert first["fields"] == [f"id,email,website,{FIELD}"] and first["batchSize"] == ["300"]
+    # createdAt tells how densely leads were created (whether an export is worth it).
+    assert first["fields"] == [f"id,email,website,{FIELD},createdAt"]
+    assert first["batchSize"] == ["300"]
     activities = query_of(next(c for c in rest_calls() if c.request.url.startswith(ACTIVITIES)))
     assert activities["activityTypeIds"] == ["12"]
     assert reader.quota == QuotaUsage(used=120, limit=50_000, period="daily")

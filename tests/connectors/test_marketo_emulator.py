@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +50,7 @@ class Api:
 
     def raw(self, method: str, path: str, **options: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers |= options.pop("headers", {})
         return self.session.request(
             method, self.emulator.base_url + path, headers=headers, **options
         )
@@ -429,3 +431,133 @@ def test_describe_and_stats(start: Callable[..., Api]) -> None:
         "POST /rest/v1/leads.json": 1,
     }
     assert stats["writes"] == 1
+
+
+# ---- Bulk Lead Extract ----------------------------------------------------------------------
+
+EXPORTS = "/bulk/v1/leads/export"
+
+
+def export_job(api: Api, start: str, end: str, fields: list[str] | None = None) -> str:
+    body = {
+        "fields": fields or ["id", "email", SEGMENT_FIELD],
+        "format": "CSV",
+        "filter": {"createdAt": {"startAt": start, "endAt": end}},
+    }
+    answer = api.post(f"{EXPORTS}/create.json", body)
+    assert answer["success"] is True, answer
+    [job] = answer["result"]
+    assert job["status"] == "Created" and job["format"] == "CSV"
+    return str(job["exportId"])
+
+
+def test_a_lead_export_runs_from_created_to_a_verified_file(start: Callable[..., Api]) -> None:
+    api = start()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    old = now - dt.timedelta(days=40)
+    api.emulator.add_records("leads", [{"email": "old@acme.example", "createdAt": old}])
+    ids = api.emulator.add_records(
+        "leads", [{"email": "ada@acme.example", SEGMENT_FIELD: "A, B"}, {"email": None}]
+    )
+    api.emulator.exports.export_seconds = 0.3
+    since = (now - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    until = (now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    export_id = export_job(api, since, until)
+
+    # Not enqueued, then queued or processing: no file yet, and a plain-text 404 says so.
+    early = api.raw("GET", f"{EXPORTS}/{export_id}/file.json")
+    assert early.status_code == 404 and early.headers["Content-Type"].startswith("text/plain")
+    [queued] = api.post(f"{EXPORTS}/{export_id}/enqueue.json", None)["result"]
+    assert queued["status"] == "Queued" and "queuedAt" in queued
+    [running] = api.get(f"{EXPORTS}/{export_id}/status.json")["result"]
+    assert running["status"] == "Processing" and "fileChecksum" not in running
+    time.sleep(0.35)
+    [done] = api.get(f"{EXPORTS}/{export_id}/status.json")["result"]
+
+    assert done["status"] == "Completed" and done["numberOfRecords"] == 2
+    file = api.raw("GET", f"{EXPORTS}/{export_id}/file.json")
+    assert file.status_code == 200
+    # The lead created 40 days ago is outside the range; an empty field is written `null`.
+    assert (
+        file.text
+        == f'id,email,{SEGMENT_FIELD}\n{ids[0]},ada@acme.example,"A, B"\n{ids[1]},null,null\n'
+    )
+    assert done["fileSize"] == len(file.content)
+    assert done["fileChecksum"] == "sha256:" + hashlib.sha256(file.content).hexdigest()
+    part = api.raw("GET", f"{EXPORTS}/{export_id}/file.json", headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.content == file.content[:10]
+    assert part.headers["Content-Range"] == f"bytes 0-9/{len(file.content)}"
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"fields": []}, "1003"),
+        ({"fields": ["id", "nope"]}, "1006"),
+        ({"format": "XML"}, "1003"),
+        ({"filter": {"staticListId": 7}}, "1035"),
+        ({"filter": {"createdAt": {"startAt": "2024-01-01T00:00:00Z"}}}, "1003"),
+        (
+            {"filter": {"createdAt": {"startAt": "2024-01-01T00:00:00Z", "endAt": "yesterday"}}},
+            "1001",
+        ),
+        # More than 31 days.
+        (
+            {
+                "filter": {
+                    "createdAt": {
+                        "startAt": "2024-01-01T00:00:00Z",
+                        "endAt": "2024-02-01T00:00:01Z",
+                    }
+                }
+            },
+            "1003",
+        ),
+    ],
+)
+def test_lead_export_refusals(start: Callable[..., Api], change: dict[str, Any], code: str) -> None:
+    body = {
+        "fields": ["id"],
+        "filter": {
+            "createdAt": {"startAt": "2024-01-01T00:00:00Z", "endAt": "2024-02-01T00:00:00Z"}
+        },
+    } | change
+    assert error_of(start().post(f"{EXPORTS}/create.json", body))[0] == code
+
+
+def test_the_export_queue_and_daily_allocation_are_limited(start: Callable[..., Api]) -> None:
+    api = start()
+    api.emulator.add_records("leads", [{"email": "ada@acme.example"}])
+    api.emulator.exports.export_seconds = 60.0
+    window = ("2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z")
+    for _ in range(10):
+        assert api.post(f"{EXPORTS}/{export_job(api, *window)}/enqueue.json", None)["success"]
+    eleventh = export_job(api, *window)
+    assert error_of(api.post(f"{EXPORTS}/{eleventh}/enqueue.json", None)) == (
+        "1029",
+        "Too many jobs in queue",
+    )
+    # Cancelling frees a place in the queue.
+    first = next(iter(api.emulator.exports.jobs))
+    [cancelled] = api.post(f"{EXPORTS}/{first}/cancel.json", None)["result"]
+    assert cancelled["status"] == "Cancelled"
+    assert api.post(f"{EXPORTS}/{eleventh}/enqueue.json", None)["success"] is True
+
+    spent = start()
+    spent.emulator.exports.daily_allocation = 0
+    job = export_job(spent, *window)
+    assert error_of(spent.post(f"{EXPORTS}/{job}/enqueue.json", None)) == (
+        "1029",
+        "Export daily quota exceeded",
+    )
+    assert error_of(spent.get(f"{EXPORTS}/unknown/status.json"))[0] == "1003"
+
+
+def test_an_injected_export_failure_ends_the_job_failed(start: Callable[..., Api]) -> None:
+    api = start()
+    api.emulator.faults.inject("export_failed")
+    job = export_job(api, "2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z")
+    api.post(f"{EXPORTS}/{job}/enqueue.json", None)
+    [failed] = api.get(f"{EXPORTS}/{job}/status.json")["result"]
+    assert failed["status"] == "Failed" and failed["errorMsg"]
+    assert api.raw("GET", f"{EXPORTS}/{job}/file.json").status_code == 404

@@ -50,6 +50,7 @@ def marketo_connection(sandbox: Sandbox, name: str = "mkto") -> list[str]:
         "--set", f"base_url={marketo['base_url']}",
         "--set", f"client_id={marketo['client_id']}",
         "--set", f"ca_bundle={described['ca_bundle']}",
+        "--set", "export_poll_interval=0.05",
         "--secret", f"client_secret={marketo['client_secret']}",
     ]  # fmt: skip
 

@@ -201,7 +201,9 @@ def test_marketo_pardot_and_eloqua_through_a_real_worker(
         cli = Cli(database_url)
         cli.env.update({k: v for k, v in env.items() if k.startswith("SEGSYNC_")})
         load_accounts_and_segments(cli, tmp_path)
-        for connection in (marketo_connection, pardot_connection, eloqua_connection):
+        # A threshold under the 700 leads: Marketo's read goes through a Bulk Lead Extract.
+        cli.ok(*marketo_connection(sandbox), "--set", "export_threshold=300")
+        for connection in (pardot_connection, eloqua_connection):
             cli.ok(*connection(sandbox))
         targets = [
             ("marketo", "mkto", "leads", "segmentNames", "email", 700),
@@ -234,6 +236,8 @@ def test_marketo_pardot_and_eloqua_through_a_real_worker(
                 assert (stored or "") == value, f"{system} {record_id}"
             assert set(writes) == {r for r, v in expected[system].items() if v}, system
             assert max(writes.values()) == 1, f"{system}: a record was written twice"
+        exports = sandbox.emulators["marketo"].exports.jobs.values()
+        assert [job.status for job in exports] == ["Completed"]
 
 
 def test_flower_requires_authentication(stack: Stack, tmp_path: Path) -> None:
