@@ -236,7 +236,7 @@ def test_marketo_pardot_and_eloqua_through_a_real_worker(
                 assert (stored or "") == value, f"{system} {record_id}"
             assert set(writes) == {r for r, v in expected[system].items() if v}, system
             assert max(writes.values()) == 1, f"{system}: a record was written twice"
-        exports = sandbox.emulators["marketo"].exports.jobs.values()
+        exports = sandbox.emulators["marketo"].exports.jobs.values()  # type: ignore[attr-defined]
         assert [job.status for job in exports] == ["Completed"]
 
 
