@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence, Sized
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, final
 
 from connectors.errors import FatalError
+
+# Makes the context one vendor call is sent in (see Connector.set_call_slot).
+CallSlot = Callable[[], AbstractContextManager[None]]
 
 
 @dataclass(frozen=True)
@@ -80,12 +84,13 @@ class Connector(ABC):
     def __init__(self) -> None:
         self._api_calls = 0
         self._quota: QuotaUsage | None = None
-        self._call_gate: Callable[[], None] | None = None
+        self._call_slot: CallSlot | None = None
 
     @final
-    def set_call_gate(self, gate: Callable[[], None] | None) -> None:
-        """Run `gate` before every vendor call: the worker waits there for the shared rate limit."""
-        self._call_gate = gate
+    def set_call_slot(self, slot: CallSlot | None) -> None:
+        """Hold `slot()` around every vendor call: the worker waits there for the vendor's rate
+        and keeps one of its concurrent-call places, shared by every worker, while it lasts."""
+        self._call_slot = slot
 
     @final
     @property
@@ -100,11 +105,16 @@ class Connector(ABC):
         return self._quota
 
     @final
-    def _count_call(self) -> None:
-        # Adapters call this just before each HTTP request, so the gate can hold the request back.
-        if self._call_gate is not None:
-            self._call_gate()
-        self._api_calls += 1
+    @contextmanager
+    def _vendor_call(self) -> Iterator[None]:
+        """Around each HTTP request an adapter sends: the call slot is held, the call counted."""
+        if self._call_slot is None:
+            self._api_calls += 1
+            yield
+            return
+        with self._call_slot():
+            self._api_calls += 1
+            yield
 
     @final
     def _report_quota(self, used: int, limit: int, period: str) -> None:

@@ -97,7 +97,7 @@ class EloquaConnector(Connector):
             login_url=config.login_url,
             ca_bundle=config.ca_bundle,
             timeout=config.timeout,
-            count_call=self._count_call,
+            vendor_call=self._vendor_call,
         )
         self._bulk = BulkImporter(
             self._http, poll_interval=config.poll_interval, sync_timeout=config.sync_timeout

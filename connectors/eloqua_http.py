@@ -15,7 +15,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from connectors.base import CallSlot
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,12 @@ class EloquaHttp:
         login_url: str,
         ca_bundle: str | None,
         timeout: float,
-        count_call: Callable[[], None],
+        vendor_call: CallSlot,
     ) -> None:
         self._credentials = credentials
         self._login_url = login_url.rstrip("/")
         self._timeout = (_CONNECT_TIMEOUT, timeout)
-        self._count_call = count_call
+        self._vendor_call = vendor_call
         self._authorization = credentials.header()
         self._lock = threading.Lock()
         self._base_url: str | None = None
@@ -165,11 +166,11 @@ class EloquaHttp:
         headers = {"Authorization": self._authorization, "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
-        self._count_call()
         try:
-            return self._session.request(
-                method, url, params=params, data=body, headers=headers, timeout=self._timeout
-            )
+            with self._vendor_call():
+                return self._session.request(
+                    method, url, params=params, data=body, headers=headers, timeout=self._timeout
+                )
         except requests.RequestException as exc:
             failure = type(exc).__name__
         # Raised outside the except block: the requests exception (and its URL) stays out.

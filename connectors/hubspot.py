@@ -426,9 +426,9 @@ class HubSpotConnector(Connector):
         return response
 
     def _request(self, method: str, url: str, **options: Any) -> requests.Response:
-        self._count_call()
         try:
-            response = self._session.request(method, url, timeout=_TIMEOUT, **options)
+            with self._vendor_call():
+                response = self._session.request(method, url, timeout=_TIMEOUT, **options)
         except requests.RequestException as exc:
             failure = type(exc).__name__
         else:

@@ -513,11 +513,11 @@ class MarketoConnector(Connector):
         return answer
 
     def _request(self, method: str, url: str, **options: Any) -> requests.Response:
-        self._count_call()
         try:
-            return self._session.request(
-                method, url, timeout=(_CONNECT_TIMEOUT, self._config.timeout), **options
-            )
+            with self._vendor_call():
+                return self._session.request(
+                    method, url, timeout=(_CONNECT_TIMEOUT, self._config.timeout), **options
+                )
         except requests.RequestException as exc:
             failure = type(exc).__name__
         # Raised outside the except block: the requests exception stays out of the chain.

@@ -444,9 +444,9 @@ class PardotConnector(Connector):
         raise self._classify(answer, what, field)
 
     def _send(self, method: str, url: str, vendor: str = "pardot", **options: Any) -> _Answer:
-        self._count_call()
         try:
-            response = self._session.request(method, url, timeout=self._timeout, **options)
+            with self._vendor_call():
+                response = self._session.request(method, url, timeout=self._timeout, **options)
         except requests.RequestException as exc:
             failure = type(exc).__name__
         else:

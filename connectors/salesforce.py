@@ -83,7 +83,7 @@ class SalesforceConnector(Connector):
     def __init__(self, config: SalesforceConfig) -> None:
         super().__init__()
         self.config = config
-        self._http = make_session(config.ca_bundle, config.timeout, self._count_call, self._seen)
+        self._http = make_session(config.ca_bundle, config.timeout, self._vendor_call, self._seen)
         self._session: LoginResult | None = None
         self._client: Salesforce | None = None
         self._last_headers: Mapping[str, str] = {}

@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from connectors.base import WriteResult
+from connectors.base import CallSlot, WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
 
 _LIMIT_INFO = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
@@ -29,12 +29,12 @@ class CountingAdapter(HTTPAdapter):
 
     def __init__(
         self,
-        on_send: Callable[[], None],
+        around_send: CallSlot,
         on_response: Callable[[requests.Response], None],
         timeout: float,
     ) -> None:
         super().__init__()
-        self._on_send = on_send
+        self._around_send = around_send
         self._on_response = on_response
         self._timeout = timeout
 
@@ -47,16 +47,16 @@ class CountingAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        """Send `request` like HTTPAdapter, counting it first."""
-        self._on_send()
-        response = super().send(
-            request,
-            stream=stream,
-            timeout=self._timeout if timeout is None else timeout,
-            verify=verify,
-            cert=cert,
-            proxies=dict(proxies) if proxies is not None else None,
-        )
+        """Send `request` like HTTPAdapter, inside the call slot (which counts it)."""
+        with self._around_send():
+            response = super().send(
+                request,
+                stream=stream,
+                timeout=self._timeout if timeout is None else timeout,
+                verify=verify,
+                cert=cert,
+                proxies=dict(proxies) if proxies is not None else None,
+            )
         self._on_response(response)
         return response
 
@@ -64,7 +64,7 @@ class CountingAdapter(HTTPAdapter):
 def make_session(
     ca_bundle: str | None,
     timeout: float,
-    on_send: Callable[[], None],
+    around_send: CallSlot,
     on_response: Callable[[requests.Response], None],
 ) -> requests.Session:
     """A requests Session that counts calls; with `ca_bundle`, verifies with that file only."""
@@ -74,7 +74,7 @@ def make_session(
         # REQUESTS_CA_BUNDLE in the environment would otherwise win over Session.verify
         # (psf/requests#3829).
         session.trust_env = False
-    adapter = CountingAdapter(on_send, on_response, timeout)
+    adapter = CountingAdapter(around_send, on_response, timeout)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session

@@ -14,8 +14,12 @@ from connectors.errors import ConnectorError
 from connectors.ratelimit import RateLimit, RateLimiter, vendor_limits
 from models.errors import InputError
 
-# How long one call may wait for the shared rate limit before its batch is retried later.
+# How long one call may wait for the shared rate limit and a concurrent-call place before its
+# batch is retried later.
 RATE_LIMIT_WAIT = 30.0
+# How long a concurrent-call place stays taken by a call whose worker died holding it; longer
+# than any adapter's request timeout, so a slow call keeps its place to the end.
+CALL_SLOT_LEASE = 300.0
 # The vendor counts a call when it arrives, the limiter when it leaves: a call that travels faster
 # than the one `calls` before it (which paid for a TLS handshake, say) would land inside the
 # vendor's window. Counting over a slightly longer window absorbs that (about 5% of throughput).
@@ -126,11 +130,17 @@ def build_connector(
 
 
 def apply_rate_limits(connector: Connector, system: str, key: str, limiter: RateLimiter) -> None:
-    """Hold every call of `connector` to the vendor's short-window rate, shared through `limiter`.
+    """Hold every call of `connector` to the vendor's short-window rate and concurrent-call cap,
+    shared through `limiter`.
 
     `key` names the vendor account (one limit per connection, whichever worker calls).
     """
-    rate = vendor_limits(system).rate
-    if rate is not None:
-        guarded = RateLimit(rate.calls, rate.per_seconds + RATE_WINDOW_MARGIN)
-        connector.set_call_gate(lambda: limiter.acquire(key, guarded, timeout=RATE_LIMIT_WAIT))
+    limits = vendor_limits(system)
+    if limits.rate is None and limits.max_concurrent is None:
+        return
+    if limits.rate is not None:
+        guarded = RateLimit(limits.rate.calls, limits.rate.per_seconds + RATE_WINDOW_MARGIN)
+        limits = dataclasses.replace(limits, rate=guarded)
+    connector.set_call_slot(
+        lambda: limiter.slot(key, limits, timeout=RATE_LIMIT_WAIT, lease=CALL_SLOT_LEASE)
+    )
