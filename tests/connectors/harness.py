@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from connectors.base import Connector
-from connectors.sandbox.server import Emulator
+from connectors.sandbox.server import Emulator, EmulatorServer
+from connectors.sandbox.tls import SandboxCertificates
+
+ServedEmulator = TypeVar("ServedEmulator", bound=Emulator)
 
 # Fault kinds every emulator understands, besides the generic ones of connectors.sandbox.server
 # (server_error, slow, drop_connection):
@@ -48,3 +53,16 @@ class Harness:
     calls_per_full_read: int = 1
     # Whether the vendor reports API usage against a quota at all (Eloqua does not).
     reports_quota: bool = True
+
+
+@contextmanager
+def serving(
+    emulator: ServedEmulator, certificates: SandboxCertificates
+) -> Iterator[ServedEmulator]:
+    """`emulator` served over HTTPS on 127.0.0.1 for the block."""
+    server = EmulatorServer(emulator, certificates)
+    server.start()
+    try:
+        yield emulator
+    finally:
+        server.stop()

@@ -21,8 +21,8 @@ from connectors.errors import FatalError, RetryableError
 from connectors.marketo import MarketoConfig, MarketoConnector
 from connectors.marketo_extract import MAX_SPAN, export_rows
 from connectors.sandbox.marketo import SEGMENT_FIELD, MarketoEmulator
-from connectors.sandbox.server import EmulatorServer
 from connectors.sandbox.tls import SandboxCertificates
+from tests.connectors.harness import serving
 from tests.connectors.harness_marketo import marketo_connector
 
 FIELD = SEGMENT_FIELD
@@ -31,13 +31,8 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 @pytest.fixture
 def emulator(sandbox_certificates: SandboxCertificates) -> Iterator[MarketoEmulator]:
-    served = MarketoEmulator(calls_per_twenty_seconds=100_000)
-    server = EmulatorServer(served, sandbox_certificates)
-    server.start()
-    try:
+    with serving(MarketoEmulator(calls_per_twenty_seconds=100_000), sandbox_certificates) as served:
         yield served
-    finally:
-        server.stop()
 
 
 @pytest.fixture

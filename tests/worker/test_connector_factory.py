@@ -12,8 +12,8 @@ from connectors.errors import RetryableError
 from connectors.pardot import PardotConnector
 from connectors.ratelimit import RedisRateLimiter
 from connectors.sandbox.pardot import SEGMENT_FIELD, PardotEmulator
-from connectors.sandbox.server import EmulatorServer
 from connectors.sandbox.tls import SandboxCertificates, make_certificates
+from tests.connectors.harness import serving
 from tests.connectors.harness_pardot import pardot_connector
 from worker.connector_factory import apply_rate_limits
 
@@ -29,13 +29,8 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> SandboxCertificate
 
 @pytest.fixture
 def pardot(certificates: SandboxCertificates) -> Iterator[PardotEmulator]:
-    emulator = PardotEmulator(latency=0.15)
-    server = EmulatorServer(emulator, certificates)
-    server.start()
-    try:
-        yield emulator
-    finally:
-        server.stop()
+    with serving(PardotEmulator(latency=0.15), certificates) as served:
+        yield served
 
 
 def call_at_once(connectors: list[PardotConnector], record_id: str) -> list[BaseException]:
