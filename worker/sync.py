@@ -43,22 +43,33 @@ def start_run(session: Session, orchestration: Orchestration, trigger: str) -> S
             session.add(run)
             session.flush()
     except IntegrityError:
-        active = session.scalar(
-            select(SyncRun.id).where(
+        active = session.scalars(
+            select(SyncRun).where(
                 SyncRun.orchestration_id == orchestration.id,
                 SyncRun.status.in_(("queued", "running", "deferred")),
             )
-        )
+        ).first()
         run = SyncRun(
             orchestration_id=orchestration.id,
             status="skipped",
             trigger=trigger,
-            reason=f"run {active} of this orchestration is still active",
+            reason=_still_active(active),
             finished_at=utcnow(),
         )
         session.add(run)
         session.flush()
     return run
+
+
+def _still_active(active: SyncRun | None) -> str:
+    """Why a new run is skipped; a deferred run says when it resumes (it is not stuck)."""
+    if active is None:  # finished between the insert and this look: try again
+        return "another run of this orchestration was active"
+    reason = f"run {active.id} of this orchestration is still active ({active.status})"
+    if active.status == "deferred" and active.resume_at is not None:
+        when = active.resume_at.strftime("%Y-%m-%d %H:%M UTC")
+        reason += f": it resumes at {when} ({active.reason})"
+    return reason
 
 
 @dataclass

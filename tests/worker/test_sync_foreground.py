@@ -235,7 +235,10 @@ def test_a_spent_daily_budget_defers_the_run_to_the_next_day(cli: Cli, sandbox: 
     assert run["status"] == "deferred"  # type: ignore[index]
     assert "daily API budget of 2 calls is spent" in run["reason"]  # type: ignore[index]
     assert sandbox.emulators["salesforce"].writes == []
-    assert "still active" in cli.refused("sync", "Leads")  # one active run per orchestration
+    # One active run per orchestration; the refusal says when the deferred one resumes.
+    refused = cli.refused("sync", "Leads")
+    assert f"run {run['run']} of this orchestration is still active (deferred)" in refused  # type: ignore[index]
+    assert "it resumes at " in refused and "daily API budget of 2 calls is spent" in refused
     engine = make_engine(cli.env["SEGSYNC_DATABASE_URL"])
     factory = make_session_factory(engine)
     assert resume_deferred_runs(factory, utcnow()).batches == []  # not before its day
