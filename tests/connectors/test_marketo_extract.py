@@ -317,4 +317,4 @@ def test_export_settings_are_checked() -> None:
     with pytest.raises(FatalError, match="export_timeout"):
         MarketoConfig(**base, export_timeout=0)
     defaults = MarketoConfig(**base)
-    assert (defaults.export_threshold, defaults.export_poll_interval) == (10_000, 60.0)
+    assert (defaults.export_threshold, defaults.export_poll_interval) == (50_000, 60.0)
