@@ -249,6 +249,13 @@ class MarketoEmulator(Emulator):
             self._window.clear()
             self._daily_used = 0
 
+    def route_name(self, request: Request) -> str:
+        """Group paths by shape: an export job's id becomes {id}."""
+        if request.path.startswith(_EXPORTS) and request.path.count("/") == 6:
+            head, _, action = request.path[len(_EXPORTS) :].partition("/")
+            return f"{_EXPORTS}{{id}}/{action}" if head else request.path
+        return request.path
+
     # ---- request handling -------------------------------------------------------------------
 
     def handle(self, request: Request, call: int) -> Response:
