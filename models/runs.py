@@ -50,6 +50,9 @@ class SyncRun(Base):
     api_calls: Mapped[int] = mapped_column(Integer, default=0)
     batches_total: Mapped[int] = mapped_column(Integer, default=0)
     batches_done: Mapped[int] = mapped_column(Integer, default=0)
+    # Times a worker began planning it: the planner whose attempt this is stores the batches,
+    # and a run whose planners keep dying is failed after a few (worker.scheduling).
+    plan_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # One active run per orchestration: a second trigger is recorded as skipped, never run twice.
     __table_args__ = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.base import utcnow
@@ -22,6 +22,8 @@ from worker.sync import start_run
 # A queued run or a pending batch whose task was sent longer ago than this has most likely lost
 # its broker message (a Redis restart without persistence); sending it again is harmless.
 STALE_AFTER = timedelta(minutes=30)
+# A run planned this many times without its planner finishing is failed rather than tried again.
+MAX_PLAN_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,47 @@ def resume_deferred_runs(factory: sessionmaker[Session], now: datetime | None = 
                 continue
             batches.extend(_pending_batches(session, run_id))
     return Work(runs, batches)
+
+
+def recover_stalled_plans(
+    factory: sessionmaker[Session], planning_lease: timedelta, now: datetime | None = None
+) -> list[int]:
+    """Runs whose planner died (killed, or past its hard time limit): queued again, or failed
+    after MAX_PLAN_ATTEMPTS. Returns the run ids to send again.
+
+    A run being planned is `running` with no batches stored; no planner outlives
+    `planning_lease` (the planning task's hard time limit plus a margin), so one that started
+    before that is gone. Should it still be alive, it stores nothing when it ends (sync.plan_run
+    stores only for the attempt that holds the run).
+    """
+    now = now or utcnow()
+    stalled = and_(
+        SyncRun.status == "running",
+        SyncRun.batches_total == 0,
+        SyncRun.started_at < now - planning_lease,
+    )
+    with factory() as session:
+        found = session.execute(select(SyncRun.id, SyncRun.plan_attempts).where(stalled)).all()
+    requeued: list[int] = []
+    for run_id, attempts in found:
+        this = and_(SyncRun.id == run_id, SyncRun.plan_attempts == attempts, stalled)
+        with transaction(factory) as session:
+            if attempts >= MAX_PLAN_ATTEMPTS:
+                reason = (
+                    f"planning did not finish in {attempts} attempts (the worker died or ran "
+                    f"past SEGSYNC_PLAN_TIME_LIMIT_SECONDS)"
+                )
+                values: dict[str, object] = {
+                    "status": "failed",
+                    "reason": reason,
+                    "finished_at": now,
+                }
+            else:
+                values = {"status": "queued", "started_at": None}
+            changed = session.execute(update(SyncRun).where(this).values(**values))
+            if getattr(changed, "rowcount", 0) and values["status"] == "queued":
+                requeued.append(run_id)
+    return requeued
 
 
 def mark_enqueued(factory: sessionmaker[Session], runs: list[int], batches: list[int]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     stale_after_seconds: float = 1800.0
     # How often beat fires dispatch_due and sweep.
     beat_interval_seconds: float = 60.0
+    # The longest a worker may spend planning one run (reading every record, diffing): past it
+    # the run fails saying so. A run whose planning worker died is planned again (at most
+    # MAX_PLAN_ATTEMPTS times) once this, plus a margin, has passed. It must stay under the
+    # broker's visibility timeout (celeryconfig.VISIBILITY_TIMEOUT, 3,600 s) less that margin.
+    plan_time_limit_seconds: float = Field(default=3000.0, gt=0, le=3300)
 
     def shared_redis_url(self) -> str | None:
         """The Redis that holds shared rate limits, if any (else limits are per process)."""

@@ -6,12 +6,13 @@ Every step moves database rows by conditional UPDATE, so the same functions serv
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,8 @@ from models.matching import build_account_index, match_account
 from models.orchestrations import Orchestration
 from models.runs import RecordFailure, RecordState, SyncBatch, SyncRun
 from models.segments import SegmentMembership
+
+log = logging.getLogger(__name__)
 
 # A batch claimed by a worker that then vanished is taken again after this long.
 BATCH_LEASE = timedelta(minutes=10)
@@ -81,17 +84,23 @@ class _Plan:
     truncated: int = 0
 
 
-def _claim_run(factory: sessionmaker[Session], run_id: int) -> Orchestration | None:
+def _claim_run(factory: sessionmaker[Session], run_id: int) -> tuple[Orchestration, int] | None:
+    """Take a queued run for planning: its orchestration and this planner's attempt number."""
     with transaction(factory) as session:
         claimed = session.execute(
             update(SyncRun)
             .where(SyncRun.id == run_id, SyncRun.status == "queued")
-            .values(status="running", started_at=utcnow())
+            .values(status="running", started_at=utcnow(), plan_attempts=SyncRun.plan_attempts + 1)
         )
         if not getattr(claimed, "rowcount", 0):
             return None
         run = session.get_one(SyncRun, run_id)
-        return session.get_one(Orchestration, run.orchestration_id)
+        return session.get_one(Orchestration, run.orchestration_id), run.plan_attempts
+
+
+def _planning(run_id: int, attempt: int) -> ColumnElement[bool]:
+    """The run is still being planned by attempt `attempt` (not given to another planner)."""
+    return and_(SyncRun.id == run_id, SyncRun.status == "running", SyncRun.plan_attempts == attempt)
 
 
 def _add_run_calls(factory: sessionmaker[Session], run_id: int, calls: int) -> None:
@@ -105,22 +114,29 @@ def _add_run_calls(factory: sessionmaker[Session], run_id: int, calls: int) -> N
             )
 
 
-def _requeue_run(factory: sessionmaker[Session], run_id: int) -> None:
+def _requeue_run(factory: sessionmaker[Session], run_id: int, attempt: int) -> None:
     # Planning stored nothing yet, so the whole plan can simply be tried again later.
     with transaction(factory) as session:
         session.execute(
             update(SyncRun)
-            .where(SyncRun.id == run_id, SyncRun.status == "running")
+            .where(_planning(run_id, attempt))
             .values(status="queued", started_at=None)
         )
 
 
-def fail_run(factory: sessionmaker[Session], run_id: int, reason: str) -> None:
-    """End an active run as failed with a one-line reason."""
+def fail_run(
+    factory: sessionmaker[Session], run_id: int, reason: str, *, attempt: int | None = None
+) -> None:
+    """End an active run as failed with a one-line reason (only while planning attempt
+    `attempt` holds it, when given)."""
+    active = SyncRun.status.in_(("queued", "running", "deferred"))
+    condition = (
+        _planning(run_id, attempt) if attempt is not None else and_(SyncRun.id == run_id, active)
+    )
     with transaction(factory) as session:
         session.execute(
             update(SyncRun)
-            .where(SyncRun.id == run_id, SyncRun.status.in_(("queued", "running", "deferred")))
+            .where(condition)
             .values(status="failed", reason=reason, finished_at=utcnow())
         )
 
@@ -132,9 +148,10 @@ def plan_run(
     progress: Progress | None = None,
 ) -> list[int]:
     """Claim a queued run, compute what to write, and store it as batches; returns batch ids."""
-    orchestration = _claim_run(factory, run_id)
-    if orchestration is None:
+    claimed = _claim_run(factory, run_id)
+    if claimed is None:
         return []
+    orchestration, attempt = claimed
     # The connector is reused across runs in a worker: count only this plan's calls.
     calls_before = connector.api_calls
     try:
@@ -147,18 +164,20 @@ def plan_run(
     except ConnectorError as exc:
         _add_run_calls(factory, run_id, connector.api_calls - calls_before)
         if isinstance(exc, RetryableError):
-            _requeue_run(factory, run_id)
+            _requeue_run(factory, run_id, attempt)
         elif isinstance(exc, DailyQuotaError):
-            defer_run(factory, run_id, str(exc))
+            defer_run(factory, run_id, str(exc), attempt=attempt)
         else:
-            fail_run(factory, run_id, str(exc))
+            fail_run(factory, run_id, str(exc), attempt=attempt)
         raise
     with transaction(factory) as session:
         size = connector.planned_batch_size(len(plan.updates))
-        batch_ids = _store_batches(session, run_id, plan.updates, size)
-        session.execute(
+        # Counts first, on condition that this planner still holds the run: when the sweeper
+        # gave it to another planner (this one was presumed dead), nothing is stored here, so
+        # the run is planned, and written, once.
+        owned = session.execute(
             update(SyncRun)
-            .where(SyncRun.id == run_id)
+            .where(_planning(run_id, attempt))
             .values(
                 field_max_length=fmt.max_length,
                 eligible=plan.eligible,
@@ -166,9 +185,15 @@ def plan_run(
                 unmatched=plan.unmatched,
                 truncated=plan.truncated,
                 api_calls=SyncRun.api_calls + (connector.api_calls - calls_before),
-                batches_total=len(batch_ids),
+                batches_total=-(-len(plan.updates) // size),
             )
         )
+        if not getattr(owned, "rowcount", 0):
+            log.warning(
+                "run %d: planning attempt %d was superseded; nothing stored", run_id, attempt
+            )
+            return []
+        batch_ids = _store_batches(session, run_id, plan.updates, size)
         _finish_if_complete(session, run_id)
     return batch_ids
 
@@ -437,13 +462,21 @@ def _budget_spent(session: Session, orchestration: Orchestration) -> bool:
     return int(used or 0) >= orchestration.daily_api_budget
 
 
-def defer_run(factory: sessionmaker[Session], run_id: int, reason: str) -> datetime:
-    """Park a running run until the next UTC day, when daily quotas and budgets reset."""
+def defer_run(
+    factory: sessionmaker[Session], run_id: int, reason: str, *, attempt: int | None = None
+) -> datetime:
+    """Park a running run until the next UTC day, when daily quotas and budgets reset (only
+    while planning attempt `attempt` holds it, when given)."""
     tomorrow = next_utc_day(utcnow())
+    condition = (
+        _planning(run_id, attempt)
+        if attempt is not None
+        else and_(SyncRun.id == run_id, SyncRun.status == "running")
+    )
     with transaction(factory) as session:
         session.execute(
             update(SyncRun)
-            .where(SyncRun.id == run_id, SyncRun.status == "running")
+            .where(condition)
             .values(status="deferred", resume_at=tomorrow, reason=reason)
         )
     return tomorrow

@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +26,7 @@ from worker.connector_factory import apply_rate_limits, build_connector
 from worker.scheduling import (
     claim_due_runs,
     mark_enqueued,
+    recover_stalled_plans,
     resume_deferred_runs,
     stalled_work,
 )
@@ -119,7 +121,24 @@ def enqueue_batches(batch_ids: list[int]) -> None:
     mark_enqueued(sessions(), [], batch_ids)
 
 
-@app.task(name="segsync.run_orchestration", bind=True)
+def plan_kill_margin() -> float:
+    """Planning gets SEGSYNC_PLAN_TIME_LIMIT_SECONDS (soft: the run fails saying so), then this
+    much more before the worker kills it (hard): a minute, or a tenth of a shorter limit."""
+    return min(60.0, settings().plan_time_limit_seconds / 10)
+
+
+def planning_lease() -> timedelta:
+    """How long after a run's planning began its planner is surely gone (killed at the hard
+    limit), with the same margin again before the sweeper plans the run anew."""
+    return timedelta(seconds=settings().plan_time_limit_seconds + 2 * plan_kill_margin())
+
+
+@app.task(
+    name="segsync.run_orchestration",
+    bind=True,
+    soft_time_limit=settings().plan_time_limit_seconds,
+    time_limit=settings().plan_time_limit_seconds + plan_kill_margin(),
+)
 def run_orchestration(self: Any, run_id: int) -> None:
     """Plan run `run_id` (read, match, diff, store batches), then fan its batches out."""
     factory = sessions()
@@ -130,6 +149,15 @@ def run_orchestration(self: Any, run_id: int) -> None:
         connector = connector_for(session, session.get_one(Orchestration, run.orchestration_id))
     try:
         batch_ids = plan_run(factory, run_id, connector)
+    except SoftTimeLimitExceeded:
+        limit = settings().plan_time_limit_seconds
+        fail_run(
+            factory,
+            run_id,
+            f"planning took longer than {limit:g} s (reading every record and comparing); "
+            "raise SEGSYNC_PLAN_TIME_LIMIT_SECONDS or narrow the orchestration's scope",
+        )
+        return
     except RetryableError as exc:
         if self.request.retries >= MAX_PLAN_RETRIES:
             fail_run(
@@ -188,6 +216,8 @@ def dispatch_due() -> None:
 @app.task(name="segsync.sweep")
 def sweep() -> None:
     """Every minute (beat): send again the work whose message was lost or whose worker died."""
+    for run_id in recover_stalled_plans(sessions(), planning_lease()):
+        enqueue_run(run_id)
     work = stalled_work(sessions(), stale_after=timedelta(seconds=settings().stale_after_seconds))
     for run_id in work.runs:
         enqueue_run(run_id)

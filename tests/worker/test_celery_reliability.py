@@ -378,6 +378,52 @@ def test_a_worker_killed_mid_run_leaves_a_run_that_a_new_worker_completes(stack:
     assert_each_written_once(stack.sandbox, "hubspot", "contacts", expected)
 
 
+def test_a_worker_killed_while_planning_leaves_a_run_that_is_planned_again(
+    stack: Stack,
+) -> None:
+    hubspot = stack.hubspot
+    expected = seed(stack.sandbox, "hubspot", "contacts", 1500, stack.companies)
+    stack.orchestration("replanned", "hs", "contacts")
+    # Planning may take 6 s (killed at 6.6 s); the sweeper steps in 7.2 s after it began.
+    stack.env["SEGSYNC_PLAN_TIME_LIMIT_SECONDS"] = "6"
+    # Reading 15 pages at 0.3 s each: the kill lands in the middle of the read.
+    hubspot.latency = 0.3
+    doomed = stack.worker("doomed", concurrency=1)
+    run_id = stack.queue("replanned")
+
+    def reads() -> int:
+        return sum(n for route, n in hubspot.calls.items() if route.startswith("GET /crm/v3"))
+
+    wait_until(lambda: stack.run(run_id).status == "running" and reads() >= 3, 30, "a read")
+    doomed.kill()
+    assert stack.batches(run_id) == []  # killed before anything was planned
+    hubspot.latency = 0.0
+
+    ready([stack.worker("rescuer", wait=False)], [stack.beat("sweeper", wait=False)])
+    run = stack.finished(run_id, timeout=60)
+    assert run.status == "succeeded", (run.reason, stack.tails())
+    assert run.plan_attempts == 2
+    assert run.enriched == len(expected) and run.failed == 0
+    assert_each_written_once(stack.sandbox, "hubspot", "contacts", expected)
+
+
+def test_planning_past_its_time_limit_fails_the_run_saying_so(stack: Stack) -> None:
+    hubspot = stack.hubspot
+    seed(stack.sandbox, "hubspot", "contacts", 1500, stack.companies)
+    stack.orchestration("slow", "hs", "contacts")
+    stack.env["SEGSYNC_PLAN_TIME_LIMIT_SECONDS"] = "3"
+    hubspot.latency = 0.5  # 15 pages: 7.5 s of reading
+    stack.worker("patient", concurrency=1)
+    run_id = stack.queue("slow")
+
+    run = stack.finished(run_id, timeout=30)
+
+    assert run.status == "failed", stack.tails()
+    assert "planning took longer than 3 s" in (run.reason or "")
+    assert "SEGSYNC_PLAN_TIME_LIMIT_SECONDS" in (run.reason or "")
+    assert stack.batches(run_id) == [] and hubspot.writes == []
+
+
 # ---- retryable faults ---------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import insert, select
@@ -193,3 +194,95 @@ def test_record_states_keep_the_last_value_written(
             ).all()
             assert states == [(expected.replace(";", "；"), 250)]
             assert check.get_one(SyncRun, run.id).api_calls >= 3
+
+
+def test_a_run_whose_planner_died_is_planned_again_and_failed_after_three_attempts(
+    session: Session, session_factory: sessionmaker[Session], orchestration_id: int
+) -> None:
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from worker.scheduling import MAX_PLAN_ATTEMPTS, recover_stalled_plans
+
+    lease = timedelta(minutes=52)
+    began = utcnow() - timedelta(minutes=10)
+    run = SyncRun(
+        orchestration_id=orchestration_id, status="running", started_at=began, plan_attempts=1
+    )
+    session.add(run)
+    session.commit()
+    # Still within the lease: its planner may be working.
+    assert recover_stalled_plans(session_factory, lease) == []
+    later = began + lease + timedelta(seconds=1)
+
+    assert recover_stalled_plans(session_factory, lease, later) == [run.id]
+
+    session.refresh(run)
+    assert (run.status, run.started_at, run.plan_attempts) == ("queued", None, 1)
+    # Claimed and lost twice more: the third stall fails it, saying why.
+    run.status, run.started_at, run.plan_attempts = "running", began, MAX_PLAN_ATTEMPTS
+    session.commit()
+    assert recover_stalled_plans(session_factory, lease, later) == []
+    session.refresh(run)
+    assert run.status == "failed" and "planning did not finish in 3 attempts" in (run.reason or "")
+
+
+def test_a_run_with_stored_batches_is_not_a_stalled_plan(
+    session: Session, session_factory: sessionmaker[Session], orchestration_id: int
+) -> None:
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from worker.scheduling import recover_stalled_plans
+
+    began = utcnow() - timedelta(hours=5)
+    run = SyncRun(
+        orchestration_id=orchestration_id,
+        status="running",
+        started_at=began,
+        plan_attempts=1,
+        batches_total=2,
+    )
+    session.add(run)
+    session.commit()
+    assert recover_stalled_plans(session_factory, timedelta(minutes=52)) == []
+    session.refresh(run)
+    assert run.status == "running"
+
+
+def test_a_planner_presumed_dead_stores_nothing_when_it_ends(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+    sandbox: Sandbox,
+) -> None:
+    from sqlalchemy import update
+
+    from models.orchestrations import Orchestration
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    reading = connector.read_records
+
+    def read_while_superseded(object_type: str, field: str) -> Iterator[Any]:
+        records = reading(object_type, field)
+        yield next(records)
+        # Meanwhile the sweeper presumed this planner dead and another worker took the run.
+        with session_factory() as other, other.begin():
+            other.execute(
+                update(SyncRun)
+                .where(SyncRun.id == run.id)
+                .values(plan_attempts=SyncRun.plan_attempts + 1)
+            )
+        yield from records
+
+    connector.read_records = read_while_superseded  # type: ignore[method-assign]
+
+    assert plan_run(session_factory, run.id, connector) == []
+
+    with session_factory() as check:
+        assert check.scalars(select(SyncBatch).where(SyncBatch.run_id == run.id)).all() == []
+        taken = check.get_one(SyncRun, run.id)
+        assert (taken.status, taken.plan_attempts, taken.batches_total) == ("running", 2, 0)
+    assert sandbox.emulators["hubspot"].writes == []
