@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence, Sized
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import ClassVar, final
+from typing import ClassVar, TypeVar, final
 
-from connectors.errors import FatalError
+from connectors.errors import FatalError, RetryableError
+
+log = logging.getLogger(__name__)
 
 # Makes the context one vendor call is sent in (see Connector.set_call_slot).
 CallSlot = Callable[[], AbstractContextManager[None]]
+# A page of a read that meets a retryable error is asked for again where the read stands, up to
+# this many times in all, when the vendor's wait is at most READ_RETRY_WAIT_MAX seconds: the
+# error would otherwise end the read, and the next attempt would read every page again.
+READ_PAGE_ATTEMPTS = 4
+READ_RETRY_WAIT_MAX = 60.0
+# Waits when the vendor names none: 1, 2, then 4 s.
+_READ_RETRY_FIRST_WAIT = 1.0
+Page = TypeVar("Page")
 
 
 @dataclass(frozen=True)
@@ -115,6 +127,22 @@ class Connector(ABC):
         with self._call_slot():
             self._api_calls += 1
             yield
+
+    @final
+    def _read_page(self, fetch: Callable[[], Page], what: str = "a page") -> Page:
+        """`fetch()` one page of a read, asked again in place after a short retryable error."""
+        for attempt in range(1, READ_PAGE_ATTEMPTS + 1):
+            try:
+                return fetch()
+            except RetryableError as exc:
+                wait = exc.retry_after
+                if wait is None:
+                    wait = _READ_RETRY_FIRST_WAIT * 2 ** (attempt - 1)
+                if attempt == READ_PAGE_ATTEMPTS or wait > READ_RETRY_WAIT_MAX:
+                    raise
+                log.info("%s: reading %s again in %.1f s: %s", self.system, what, wait, exc)
+                time.sleep(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @final
     def _report_quota(self, used: int, limit: int, period: str) -> None:

@@ -11,6 +11,7 @@ import re
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
@@ -185,8 +186,15 @@ class EloquaConnector(Connector):
         while True:
             params: dict[str, str | int] = {"depth": "complete", "count": PAGE_SIZE, "page": page}
             answer = json_object(
-                self._http.call(
-                    "GET", f"{REST}/data/contacts", what="reading contacts", params=params | extra
+                self._read_page(
+                    partial(
+                        self._http.call,
+                        "GET",
+                        f"{REST}/data/contacts",
+                        what="reading contacts",
+                        params=params | extra,
+                    ),
+                    f"contacts page {page}",
                 )
             )
             elements = [e for e in answer.get("elements") or [] if isinstance(e, dict)]

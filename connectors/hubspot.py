@@ -304,10 +304,13 @@ class HubSpotConnector(Connector):
         after: str | None = None
         while True:
             cursor = {"after": after} if after else {}
-            page = self._call(
-                partial(self._basic_api.get_page, object_type, **options, **cursor),
-                what=f"reading {object_type}",
-                object_type=object_type,
+            page = self._read_page(
+                partial(
+                    self._call,
+                    partial(self._basic_api.get_page, object_type, **options, **cursor),
+                    what=f"reading {object_type}",
+                    object_type=object_type,
+                )
             )
             for item in page.results or []:
                 yield self._record(object_type, field, item)

@@ -279,7 +279,10 @@ class MarketoConnector(Connector):
     def _window(self, first: int, fields: Sequence[str], field: str) -> list[dict[str, Any]]:
         """The leads of ids first .. first + 299."""
         ids = list(range(first, first + BATCH_SIZE))
-        return self._leads_by_id(ids, fields, what="reading leads", field=field)
+        return self._read_page(
+            lambda: self._leads_by_id(ids, fields, what="reading leads", field=field),
+            f"leads {first}-{first + BATCH_SIZE - 1}",
+        )
 
     def _export_span(
         self, rows: Sequence[dict[str, Any]]

@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -269,7 +270,9 @@ class PardotConnector(Connector):
         fields = ",".join([*names, field] if field not in names else names)
         params: dict[str, Any] = {"fields": fields, "orderBy": "id ASC", "limit": PAGE_SIZE}
         last_id: int | None = None
-        answer = self._api("GET", "objects/prospects", "reading prospects", params, field=field)
+        answer = self._read_page(
+            lambda: self._api("GET", "objects/prospects", "reading prospects", params, field=field)
+        )
         while True:
             values = _list(answer.body.get("values"))
             for item in values:
@@ -283,7 +286,8 @@ class PardotConnector(Connector):
                 )
             following = answer.body.get("nextPageUrl")
             if isinstance(following, str) and following:
-                answer = self._api("GET", self._own_url(following), "reading prospects", None)
+                url = self._own_url(following)
+                answer = self._read_page(partial(self._api, "GET", url, "reading prospects", None))
             elif (
                 values
                 and last_id is not None
@@ -291,7 +295,9 @@ class PardotConnector(Connector):
             ):
                 # A page-token sequence stops after 100,000 records: go on after the last id.
                 restart = params | {"idGreaterThan": last_id}
-                answer = self._api("GET", "objects/prospects", "reading prospects", restart)
+                answer = self._read_page(
+                    partial(self._api, "GET", "objects/prospects", "reading prospects", restart)
+                )
             else:
                 return
 

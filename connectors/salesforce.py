@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -263,7 +264,7 @@ class SalesforceConnector(Connector):
 
     def _query_rows(self, soql: str) -> Iterator[Mapping[str, Any]]:
         """The rows of a REST query, following nextRecordsUrl page by page, lazily."""
-        page = self._rest(lambda client: client.query(soql))
+        page = self._read_page(lambda: self._rest(lambda client: client.query(soql)))
         while True:
             yield from page.get("records", [])
             next_url = page.get("nextRecordsUrl")
@@ -271,7 +272,8 @@ class SalesforceConnector(Connector):
                 return
             if not next_url.startswith("/services/data/"):
                 raise FatalError("Salesforce sent a nextRecordsUrl outside the REST API")
-            page = self._rest(_query_more(next_url))
+            more = _query_more(next_url)
+            page = self._read_page(partial(self._rest, more))
 
     @staticmethod
     def _record(object_type: str, field: str, row: Mapping[str, Any]) -> Record:

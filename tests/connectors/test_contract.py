@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import pytest
 
-from connectors.base import Connector, Update
+from connectors.base import READ_PAGE_ATTEMPTS, Connector, Update
 from connectors.errors import DailyQuotaError, FatalError, RetryableError
 from tests.connectors.harness import Harness
 
@@ -50,6 +50,49 @@ def test_reading_is_lazy(harness: Harness) -> None:
     first = next(records)
     assert first.id
     assert connector.api_calls - before <= 2, "more than the first page was fetched"
+
+
+@pytest.mark.parametrize("fault", ["server_error", "drop_connection"])
+def test_a_page_that_fails_briefly_is_read_again_where_the_read_stands(
+    harness: Harness, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = harness.add_records(harness.page_size + 5)
+    clean = logged_in(harness)
+    before = clean.api_calls
+    list(clean.read_records(harness.object_type, harness.field))
+    clean_calls = clean.api_calls - before
+    connector = logged_in(harness)
+    waits: list[float] = []
+    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
+    before = connector.api_calls
+    records = connector.read_records(harness.object_type, harness.field)
+    first = next(records)  # the first page is read
+    harness.emulator.faults.inject(fault)  # the next page's call fails once
+
+    rest = list(records)
+
+    seen = [first.id, *(record.id for record in rest)]
+    assert len(seen) == len(set(seen)) and set(ids) <= set(seen)
+    assert waits == [1.0]
+    # One call more than a read without the fault: the failed one, not the pages before it.
+    assert connector.api_calls - before == clean_calls + 1
+
+
+def test_a_page_that_keeps_failing_ends_the_read_retryable(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.add_records(harness.page_size + 5)
+    connector = logged_in(harness)
+    waits: list[float] = []
+    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
+    records = connector.read_records(harness.object_type, harness.field)
+    next(records)
+    harness.emulator.faults.inject("server_error", count=READ_PAGE_ATTEMPTS)
+
+    with pytest.raises(RetryableError):
+        list(records)
+
+    assert waits == [1.0, 2.0, 4.0]  # then the run's own retry takes over
 
 
 def test_writes_a_full_batch_in_one_call_each_record_once(harness: Harness) -> None:
