@@ -6,10 +6,10 @@ delivered twice finds its row already claimed and does nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -103,6 +103,19 @@ class RecordState(Base):
     record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiUsage(Base):
+    """The API calls one orchestration's runs made on one UTC day: what its daily budget counts,
+    whichever day the run began (a run deferred for the budget spends on the day it resumes)."""
+
+    __tablename__ = "api_usage"
+
+    orchestration_id: Mapped[int] = mapped_column(
+        ForeignKey("orchestrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class RecordFailure(Base):

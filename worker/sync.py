@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +26,7 @@ from models.db import transaction
 from models.enrichment import ValueFormat, enrichment_values
 from models.matching import build_account_index, match_account
 from models.orchestrations import Orchestration
-from models.runs import RecordFailure, RecordState, SyncBatch, SyncRun
+from models.runs import ApiUsage, RecordFailure, RecordState, SyncBatch, SyncRun
 from models.segments import SegmentMembership
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,28 @@ def _add_run_calls(factory: sessionmaker[Session], run_id: int, calls: int) -> N
                 .where(SyncRun.id == run_id)
                 .values(api_calls=SyncRun.api_calls + calls)
             )
+            _count_usage(session, _orchestration_of(session, run_id), calls)
+
+
+def _orchestration_of(session: Session, run_id: int) -> int | None:
+    return session.scalar(select(SyncRun.orchestration_id).where(SyncRun.id == run_id))
+
+
+def _count_usage(session: Session, orchestration_id: int | None, calls: int) -> None:
+    """Add `calls` to the orchestration's usage of today (UTC), which its daily budget counts."""
+    if orchestration_id is None or calls <= 0:
+        return
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = upsert(ApiUsage).values(
+        orchestration_id=orchestration_id, day=utcnow().date(), calls=calls
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["orchestration_id", "day"],
+            set_={"calls": ApiUsage.calls + statement.excluded.calls},
+        )
+    )
 
 
 def _requeue_run(factory: sessionmaker[Session], run_id: int, attempt: int) -> None:
@@ -171,6 +193,8 @@ def plan_run(
             fail_run(factory, run_id, str(exc), attempt=attempt)
         raise
     with transaction(factory) as session:
+        # Spent whether or not this planner still holds the run.
+        _count_usage(session, orchestration.id, connector.api_calls - calls_before)
         size = connector.planned_batch_size(len(plan.updates))
         # Counts first, on condition that this planner still holds the run: when the sweeper
         # gave it to another planner (this one was presumed dead), nothing is stored here, so
@@ -344,6 +368,7 @@ def write_batch(
     written = [r for r in results if r.ok]
     failures = [r for r in results if not r.ok]
     with transaction(factory) as session:
+        _count_usage(session, orchestration_id, connector.api_calls - calls_before)
         done = session.execute(
             update(SyncBatch)
             .where(SyncBatch.id == batch_id, SyncBatch.status == "running")
@@ -443,6 +468,7 @@ def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int
             .where(SyncRun.id == batch.run_id)
             .values(api_calls=SyncRun.api_calls + api_calls)
         )
+        _count_usage(session, _orchestration_of(session, batch.run_id), api_calls)
 
 
 def next_utc_day(now: datetime) -> datetime:
@@ -453,10 +479,9 @@ def next_utc_day(now: datetime) -> datetime:
 def _budget_spent(session: Session, orchestration: Orchestration) -> bool:
     if orchestration.daily_api_budget is None:
         return False
-    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     used = session.scalar(
-        select(func.coalesce(func.sum(SyncRun.api_calls), 0)).where(
-            SyncRun.orchestration_id == orchestration.id, SyncRun.started_at >= today
+        select(ApiUsage.calls).where(
+            ApiUsage.orchestration_id == orchestration.id, ApiUsage.day == utcnow().date()
         )
     )
     return int(used or 0) >= orchestration.daily_api_budget

@@ -286,3 +286,59 @@ def test_a_planner_presumed_dead_stores_nothing_when_it_ends(
         taken = check.get_one(SyncRun, run.id)
         assert (taken.status, taken.plan_attempts, taken.batches_total) == ("running", 2, 0)
     assert sandbox.emulators["hubspot"].writes == []
+
+
+def test_a_run_resumed_on_a_new_day_counts_that_day_against_the_budget(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+) -> None:
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from models.orchestrations import Orchestration
+    from models.runs import ApiUsage
+
+    session.get_one(Orchestration, orchestration_id).daily_api_budget = 5
+    today = utcnow().date()
+    # Began yesterday, spent yesterday's budget there, resumed today with two batches to go.
+    run = SyncRun(
+        orchestration_id=orchestration_id,
+        status="running",
+        started_at=utcnow() - timedelta(days=1),
+        api_calls=5,
+        batches_total=2,
+    )
+    session.add(run)
+    session.flush()
+    contacts = connector.read_records("contacts", "segment_names")
+    ids = [record.id for record, _ in zip(contacts, range(200), strict=False)]
+    session.execute(
+        insert(SyncBatch),
+        [
+            {"run_id": run.id, "number": n, "status": "pending", "attempts": 0,
+             "updates": [[i, "Acme"] for i in ids[(n - 1) * 100 : n * 100]]}
+            for n in (1, 2)
+        ],
+    )  # fmt: skip
+    session.add(ApiUsage(orchestration_id=orchestration_id, day=today - timedelta(days=1), calls=5))
+    first, second = session.scalars(
+        select(SyncBatch.id).where(SyncBatch.run_id == run.id).order_by(SyncBatch.number)
+    )
+    session.commit()
+
+    # Today's budget is untouched by yesterday's calls: the first batch is written...
+    assert write_batch(session_factory, first, connector)
+    with session_factory() as check:
+        used = check.get_one(ApiUsage, (orchestration_id, today)).calls
+        assert used >= 1
+    # ...and once today's calls reach the budget, the run waits for tomorrow again.
+    with session_factory() as topping, topping.begin():
+        topping.get_one(ApiUsage, (orchestration_id, today)).calls = 5
+    assert not write_batch(session_factory, second, connector)
+    with session_factory() as check:
+        waiting = check.get_one(SyncRun, run.id)
+        assert waiting.status == "deferred"
+        assert "daily API budget of 5 calls is spent" in (waiting.reason or "")
+        assert check.get_one(SyncBatch, second).status == "pending"
