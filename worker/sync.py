@@ -7,15 +7,17 @@ Every step moves database rows by conditional UPDATE, so the same functions serv
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector, Update, WriteResult
@@ -356,11 +358,12 @@ def write_batch(
         )
     calls_before = connector.api_calls
     try:
-        already = _already_written(connector, object_type, field, updates, attempts)
-        pending = [u for u in updates if u.record_id not in already]
-        results = [WriteResult(record_id, ok=True) for record_id in already]
-        if pending:
-            results.extend(connector.write_planned(object_type, field, pending))
+        with _lease_kept(factory, batch_id, attempts, lease):
+            already = _already_written(connector, object_type, field, updates, attempts)
+            pending = [u for u in updates if u.record_id not in already]
+            results = [WriteResult(record_id, ok=True) for record_id in already]
+            if pending:
+                results.extend(connector.write_planned(object_type, field, pending))
     except ConnectorError:
         _release_batch(factory, batch_id, connector.api_calls - calls_before)
         raise
@@ -451,6 +454,44 @@ def _store_record_states(
                 },
             )
         )
+
+
+@contextmanager
+def _lease_kept(
+    factory: sessionmaker[Session], batch_id: int, attempt: int, lease: timedelta
+) -> Iterator[None]:
+    """Renew the batch's lease every third of it while the block runs (a bulk job may take
+    longer than the lease), so no other worker takes a batch whose writer is alive. A writer
+    that dies stops renewing, and the lease then runs out as before."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(lease.total_seconds() / 3):
+            try:
+                with transaction(factory) as session:
+                    kept = session.execute(
+                        update(SyncBatch)
+                        .where(
+                            SyncBatch.id == batch_id,
+                            SyncBatch.status == "running",
+                            SyncBatch.attempts == attempt,
+                        )
+                        .values(lease_until=utcnow() + lease)
+                    )
+            except SQLAlchemyError:
+                # The write goes on; should the database stay away, the lease runs out.
+                log.warning("batch %d: lease not renewed", batch_id, exc_info=True)
+                continue
+            if not getattr(kept, "rowcount", 0):
+                return  # finished, or taken by another worker after all
+
+    renewer = threading.Thread(target=renew, name=f"lease-batch-{batch_id}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
 
 
 def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int) -> None:

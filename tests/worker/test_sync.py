@@ -342,3 +342,51 @@ def test_a_run_resumed_on_a_new_day_counts_that_day_against_the_budget(
         assert waiting.status == "deferred"
         assert "daily API budget of 5 calls is spent" in (waiting.reason or "")
         assert check.get_one(SyncBatch, second).status == "pending"
+
+
+def test_a_write_longer_than_its_lease_keeps_the_batch(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+) -> None:
+    import threading
+    import time
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from models.orchestrations import Orchestration
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    [batch_id, *_] = plan_run(session_factory, run.id, connector)
+    lease = timedelta(seconds=0.6)
+    writing = connector.write_planned
+    observed: list[Any] = []
+
+    def slow_write(object_type: str, field: str, updates: Any) -> Any:
+        time.sleep(1.5)  # two and a half leases
+        return writing(object_type, field, updates)
+
+    def watch() -> None:
+        time.sleep(1.2)
+        with session_factory() as look:
+            observed.append(look.get_one(SyncBatch, batch_id).lease_until)
+
+    connector.write_planned = slow_write  # type: ignore[method-assign]
+    watcher = threading.Thread(target=watch)
+    claimed_at = utcnow()
+    watcher.start()
+    assert write_batch(session_factory, batch_id, connector, lease)
+    watcher.join()
+
+    # 1.2 s into a write claimed with a 0.6 s lease, the lease still lay ahead: it was renewed,
+    # so the sweeper would not have given the batch to another worker.
+    [lease_until] = observed
+    assert lease_until is not None
+    if lease_until.tzinfo is None:  # SQLite keeps naive UTC
+        lease_until = lease_until.replace(tzinfo=claimed_at.tzinfo)
+    assert lease_until > claimed_at + timedelta(seconds=1.2)
+    with session_factory() as check:
+        done = check.get_one(SyncBatch, batch_id)
+        assert (done.status, done.attempts, done.lease_until) == ("done", 1, None)
