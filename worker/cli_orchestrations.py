@@ -25,6 +25,7 @@ from models.segments import Segment
 from worker.cli_database import Database
 from worker.cli_output import echo_json, fail, render_table
 from worker.connector_factory import apply_rate_limits, build_connector
+from worker.scheduling import Work, resume_due_run
 from worker.sync import run_in_foreground, start_run
 
 RUN_COUNTS = ("eligible", "enriched", "unchanged", "unmatched", "truncated", "failed", "api_calls")
@@ -236,18 +237,30 @@ def sync_command(database: Database, name: str, queued: bool, wait: bool, as_jso
         orchestration = find_orchestration(session, name)
         if not orchestration.enabled:
             fail(f"orchestration {name!r} is disabled")
-        run = start_run(session, orchestration, "manual")
+        orchestration_id = orchestration.id
         connection_name = session.get_one(Connection, orchestration.connection_id).name
-    if run.status == "skipped":
-        fail(f"run {run.id} skipped: {run.reason}")
+    # A run deferred to a day that has come goes on now: no beat is needed to resume it.
+    resumed = resume_due_run(database.sessions(), orchestration_id)
+    if resumed is None:
+        with database.transaction() as session:
+            run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+        if run.status == "skipped":
+            fail(f"run {run.id} skipped: {run.reason}")
+        run_id, work = run.id, Work([run.id], [])
+    else:
+        run_id, work = resumed
+        if not as_json:
+            click.echo(f"resuming run {run_id}, deferred until now", err=True)
     if queued:
-        from worker.tasks import enqueue_run
+        from worker.tasks import enqueue_batches, enqueue_run
 
-        enqueue_run(run.id, database.sessions())
+        for planned in work.runs:
+            enqueue_run(planned, database.sessions())
+        enqueue_batches(work.batches)
         if not wait:
-            click.echo(f"run {run.id} queued")
+            click.echo(f"run {run_id} queued")
             return
-        finished = _wait_for(database, run.id, as_json)
+        finished = _wait_for(database, run_id, as_json)
     else:
         connector = connector_for(database, connection_name)
 
@@ -255,7 +268,7 @@ def sync_command(database: Database, name: str, queued: bool, wait: bool, as_jso
             if not as_json:
                 click.echo(f"\r{stage}: {count}", nl=False, err=True)
 
-        finished = run_in_foreground(database.sessions(), run.id, connector, progress)
+        finished = run_in_foreground(database.sessions(), run_id, connector, progress)
         if not as_json:
             click.echo("", err=True)
     _report_run(finished, as_json)

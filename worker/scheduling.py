@@ -73,22 +73,49 @@ def resume_deferred_runs(factory: sessionmaker[Session], now: datetime | None = 
             )
         )
     for run_id in waiting:
-        with transaction(factory) as session:
-            resumed = session.execute(
-                update(SyncRun)
-                .where(SyncRun.id == run_id, SyncRun.status == "deferred")
-                .values(status="running", resume_at=None, reason=None)
-            )
-            if not getattr(resumed, "rowcount", 0):
-                continue
-            run = session.get_one(SyncRun, run_id)
-            if run.batches_total == 0 and run.batches_done == 0:
-                # Deferred while planning: nothing stored yet, so plan again.
-                run.status = "queued"
-                runs.append(run_id)
-                continue
-            batches.extend(_pending_batches(session, run_id))
+        work = _resume(factory, run_id)
+        if work is not None:
+            runs.extend(work.runs)
+            batches.extend(work.batches)
     return Work(runs, batches)
+
+
+def resume_due_run(
+    factory: sessionmaker[Session], orchestration_id: int, now: datetime | None = None
+) -> tuple[int, Work] | None:
+    """The orchestration's deferred run, set going again if its day has come: its id and what
+    is left (to plan, or batches to write). For `segsync sync`, which needs no beat."""
+    now = now or utcnow()
+    with factory() as session:
+        run_id = session.scalar(
+            select(SyncRun.id).where(
+                SyncRun.orchestration_id == orchestration_id,
+                SyncRun.status == "deferred",
+                SyncRun.resume_at <= now,
+            )
+        )
+    if run_id is None:
+        return None
+    work = _resume(factory, run_id)
+    return (run_id, work) if work is not None else None
+
+
+def _resume(factory: sessionmaker[Session], run_id: int) -> Work | None:
+    """Set one deferred run going again (compare-and-set); None if another did first."""
+    with transaction(factory) as session:
+        resumed = session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.status == "deferred")
+            .values(status="running", resume_at=None, reason=None)
+        )
+        if not getattr(resumed, "rowcount", 0):
+            return None
+        run = session.get_one(SyncRun, run_id)
+        if run.batches_total == 0 and run.batches_done == 0:
+            # Deferred while planning: nothing stored yet, so plan again.
+            run.status = "queued"
+            return Work([run_id], [])
+        return Work([], _pending_batches(session, run_id))
 
 
 def recover_stalled_plans(

@@ -494,6 +494,23 @@ def _lease_kept(
         renewer.join()
 
 
+def _unwritten(factory: sessionmaker[Session], run_id: int) -> list[int]:
+    """The batches of a running run still to write (one resumed after its deferral)."""
+    with factory() as session:
+        return list(
+            session.scalars(
+                select(SyncBatch.id)
+                .join(SyncRun, SyncRun.id == SyncBatch.run_id)
+                .where(
+                    SyncBatch.run_id == run_id,
+                    SyncRun.status == "running",
+                    SyncBatch.status.in_(("pending", "running")),
+                )
+                .order_by(SyncBatch.number)
+            )
+        )
+
+
 def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int) -> None:
     # The vendor refused the whole call, so nothing of this batch was written: it is pending
     # again for whoever retries it, and the calls it cost still count against the run.
@@ -576,7 +593,9 @@ def run_in_foreground(
     batch_ids: list[int] = []
     for attempt in range(1, max_attempts + 1):
         try:
-            batch_ids = plan_run(factory, run_id, connector, progress)
+            batch_ids = plan_run(factory, run_id, connector, progress) or _unwritten(
+                factory, run_id
+            )
             break
         except RetryableError as exc:
             if attempt == max_attempts:

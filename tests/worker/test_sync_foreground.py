@@ -245,3 +245,33 @@ def test_a_spent_daily_budget_defers_the_run_to_the_next_day(cli: Cli, sandbox: 
     resumed = resume_deferred_runs(factory, utcnow() + timedelta(days=1, minutes=1))
     assert len(resumed.batches) == 1
     engine.dispose()
+
+
+def test_sync_resumes_a_deferred_run_whose_day_has_come(cli: Cli, sandbox: Sandbox) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from models.base import utcnow
+    from models.db import make_engine, make_session_factory, transaction
+    from models.runs import ApiUsage, SyncRun
+
+    seed_leads(sandbox)
+    cli.ok("orchestrations", "create", "Leads", "--connection", "sf", "--object", "Lead",
+           "--field", "Segment_Names__c", "--daily-api-budget", "2")  # fmt: skip
+    deferred = cli.json("sync", "Leads")
+    assert deferred["status"] == "deferred"  # type: ignore[index]
+    # The next day: the run's resume time has passed, and today's calls were yesterday's.
+    engine = make_engine(cli.env["SEGSYNC_DATABASE_URL"])
+    with transaction(make_session_factory(engine)) as session:
+        session.execute(update(SyncRun).values(resume_at=utcnow() - timedelta(minutes=1)))
+        session.execute(update(ApiUsage).values(day=utcnow().date() - timedelta(days=1)))
+    engine.dispose()
+
+    finished = cli.json("sync", "Leads")  # no beat: the command itself resumes the run
+
+    assert finished["run"] == deferred["run"]  # type: ignore[index]
+    assert finished["status"] == "succeeded", finished  # type: ignore[index]
+    writes = sandbox.emulators["salesforce"].writes
+    assert writes and len({w.record_id for w in writes}) == len(writes)
+    assert finished["enriched"] == len(writes)  # type: ignore[index]
