@@ -221,6 +221,16 @@ def test_a_large_run_goes_through_bulk_jobs(cli: Cli, sandbox: Sandbox) -> None:
     assert len({w.record_id for w in emulator.writes}) == len(emulator.writes) == 450
 
 
+def deferred_by_its_budget(cli: Cli, sandbox: Sandbox) -> dict[str, object]:
+    """A Leads orchestration with a budget of 2 calls a day, and its first run (deferred)."""
+    seed_leads(sandbox)
+    cli.ok("orchestrations", "create", "Leads", "--connection", "sf", "--object", "Lead",
+           "--field", "Segment_Names__c", "--daily-api-budget", "2")  # fmt: skip
+    run = cli.json("sync", "Leads")
+    assert isinstance(run, dict) and run["status"] == "deferred"
+    return run
+
+
 def test_a_spent_daily_budget_defers_the_run_to_the_next_day(cli: Cli, sandbox: Sandbox) -> None:
     from datetime import timedelta
 
@@ -228,10 +238,7 @@ def test_a_spent_daily_budget_defers_the_run_to_the_next_day(cli: Cli, sandbox: 
     from models.db import make_engine, make_session_factory
     from worker.scheduling import resume_deferred_runs
 
-    seed_leads(sandbox)
-    cli.ok("orchestrations", "create", "Leads", "--connection", "sf", "--object", "Lead",
-           "--field", "Segment_Names__c", "--daily-api-budget", "2")  # fmt: skip
-    run = cli.json("sync", "Leads")
+    run = deferred_by_its_budget(cli, sandbox)
     assert run["status"] == "deferred"  # type: ignore[index]
     assert "daily API budget of 2 calls is spent" in run["reason"]  # type: ignore[index]
     assert sandbox.emulators["salesforce"].writes == []
@@ -256,11 +263,7 @@ def test_sync_resumes_a_deferred_run_whose_day_has_come(cli: Cli, sandbox: Sandb
     from models.db import make_engine, make_session_factory, transaction
     from models.runs import ApiUsage, SyncRun
 
-    seed_leads(sandbox)
-    cli.ok("orchestrations", "create", "Leads", "--connection", "sf", "--object", "Lead",
-           "--field", "Segment_Names__c", "--daily-api-budget", "2")  # fmt: skip
-    deferred = cli.json("sync", "Leads")
-    assert deferred["status"] == "deferred"  # type: ignore[index]
+    deferred = deferred_by_its_budget(cli, sandbox)
     # The next day: the run's resume time has passed, and today's calls were yesterday's.
     engine = make_engine(cli.env["SEGSYNC_DATABASE_URL"])
     with transaction(make_session_factory(engine)) as session:
