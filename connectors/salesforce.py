@@ -94,6 +94,7 @@ class SalesforceConnector(Connector):
             config.bulk_timeout,
             config.bulk_page_size,
             self._secrets,
+            lambda fetch: self._read_page(fetch, "bulk query results"),
         )
 
     def __repr__(self) -> str:

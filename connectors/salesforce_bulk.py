@@ -7,6 +7,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import requests
@@ -24,6 +25,8 @@ _DONE = ("JobComplete", "Failed", "Aborted")
 
 # call(method, path under /services/data/vXX.X/, **requests kwargs) -> a 2xx response
 Call = Callable[..., requests.Response]
+# Runs the fetch of one result page, asking again after a short retryable error.
+PageFetch = Callable[[Callable[[], requests.Response]], requests.Response]
 
 
 class BulkClient:
@@ -40,8 +43,10 @@ class BulkClient:
         timeout: float,
         page_size: int,
         secrets: Callable[[], Iterable[str | None]],
+        read_page: PageFetch,
     ) -> None:
         self._call = call
+        self._read_page = read_page
         self._poll_interval = poll_interval
         self._timeout = timeout
         self._page_size = page_size
@@ -67,8 +72,15 @@ class BulkClient:
             params: dict[str, Any] = {"maxRecords": self._page_size}
             if locator:
                 params["locator"] = locator
-            response = self._call(
-                "GET", f"jobs/query/{job_id}/results", params=params, headers={"Accept": "text/csv"}
+            # A page that fails is asked for again by its locator: the job's results stay.
+            response = self._read_page(
+                partial(
+                    self._call,
+                    "GET",
+                    f"jobs/query/{job_id}/results",
+                    params=params,
+                    headers={"Accept": "text/csv"},
+                )
             )
             yield from csv.DictReader(io.StringIO(response.content.decode("utf-8")))
             locator = response.headers.get("Sforce-Locator", "null")

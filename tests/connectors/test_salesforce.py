@@ -796,6 +796,27 @@ def test_bulk_query_is_used_for_large_objects_and_survives_expiry(
     assert org.calls["POST /services/Soap/u/59.0"] == 2
 
 
+def test_a_bulk_result_page_that_fails_briefly_is_fetched_again_by_its_locator(
+    org: SalesforceEmulator,
+    sandbox_certificates: SandboxCertificates,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    org.add_records("Lead", [{"LastName": f"b{n}"} for n in range(2500)])
+    connector = live(org, sandbox_certificates, bulk_read_threshold=1000, bulk_page_size=1000)
+    waits: list[float] = []
+    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
+    records = connector.read_records("Lead", FIELD)
+    first = next(records)
+    org.faults.inject("server_error")  # the second result page fails once
+
+    rest = list(records)
+
+    # One wait of 1 s before the page is asked again (the others are the job's status polls).
+    assert len({r.id for r in [first, *rest]}) == 2503 and waits.count(1.0) == 1
+    assert org.calls["POST /services/data/v59.0/jobs/query"] == 1  # the job is not made again
+    assert org.calls["GET /services/data/v59.0/jobs/query/{id}/results"] == 4  # 3 pages + 1
+
+
 def test_write_bulk_reads_failures_back_and_renews_an_expired_session(
     org: SalesforceEmulator,
     sandbox_certificates: SandboxCertificates,
