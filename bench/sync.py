@@ -24,7 +24,7 @@ Salesforce's daily API limit (1,000,000 here); Marketo's 100 calls per 20 s (606
 (615), shared by all workers, and its 50,000 a day; Pardot's 5 concurrent calls (code 66) and
 100,000 a day. Eloqua's emulator sets no rate (Oracle publishes none).
 
-Connections are made as tests/worker/sandbox_connections.py makes them: Salesforce by password
+Connections are made by worker/sandbox_connections.py, as for the demo: Salesforce by password
 login, HubSpot by private-app token, Marketo by client credentials (export_poll_interval=0.05,
 as the emulator finishes a lead export at once; a real one queues and runs for minutes), Pardot by
 access token and business unit (import_poll_interval=0.05, as the emulator finishes an import at
@@ -149,6 +149,7 @@ from models.orchestrations import (  # noqa: E402
     find_orchestration,
 )
 from models.runs import SyncBatch, SyncRun  # noqa: E402
+from worker.sandbox_connections import sandbox_connection  # noqa: E402
 from worker.sync import fail_run  # noqa: E402
 
 SYSTEMS = ("salesforce", "hubspot", "marketo", "pardot", "eloqua")
@@ -331,75 +332,15 @@ def connect(
     engine: Engine, system: str, emulators: Emulators, secret_key: str, records: Records
 ) -> str:
     """Store a connection to the system's emulator and an orchestration; returns its name."""
-    described = emulators.describe(system)
-    ca_bundle = str(emulators.ca_bundle)
-    if system == "salesforce":
-        spec = ConnectionSpec(
-            name="bench-salesforce",
-            system="salesforce",
-            settings={
-                "auth": "password",
-                "login_url": described["login_url"],
-                "username": described["username"],
-                "ca_bundle": ca_bundle,
-            },
-            secrets={
-                "password": described["password"],
-                "security_token": described["security_token"],
-            },
-            secret_environment={},
-        )
-    elif system == "hubspot":
-        spec = ConnectionSpec(
-            name="bench-hubspot",
-            system="hubspot",
-            settings={"base_url": described["base_url"], "ca_bundle": ca_bundle},
-            secrets={"access_token": described["access_token"]},
-            secret_environment={},
-        )
-    elif system == "marketo":
-        spec = ConnectionSpec(
-            name="bench-marketo",
-            system="marketo",
-            settings={
-                "base_url": described["base_url"],
-                "client_id": described["client_id"],
-                "ca_bundle": ca_bundle,
-                # The emulator finishes an export at once; a 60 s poll would only add waiting.
-                "export_poll_interval": "0.05",
-            },
-            secrets={"client_secret": described["client_secret"]},
-            secret_environment={},
-        )
-    elif system == "pardot":
-        spec = ConnectionSpec(
-            name="bench-pardot",
-            system="pardot",
-            settings={
-                "base_url": described["base_url"],
-                "business_unit_id": described["business_unit_id"],
-                "ca_bundle": ca_bundle,
-                # The emulator finishes an import at once; a 5 s poll would only add waiting.
-                "import_poll_interval": "0.05",
-            },
-            secrets={"access_token": described["access_token"]},
-            secret_environment={},
-        )
-    else:
-        spec = ConnectionSpec(
-            name="bench-eloqua",
-            system="eloqua",
-            settings={
-                "login_url": described["login_url"],
-                "site": described["site"],
-                "username": described["username"],
-                "ca_bundle": ca_bundle,
-                # The emulator finishes a sync at once; polling every second would only wait.
-                "poll_interval": "0.05",
-            },
-            secrets={"password": described["password"]},
-            secret_environment={},
-        )
+    described = {system: emulators.describe(system), "ca_bundle": str(emulators.ca_bundle)}
+    settings, secrets = sandbox_connection(system, described)
+    spec = ConnectionSpec(
+        name=f"bench-{system}",
+        system=system,
+        settings=settings,
+        secrets=secrets,
+        secret_environment={},
+    )
     name = f"bench {system} {records.object_type}"
     with transaction(make_session_factory(engine)) as session:
         connection = add_connection(session, spec, secret_key)

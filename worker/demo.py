@@ -33,6 +33,7 @@ from worker.cli_database import Database
 from worker.cli_orchestrations import RUN_COUNTS, connector_for
 from worker.connector_factory import build_config, check_keys
 from worker.demo_data import SALESFORCE_FIELD, DemoSample, load_sample, make_sample, seed_emulators
+from worker.sandbox_connections import sandbox_connection
 from worker.settings import Settings
 from worker.sync import run_in_foreground, start_run
 
@@ -51,10 +52,6 @@ TARGETS = (
     ("eloqua", "contacts", ELOQUA_FIELD),
 )
 SYSTEMS = tuple(dict.fromkeys(system for system, _object, _field in TARGETS))
-# Seconds between status polls of an Eloqua import sync, a Pardot import and a Marketo lead
-# export. The adapters' defaults (1 s, 5 s and 60 s) suit real instances, which take that long to
-# process one; the emulators finish at once, so the demo would spend its time waiting.
-SYNC_POLL_SECONDS = "0.05"
 Say = Callable[[str], None]
 
 
@@ -159,70 +156,16 @@ def demo_environment(
 def _connect(environment: DemoEnvironment) -> None:
     """Add a connection per emulator and an orchestration per object, as the CLI commands do."""
     described = environment.sandbox.describe()
-    salesforce, hubspot = described["salesforce"], described["hubspot"]
-    marketo, pardot, eloqua = described["marketo"], described["pardot"], described["eloqua"]
-    ca_bundle = described["ca_bundle"]
-    connections = {
-        "salesforce": ConnectionSpec(
-            name="demo-salesforce",
-            system="salesforce",
-            settings={
-                "auth": "password",
-                "login_url": salesforce["login_url"],
-                "username": salesforce["username"],
-                "ca_bundle": ca_bundle,
-            },
-            secrets={
-                "password": salesforce["password"],
-                "security_token": salesforce["security_token"],
-            },
+    connections = {}
+    for system in SYSTEMS:
+        settings, secrets = sandbox_connection(system, described)
+        connections[system] = ConnectionSpec(
+            name=f"demo-{system}",
+            system=system,
+            settings=settings,
+            secrets=secrets,
             secret_environment={},
-        ),
-        "hubspot": ConnectionSpec(
-            name="demo-hubspot",
-            system="hubspot",
-            settings={"base_url": hubspot["base_url"], "ca_bundle": ca_bundle},
-            secrets={"access_token": hubspot["access_token"]},
-            secret_environment={},
-        ),
-        "marketo": ConnectionSpec(
-            name="demo-marketo",
-            system="marketo",
-            settings={
-                "base_url": marketo["base_url"],
-                "client_id": marketo["client_id"],
-                "ca_bundle": ca_bundle,
-                "export_poll_interval": SYNC_POLL_SECONDS,
-            },
-            secrets={"client_secret": marketo["client_secret"]},
-            secret_environment={},
-        ),
-        "pardot": ConnectionSpec(
-            name="demo-pardot",
-            system="pardot",
-            settings={
-                "base_url": pardot["base_url"],
-                "business_unit_id": pardot["business_unit_id"],
-                "ca_bundle": ca_bundle,
-                "import_poll_interval": SYNC_POLL_SECONDS,
-            },
-            secrets={"access_token": pardot["access_token"]},
-            secret_environment={},
-        ),
-        "eloqua": ConnectionSpec(
-            name="demo-eloqua",
-            system="eloqua",
-            settings={
-                "login_url": eloqua["login_url"],
-                "site": eloqua["site"],
-                "username": eloqua["username"],
-                "ca_bundle": ca_bundle,
-                "poll_interval": SYNC_POLL_SECONDS,
-            },
-            secrets={"password": eloqua["password"]},
-            secret_environment={},
-        ),
-    }
+        )
     database = environment.database
     for spec in connections.values():
         check_keys(spec.system, spec.settings, spec.secrets)

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from connectors.sandbox.cluster import Sandbox
+from worker.sandbox_connections import sandbox_connection
+
+
+def connection_arguments(sandbox: Sandbox, system: str, name: str) -> list[str]:
+    """`connections add NAME` with the settings and secrets worker.sandbox_connections gives."""
+    settings, secrets = sandbox_connection(system, sandbox.describe())
+    arguments = ["connections", "add", name, "--system", system]
+    for key, value in settings.items():
+        arguments += ["--set", f"{key}={value}"]
+    for key, value in secrets.items():
+        arguments += ["--secret", f"{key}={value}"]
+    return arguments
 
 
 def hubspot_connection(sandbox: Sandbox, name: str = "hs") -> list[str]:
     """A HubSpot connection by private-app token."""
-    described = sandbox.describe()
-    return [
-        "connections", "add", name, "--system", "hubspot",
-        "--set", f"base_url={described['hubspot']['base_url']}",
-        "--set", f"ca_bundle={described['ca_bundle']}",
-        "--secret", f"access_token={described['hubspot']['access_token']}",
-    ]  # fmt: skip
+    return connection_arguments(sandbox, "hubspot", name)
 
 
 def salesforce_session_connection(sandbox: Sandbox, name: str = "sf") -> list[str]:
@@ -29,56 +35,19 @@ def salesforce_session_connection(sandbox: Sandbox, name: str = "sf") -> list[st
 
 def salesforce_password_connection(sandbox: Sandbox, name: str = "sf") -> list[str]:
     """A Salesforce connection by username, password and security token (re-logs in)."""
-    described = sandbox.describe()
-    salesforce = described["salesforce"]
-    return [
-        "connections", "add", name, "--system", "salesforce",
-        "--set", f"username={salesforce['username']}",
-        "--set", f"login_url={salesforce['login_url']}",
-        "--set", f"ca_bundle={described['ca_bundle']}",
-        "--secret", f"password={salesforce['password']}",
-        "--secret", f"security_token={salesforce['security_token']}",
-    ]  # fmt: skip
+    return connection_arguments(sandbox, "salesforce", name)
 
 
 def marketo_connection(sandbox: Sandbox, name: str = "mkto") -> list[str]:
     """A Marketo connection by client credentials."""
-    described = sandbox.describe()
-    marketo = described["marketo"]
-    return [
-        "connections", "add", name, "--system", "marketo",
-        "--set", f"base_url={marketo['base_url']}",
-        "--set", f"client_id={marketo['client_id']}",
-        "--set", f"ca_bundle={described['ca_bundle']}",
-        "--set", "export_poll_interval=0.05",
-        "--secret", f"client_secret={marketo['client_secret']}",
-    ]  # fmt: skip
+    return connection_arguments(sandbox, "marketo", name)
 
 
 def pardot_connection(sandbox: Sandbox, name: str = "pardot") -> list[str]:
     """A Pardot connection by access token and business unit."""
-    described = sandbox.describe()
-    pardot = described["pardot"]
-    return [
-        "connections", "add", name, "--system", "pardot",
-        "--set", f"base_url={pardot['base_url']}",
-        "--set", f"business_unit_id={pardot['business_unit_id']}",
-        "--set", f"ca_bundle={described['ca_bundle']}",
-        "--secret", f"access_token={pardot['access_token']}",
-    ]  # fmt: skip
+    return connection_arguments(sandbox, "pardot", name)
 
 
 def eloqua_connection(sandbox: Sandbox, name: str = "eloqua") -> list[str]:
     """An Eloqua connection by Basic authentication (base URL discovered at login_url)."""
-    described = sandbox.describe()
-    eloqua = described["eloqua"]
-    return [
-        "connections", "add", name, "--system", "eloqua",
-        "--set", f"login_url={eloqua['login_url']}",
-        "--set", f"site={eloqua['site']}",
-        "--set", f"username={eloqua['username']}",
-        "--set", f"ca_bundle={described['ca_bundle']}",
-        # The emulator finishes a sync at once; polling every second would only slow tests.
-        "--set", "poll_interval=0.05",
-        "--secret", f"password={eloqua['password']}",
-    ]  # fmt: skip
+    return connection_arguments(sandbox, "eloqua", name)
