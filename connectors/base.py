@@ -6,7 +6,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence, Sized
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar, final
 
@@ -120,11 +120,7 @@ class Connector(ABC):
     @contextmanager
     def _vendor_call(self) -> Iterator[None]:
         """Around each HTTP request an adapter sends: the call slot is held, the call counted."""
-        if self._call_slot is None:
-            self._api_calls += 1
-            yield
-            return
-        with self._call_slot():
+        with self._call_slot() if self._call_slot is not None else nullcontext():
             self._api_calls += 1
             yield
 

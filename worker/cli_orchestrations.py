@@ -268,7 +268,13 @@ def sync_command(database: Database, name: str, queued: bool, wait: bool, as_jso
             if not as_json:
                 click.echo(f"\r{stage}: {count}", nl=False, err=True)
 
-        finished = run_in_foreground(database.sessions(), run_id, connector, progress)
+        finished = run_in_foreground(
+            database.sessions(),
+            run_id,
+            connector,
+            progress,
+            planned=None if work.runs else work.batches,
+        )
         if not as_json:
             click.echo("", err=True)
     _report_run(finished, as_json)

@@ -105,6 +105,13 @@ def _planning(run_id: int, attempt: int) -> ColumnElement[bool]:
     return and_(SyncRun.id == run_id, SyncRun.status == "running", SyncRun.plan_attempts == attempt)
 
 
+def _held(run_id: int, attempt: int | None, statuses: tuple[str, ...]) -> ColumnElement[bool]:
+    """The run in one of `statuses`, or, given a planning attempt, still held by that attempt."""
+    if attempt is not None:
+        return _planning(run_id, attempt)
+    return and_(SyncRun.id == run_id, SyncRun.status.in_(statuses))
+
+
 def _add_run_calls(factory: sessionmaker[Session], run_id: int, calls: int) -> None:
     # Calls of a failed plan attempt still count against the vendor's quota and the budget.
     if calls:
@@ -153,10 +160,7 @@ def fail_run(
 ) -> None:
     """End an active run as failed with a one-line reason (only while planning attempt
     `attempt` holds it, when given)."""
-    active = SyncRun.status.in_(("queued", "running", "deferred"))
-    condition = (
-        _planning(run_id, attempt) if attempt is not None else and_(SyncRun.id == run_id, active)
-    )
+    condition = _held(run_id, attempt, ("queued", "running", "deferred"))
     with transaction(factory) as session:
         session.execute(
             update(SyncRun)
@@ -494,23 +498,6 @@ def _lease_kept(
         renewer.join()
 
 
-def _unwritten(factory: sessionmaker[Session], run_id: int) -> list[int]:
-    """The batches of a running run still to write (one resumed after its deferral)."""
-    with factory() as session:
-        return list(
-            session.scalars(
-                select(SyncBatch.id)
-                .join(SyncRun, SyncRun.id == SyncBatch.run_id)
-                .where(
-                    SyncBatch.run_id == run_id,
-                    SyncRun.status == "running",
-                    SyncBatch.status.in_(("pending", "running")),
-                )
-                .order_by(SyncBatch.number)
-            )
-        )
-
-
 def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int) -> None:
     # The vendor refused the whole call, so nothing of this batch was written: it is pending
     # again for whoever retries it, and the calls it cost still count against the run.
@@ -551,11 +538,7 @@ def defer_run(
     """Park a running run until the next UTC day, when daily quotas and budgets reset (only
     while planning attempt `attempt` holds it, when given)."""
     tomorrow = next_utc_day(utcnow())
-    condition = (
-        _planning(run_id, attempt)
-        if attempt is not None
-        else and_(SyncRun.id == run_id, SyncRun.status == "running")
-    )
+    condition = _held(run_id, attempt, ("running",))
     with transaction(factory) as session:
         session.execute(
             update(SyncRun)
@@ -578,32 +561,48 @@ def _finish_if_complete(session: Session, run_id: int) -> None:
     )
 
 
+def _plan_in_foreground(
+    factory: sessionmaker[Session],
+    run_id: int,
+    connector: Connector,
+    progress: Progress | None,
+    max_attempts: int,
+) -> list[int] | None:
+    """plan_run with the vendor's waits between retries; None when the run did not get planned."""
+    for attempt in range(1, max_attempts + 1):
+        try:
+            return plan_run(factory, run_id, connector, progress)
+        except RetryableError as exc:
+            if attempt == max_attempts:
+                fail_run(factory, run_id, f"gave up after {attempt} attempts: {exc}")
+                return None
+            time.sleep(min(exc.retry_after or 2.0**attempt, MAX_FOREGROUND_WAIT))
+        except ConnectorError:
+            return None  # plan_run failed or deferred the run
+    return None
+
+
 def run_in_foreground(
     factory: sessionmaker[Session],
     run_id: int,
     connector: Connector,
     progress: Progress | None = None,
     max_attempts: int = 5,
+    planned: list[int] | None = None,
 ) -> SyncRun:
     """Plan and write a run in this process (no broker); returns the run as it ended.
 
+    `planned`: the batches still to write of a run planned before (one resumed after its
+    deferral), which is then not planned again.
     Retryable errors are retried here with the vendor's wait (at most `max_attempts` per batch);
     a spent daily quota defers the run to the next day; anything fatal fails it.
     """
-    batch_ids: list[int] = []
-    for attempt in range(1, max_attempts + 1):
-        try:
-            batch_ids = plan_run(factory, run_id, connector, progress) or _unwritten(
-                factory, run_id
-            )
-            break
-        except RetryableError as exc:
-            if attempt == max_attempts:
-                fail_run(factory, run_id, f"gave up after {attempt} attempts: {exc}")
-                return _load_run(factory, run_id)
-            time.sleep(min(exc.retry_after or 2.0**attempt, MAX_FOREGROUND_WAIT))
-        except ConnectorError:
-            return _load_run(factory, run_id)  # plan_run failed or deferred the run
+    if planned is None:
+        batch_ids = _plan_in_foreground(factory, run_id, connector, progress, max_attempts)
+        if batch_ids is None:
+            return _load_run(factory, run_id)  # planning failed, deferred or gave up
+    else:
+        batch_ids = planned
     for done, batch_id in enumerate(batch_ids, start=1):
         for attempt in range(1, max_attempts + 1):
             try:

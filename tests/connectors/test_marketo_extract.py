@@ -10,7 +10,6 @@ import datetime as dt
 import hashlib
 import io
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,11 +56,6 @@ def add_leads(emulator: MarketoEmulator, count: int, **created: Any) -> list[str
     return emulator.add_records("leads", rows)
 
 
-def endpoint_calls(emulator: MarketoEmulator) -> Counter[str]:
-    """Calls by endpoint (the emulator counts an export's calls under `{id}`)."""
-    return Counter(emulator.calls)
-
-
 def read_all(connector: MarketoConnector) -> dict[str, tuple[str | None, str | None]]:
     records = list(connector.read_records("leads", FIELD))
     ids = [r.id for r in records]
@@ -83,7 +77,7 @@ def test_a_large_set_is_read_through_one_export_in_a_few_calls(
 
     assert read_all(reader) == expected(emulator, ids)
 
-    calls = endpoint_calls(emulator)
+    calls = emulator.calls
     # The first window, a probe 1,000 ids ahead, the export, and one empty window: done.
     assert calls["GET /rest/v1/leads.json"] == 3
     assert calls["POST /bulk/v1/leads/export/create.json"] == 1
@@ -132,7 +126,7 @@ def test_a_sparse_set_is_read_by_id_windows_without_a_probe(
     ids = add_leads(emulator, 400, at=lambda n: first + dt.timedelta(days=n))
     assert read_all(connect()) == expected(emulator, ids)
     assert emulator.exports.jobs == {}
-    assert endpoint_calls(emulator)["GET /rest/v1/leads.json"] == 3
+    assert emulator.calls["GET /rest/v1/leads.json"] == 3
 
 
 def test_exports_can_be_turned_off(
@@ -141,7 +135,7 @@ def test_exports_can_be_turned_off(
     ids = add_leads(emulator, 2_000)
     assert read_all(connect(export_threshold=0)) == expected(emulator, ids)
     assert emulator.exports.jobs == {}
-    assert endpoint_calls(emulator)["GET /rest/v1/leads.json"] == 8
+    assert emulator.calls["GET /rest/v1/leads.json"] == 8
 
 
 @pytest.mark.parametrize("trouble", ["queue full", "allocation spent", "job failed", "too slow"])
