@@ -16,7 +16,18 @@ from models.base import Base, utcnow
 
 # A run is active while queued, running, or deferred (waiting for tomorrow's API budget).
 ACTIVE_RUN_STATUSES = ("queued", "running", "deferred")
-RUN_STATUSES = (*ACTIVE_RUN_STATUSES, "succeeded", "failed", "skipped")
+# partial: every batch ended but some records failed (listed by `segsync runs show ID`);
+# cancelled: stopped by a person at a batch boundary, its unwritten batches never written.
+RUN_STATUSES = (
+    *ACTIVE_RUN_STATUSES,
+    "succeeded",
+    "partial",
+    "failed",
+    "cancelled",
+    "skipped",
+)
+# The counts every run carries, in the order listings show them.
+RUN_COUNTS = ("eligible", "enriched", "unchanged", "unmatched", "truncated", "failed", "api_calls")
 BATCH_STATUSES = ("pending", "running", "done", "failed")
 _ACTIVE = "status IN ('queued', 'running', 'deferred')"
 
@@ -53,6 +64,8 @@ class SyncRun(Base):
     # Times a worker began planning it: the planner whose attempt this is stores the batches,
     # and a run whose planners keep dying is failed after a few (worker.scheduling).
     plan_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Records read and compared so far by the planner: progress before any batch exists.
+    records_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # One active run per orchestration: a second trigger is recorded as skipped, never run twice.
     __table_args__ = (

@@ -15,9 +15,10 @@ from worker.cli_celery import beat_command, flower_command, worker_command
 from worker.cli_connections import connections
 from worker.cli_database import Database
 from worker.cli_demo import demo_command
-from worker.cli_orchestrations import orchestrations, runs, sync_command
+from worker.cli_orchestrations import orchestrations
 from worker.cli_output import fail
 from worker.cli_publishing import publish_command, published_command, unpublish_command, values
+from worker.cli_runs import runs, sync_command
 from worker.cli_sandbox import sandbox
 from worker.cli_segments import segments
 from worker.settings import Settings

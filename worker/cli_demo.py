@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from worker.cli_orchestrations import RUN_COUNTS
+from models.runs import RUN_COUNTS
 from worker.cli_output import echo_json, render_table
 from worker.demo import DATABASE_FILE, DEFAULT_ACCOUNTS, run_demo
 

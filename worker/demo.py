@@ -28,9 +28,9 @@ from models.connections import ConnectionSpec, add_connection, find_connection, 
 from models.db import upgrade
 from models.errors import RuleError
 from models.orchestrations import OrchestrationSpec, Scope, create_orchestration, find_orchestration
-from models.runs import SyncRun
+from models.runs import RUN_COUNTS, SyncRun
 from worker.cli_database import Database
-from worker.cli_orchestrations import RUN_COUNTS, connector_for
+from worker.cli_orchestrations import connector_for
 from worker.connector_factory import build_config, check_keys
 from worker.demo_data import SALESFORCE_FIELD, DemoSample, load_sample, make_sample, seed_emulators
 from worker.sandbox_connections import sandbox_connection

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_state_dir() -> Path:
+    """$XDG_STATE_HOME/segsync, or ~/.local/state/segsync: never the current folder."""
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "segsync"
 
 
 class Settings(BaseSettings):
@@ -32,6 +41,12 @@ class Settings(BaseSettings):
     # MAX_PLAN_ATTEMPTS times) once this, plus a margin, has passed. It must stay under the
     # broker's visibility timeout (celeryconfig.VISIBILITY_TIMEOUT, 3,600 s) less that margin.
     plan_time_limit_seconds: float = Field(default=3000.0, gt=0, le=3300)
+
+    # The longest a worker may spend writing one batch (a bulk job included): past it the run
+    # fails saying so. Like planning, it stays under the broker's visibility timeout.
+    batch_time_limit_seconds: float = Field(default=900.0, gt=0, le=3300)
+    # Where segsync's programs keep their own state files (beat's schedule); created on use.
+    state_dir: Path = Field(default_factory=default_state_dir)
 
     def shared_redis_url(self) -> str | None:
         """The Redis that holds shared rate limits, if any (else limits are per process)."""

@@ -29,8 +29,8 @@ from models.db import make_engine, upgrade
 from models.domains import registrable_domain
 from models.enrichment import ValueFormat, enrichment_values
 from models.errors import InputError
+from models.runs import RUN_COUNTS
 from tests.worker.test_cli import Cli
-from worker.cli_orchestrations import RUN_COUNTS
 from worker.demo import TARGETS, DemoEnvironment, demo_environment
 from worker.demo_data import FREE_MAIL_DOMAINS, make_sample
 
