@@ -7,6 +7,7 @@ is redelivered rather than lost, and never waits long inside the broker.
 from __future__ import annotations
 
 from worker.settings import Settings
+from worker.state_files import BEAT_SCHEDULE_NAME
 
 _settings = Settings()
 
@@ -45,5 +46,9 @@ beat_schedule = {
     "dispatch-due": {"task": "segsync.dispatch_due", "schedule": _settings.beat_interval_seconds},
     "sweep": {"task": "segsync.sweep", "schedule": _settings.beat_interval_seconds},
 }
+# Beat's schedule file lives in the state folder, never in whatever folder beat started from;
+# the scheduler creates that folder on first use (or refuses in one line).
+beat_schedule_filename = str(_settings.state_dir / BEAT_SCHEDULE_NAME)
+beat_scheduler = "worker.state_files:StateFolderScheduler"
 timezone = "UTC"
 enable_utc = True

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
 from worker.cli_database import Database
 from worker.cli_output import fail
+from worker.state_files import FLOWER_DB_NAME, StateFolderError, ensure_state_folder
 
 _PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 
@@ -16,6 +18,16 @@ def _require_broker(database: Database) -> None:
     if not database.settings.broker_url:
         fail("no broker: set SEGSYNC_BROKER_URL (e.g. redis://localhost:6379/0)")
     database.sessions()  # refuses, in one line, a database that is not upgraded
+
+
+def _state_folder(database: Database) -> Path:
+    """The state folder (SEGSYNC_STATE_DIR), created now; refused in one line if it cannot be."""
+    folder = database.settings.state_dir
+    try:
+        ensure_state_folder(folder)
+    except StateFolderError as error:
+        fail(str(error))
+    return folder
 
 
 @click.command("worker", context_settings=_PASS_THROUGH)
@@ -37,6 +49,7 @@ def worker_command(context: click.Context, concurrency: int | None) -> None:
 def beat_command(context: click.Context) -> None:
     """Run Celery beat: it fires dispatch_due and sweep every minute (a second beat is harmless)."""
     _require_broker(context.obj)
+    _state_folder(context.obj)  # celeryconfig puts the schedule file there
     from worker.app import app
 
     app.start(["beat", "--loglevel=INFO", *context.args])
@@ -54,8 +67,13 @@ def flower_command(context: click.Context, port: int, address: str) -> None:
     if credentials is None or ":" not in credentials.get_secret_value():
         fail("Flower needs SEGSYNC_FLOWER_BASIC_AUTH=user:password; it never runs unauthenticated")
     assert credentials is not None
+    # Flower's database (kept only with --persistent=True) goes to the state folder too.
+    flower_db = _state_folder(database) / FLOWER_DB_NAME
     # Through the environment, not argv: a password in argv shows in every process listing.
     os.environ["FLOWER_BASIC_AUTH"] = credentials.get_secret_value()
     from worker.app import app
+    from worker.flower_gate import close_open_flower_handlers
 
-    app.start(["flower", f"--port={port}", f"--address={address}", *context.args])
+    close_open_flower_handlers()
+    argv = ["flower", f"--port={port}", f"--address={address}", f"--db={flower_db}"]
+    app.start([*argv, *context.args])
