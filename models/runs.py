@@ -28,7 +28,16 @@ RUN_STATUSES = (
 )
 # The counts every run carries, in the order listings show them.
 RUN_COUNTS = ("eligible", "enriched", "unchanged", "unmatched", "truncated", "failed", "api_calls")
-BATCH_STATUSES = ("pending", "running", "done", "failed")
+# cancelled: never written, because its run was cancelled before a worker took it.
+BATCH_STATUSES = ("pending", "running", "done", "failed", "cancelled")
+
+
+def partial_reason(run_id: int, failed: int) -> str:
+    """Why a run whose every batch ended is partial, and where its failed records are listed."""
+    records = "record" if failed == 1 else "records"
+    return f"{failed} {records} failed: see `segsync runs show {run_id}`"
+
+
 _ACTIVE = "status IN ('queued', 'running', 'deferred')"
 
 

@@ -1,41 +1,82 @@
-"""`segsync sync` and `segsync runs`: run an orchestration now and read the run history."""
+"""`segsync sync` and `segsync runs`: run an orchestration now, plan one without writing, read
+the run history, cancel a run.
+
+Exit codes: 0 when the run succeeded (or a dry run was planned); 1, with the reason on stderr,
+when it ended partial, failed or cancelled, was deferred (not done: it resumes on its day), or
+was still going when --timeout passed; 2 for misuse.
+"""
 
 from __future__ import annotations
 
-import sys
-import time
-
 import click
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.connections import Connection
 from models.orchestrations import Orchestration, find_orchestration
-from models.runs import RUN_COUNTS, RecordFailure, SyncRun
+from models.runs import SyncBatch, SyncRun
 from worker.cli_database import Database
 from worker.cli_orchestrations import connector_for
 from worker.cli_output import echo_json, fail, render_table
+from worker.cli_progress import (
+    ProgressLine,
+    read_progress,
+    run_progress,
+    wait_for_run,
+    write_progress,
+)
+from worker.cli_run_report import report_dry_run, report_run, run_details, run_rows
+from worker.dry_run import dry_run
 from worker.scheduling import Work, resume_due_run
-from worker.sync import run_in_foreground, start_run
+from worker.sync import cancel_run, run_in_foreground, start_run
+
+CANCELLED_BY_OPERATOR = "cancelled by `segsync runs cancel`"
+INTERRUPTED = "cancelled: the foreground `segsync sync` was interrupted"
 
 
 @click.command("sync")
 @click.argument("name")
 @click.option("--queue", "queued", is_flag=True, help="Send the run to the Celery workers.")
-@click.option("--wait", is_flag=True, help="With --queue: wait for the run to finish.")
+@click.option("--wait", is_flag=True, help="With --queue: follow the run until it ends.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="With --wait: stop waiting after SECONDS (exit 1; the run goes on).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Read, match and compare; show what would change; write nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's counts as JSON.")
 @click.pass_obj
-def sync_command(database: Database, name: str, queued: bool, wait: bool, as_json: bool) -> None:
+def sync_command(
+    database: Database,
+    name: str,
+    queued: bool,
+    wait: bool,
+    timeout: float | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Run orchestration NAME now: in the foreground (no broker), or on the workers (--queue)."""
     if wait and not queued:
         raise click.UsageError("--wait goes with --queue")
+    if timeout is not None and not wait:
+        raise click.UsageError("--timeout goes with --queue --wait")
+    if dry_run and queued:
+        raise click.UsageError("--dry-run runs in the foreground: leave out --queue")
     if queued and not database.settings.broker_url:
         fail("--queue needs a broker: set SEGSYNC_BROKER_URL (e.g. redis://localhost:6379/0)")
     with database.transaction() as session:
         orchestration = find_orchestration(session, name)
-        if not orchestration.enabled:
+        if not orchestration.enabled and not dry_run:
             fail(f"orchestration {name!r} is disabled")
         orchestration_id = orchestration.id
         connection_name = session.get_one(Connection, orchestration.connection_id).name
+    if dry_run:
+        _dry_run(database, name, orchestration_id, connection_name, as_json)
+        return
     # A run deferred to a day that has come goes on now: no beat is needed to resume it.
     resumed = resume_due_run(database.sessions(), orchestration_id)
     if resumed is None:
@@ -49,86 +90,115 @@ def sync_command(database: Database, name: str, queued: bool, wait: bool, as_jso
         if not as_json:
             click.echo(f"resuming run {run_id}, deferred until now", err=True)
     if queued:
-        from worker.tasks import enqueue_batches, enqueue_run
-
-        for planned in work.runs:
-            enqueue_run(planned, database.sessions())
-        enqueue_batches(work.batches)
-        if not wait:
-            click.echo(f"run {run_id} queued")
-            return
-        finished = _wait_for(database, run_id, as_json)
+        _queue(database, run_id, work, wait, timeout, as_json)
     else:
-        connector = connector_for(database, connection_name)
+        _run_here(database, run_id, work, connection_name, as_json)
 
-        def progress(stage: str, count: int) -> None:
-            if not as_json:
-                click.echo(f"\r{stage}: {count}", nl=False, err=True)
 
-        finished = run_in_foreground(
-            database.sessions(),
-            run_id,
-            connector,
-            progress,
-            planned=None if work.runs else work.batches,
-        )
+def _progress_line(as_json: bool) -> ProgressLine:
+    # --json output is for scripts; its progress would only be noise on their stderr.
+    return ProgressLine(interval=float("inf")) if as_json else ProgressLine()
+
+
+def _run_here(
+    database: Database, run_id: int, work: Work, connection_name: str, as_json: bool
+) -> None:
+    """Plan and write the run in this process, with progress; Ctrl-C cancels it."""
+    connector = connector_for(database, connection_name)
+    line = _progress_line(as_json)
+
+    def progress(stage: str, done: int, total: int | None) -> None:
         if not as_json:
-            click.echo("", err=True)
-    _report_run(finished, as_json)
-
-
-def _wait_for(database: Database, run_id: int, as_json: bool) -> SyncRun:
-    """Poll the run's row until it leaves the queued/running states, with a progress bar."""
-    factory = database.sessions()
-    with click.progressbar(length=1, label=f"run {run_id}", file=sys.stderr) as bar:
-        while True:
-            with factory() as session:
-                run = session.get_one(SyncRun, run_id)
-            if run.batches_total and not as_json:
-                bar.length = run.batches_total
-                bar.update(run.batches_done - bar.pos)
-            if run.status not in ("queued", "running"):
-                return run
-            time.sleep(0.5)
-
-
-def _report_run(finished: SyncRun, as_json: bool) -> None:
-    counts = {key: getattr(finished, key) for key in RUN_COUNTS}
-    if as_json:
-        echo_json(
-            {
-                "run": finished.id,
-                "status": finished.status,
-                "reason": finished.reason,
-                "resume_at": finished.resume_at,
-                **counts,
-            }
-        )
-    else:
-        click.echo(
-            render_table(
-                ["run", "status", *RUN_COUNTS], [(finished.id, finished.status, *counts.values())]
+            shown = (
+                read_progress(run_id, done)
+                if total is None
+                else write_progress(run_id, done, total)
             )
+            line.show(*shown)
+
+    factory = database.sessions()
+    try:
+        finished = run_in_foreground(
+            factory, run_id, connector, progress, planned=None if work.runs else work.batches
         )
-    if finished.status == "failed":
-        fail(f"run {finished.id} failed: {finished.reason}")
-    if finished.status == "deferred" and not as_json:
-        click.echo(f"run {finished.id} deferred until {finished.resume_at}: {finished.reason}")
+    except KeyboardInterrupt:
+        line.close()
+        # Nobody else writes a foreground run: left running, it would block every later run.
+        cancel_run(factory, run_id, INTERRUPTED, writer_gone=True)
+        fail(f"run {run_id} {INTERRUPTED}; nothing more of it is written")
+    line.close()
+    report_run(finished, as_json)
+
+
+def _queue(
+    database: Database,
+    run_id: int,
+    work: Work,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Send the run to the workers; with --wait, follow it until it ends or --timeout passes."""
+    from worker.tasks import enqueue_batches, enqueue_run
+
+    for planned in work.runs:
+        enqueue_run(planned, database.sessions())
+    enqueue_batches(work.batches)
+    if not wait:
+        click.echo(f"run {run_id} queued")
+        return
+    line = _progress_line(as_json)
+    follow = (
+        f"follow it with `segsync runs show {run_id}`, stop it with `segsync runs cancel {run_id}`"
+    )
+    try:
+        finished = wait_for_run(database.sessions(), run_id, timeout, line)
+    except KeyboardInterrupt:
+        line.close()
+        fail(f"stopped waiting; run {run_id} goes on: {follow}")
+    line.close()
+    if finished is None:
+        fail(f"run {run_id} no longer exists (its orchestration was deleted)")
+    assert finished is not None
+    if finished.status in ("queued", "running"):
+        report_run(finished, as_json, problem=False)
+        where = run_progress(finished)[1].removeprefix(f"run {run_id} ")
+        fail(f"run {run_id} still {where} after {timeout:g} s; it goes on: {follow}")
+    report_run(finished, as_json)
+
+
+def _dry_run(
+    database: Database, name: str, orchestration_id: int, connection_name: str, as_json: bool
+) -> None:
+    connector = connector_for(database, connection_name)
+    line = _progress_line(as_json)
+
+    def progress(_stage: str, done: int, _total: int | None) -> None:
+        if not as_json:
+            line.show("reading", f"dry run reading: {done:,} records")
+
+    planned = dry_run(database.sessions(), orchestration_id, connector, progress)
+    line.close()
+    report_dry_run(name, planned, as_json)
 
 
 @click.command("runs")
-@click.argument("words", nargs=-1, metavar="[NAME] | show ID")
+@click.argument("words", nargs=-1, metavar="[NAME] | show ID | cancel ID")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
 def runs(database: Database, words: tuple[str, ...], as_json: bool) -> None:
-    """Run history (of orchestration NAME), newest first; `runs show ID` shows one run."""
-    if len(words) == 2 and words[0] == "show":
+    """Run history (of orchestration NAME), newest first; `runs show ID` shows one run and the
+    records it could not write; `runs cancel ID` stops a queued or running run."""
+    if len(words) == 2 and words[0] in ("show", "cancel"):
         if not words[1].isdigit():
             raise click.UsageError(f"run id {words[1]!r} is not a number")
-        _show_run(database, int(words[1]), as_json)
+        if words[0] == "show":
+            _show_run(database, int(words[1]), as_json)
+        else:
+            _cancel_run(database, int(words[1]), as_json)
         return
     if len(words) > 1:
-        raise click.UsageError("expected [NAME] or show ID")
+        raise click.UsageError("expected [NAME], show ID or cancel ID")
     name = words[0] if words else None
     with database.transaction() as session:
         query = select(SyncRun, Orchestration.name).join(
@@ -136,61 +206,27 @@ def runs(database: Database, words: tuple[str, ...], as_json: bool) -> None:
         )
         if name:
             query = query.where(SyncRun.orchestration_id == find_orchestration(session, name).id)
-        rows = [
-            {
-                "run": r.id,
-                "orchestration": o,
-                "status": r.status,
-                "trigger": r.trigger,
-                "started_at": r.started_at,
-                "finished_at": r.finished_at,
-                **{key: getattr(r, key) for key in RUN_COUNTS},
-                "reason": r.reason,
-            }
-            for r, o in session.execute(query.order_by(SyncRun.id.desc()).limit(100))
-        ]
+        found = session.execute(query.order_by(SyncRun.id.desc()).limit(100)).all()
+    headers, rows = run_rows(found)
     if as_json:
         echo_json(rows)
         return
-    click.echo(
-        render_table(
-            ["run", "orchestration", "status", *RUN_COUNTS],
-            [
-                (r["run"], r["orchestration"], r["status"], *(r[k] for k in RUN_COUNTS))
-                for r in rows
-            ],
-        )
-    )
+    click.echo(render_table(headers, [[row[h] for h in headers] for row in rows]))
 
 
 def _show_run(database: Database, run_id: int, as_json: bool) -> None:
-    """One run's counts and the records it could not write, with vendor codes and messages."""
+    """One run's counts and times, and the records it could not write with the vendor's code."""
     with database.transaction() as session:
         run = session.get(SyncRun, run_id)
         if run is None:
             fail(f"no run {run_id}")
         assert run is not None
-        failures = [
-            {"record_id": f.record_id, "code": f.code, "message": f.message}
-            for f in session.scalars(
-                select(RecordFailure)
-                .where(RecordFailure.run_id == run_id)
-                .order_by(RecordFailure.id)
-            )
-        ]
-        shown = {
-            "run": run.id,
-            "status": run.status,
-            "reason": run.reason,
-            **{key: getattr(run, key) for key in RUN_COUNTS},
-            "failures": failures,
-        }
+        shown = run_details(session, run)
     if as_json:
         echo_json(shown)
         return
-    click.echo(
-        render_table(["count", "value"], [(k, shown[k]) for k in ("status", "reason", *RUN_COUNTS)])
-    )
+    failures = shown.pop("failures")
+    click.echo(render_table(["", "value"], list(shown.items())))
     if failures:
         click.echo()
         click.echo(
@@ -199,3 +235,43 @@ def _show_run(database: Database, run_id: int, as_json: bool) -> None:
                 [(f["record_id"], f["code"], f["message"]) for f in failures],
             )
         )
+
+
+def _cancel_run(database: Database, run_id: int, as_json: bool) -> None:
+    """Cancel a queued, running or deferred run at its next batch boundary."""
+    factory = database.sessions()
+    with factory() as session:
+        run = session.get(SyncRun, run_id)
+    if run is None:
+        fail(f"no run {run_id}")
+    assert run is not None
+    if not cancel_run(factory, run_id, CANCELLED_BY_OPERATOR):
+        with factory() as session:
+            status = session.get_one(SyncRun, run_id).status
+        fail(f"run {run_id} already ended ({status}); nothing to cancel")
+    with factory() as session:
+        counted = dict(
+            session.execute(
+                select(SyncBatch.status, func.count())
+                .where(SyncBatch.run_id == run_id)
+                .group_by(SyncBatch.status)
+            ).all()
+        )
+    cancelled, in_flight = counted.get("cancelled", 0), counted.get("running", 0)
+    if as_json:
+        echo_json(
+            {
+                "run": run_id,
+                "status": "cancelled",
+                "batches_done": counted.get("done", 0) + counted.get("failed", 0),
+                "batches_cancelled": cancelled,
+                "batches_in_flight": in_flight,
+            }
+        )
+        return
+    message = f"run {run_id} cancelled: {cancelled} batches will not be written"
+    if run.status == "queued" or (run.status == "running" and not run.batches_total):
+        message = f"run {run_id} cancelled before it wrote anything"
+    if in_flight:
+        message += f"; {in_flight} being written now will finish and be counted"
+    click.echo(message)

@@ -7,14 +7,15 @@ Every step moves database rows by conditional UPDATE, so the same functions serv
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -28,7 +29,15 @@ from models.db import transaction
 from models.enrichment import ValueFormat, enrichment_values
 from models.matching import build_account_index, match_account
 from models.orchestrations import Orchestration
-from models.runs import ApiUsage, RecordFailure, RecordState, SyncBatch, SyncRun
+from models.runs import (
+    ACTIVE_RUN_STATUSES,
+    ApiUsage,
+    RecordFailure,
+    RecordState,
+    SyncBatch,
+    SyncRun,
+    partial_reason,
+)
 from models.segments import SegmentMembership
 
 log = logging.getLogger(__name__)
@@ -37,7 +46,15 @@ log = logging.getLogger(__name__)
 BATCH_LEASE = timedelta(minutes=10)
 # The longest the foreground run sleeps before retrying a batch.
 MAX_FOREGROUND_WAIT = 60.0
-Progress = Callable[[str, int], None]
+# The planner stores how many records it has read every READ_NOTE_EVERY records, at most every
+# READ_NOTE_INTERVAL seconds: progress an operator sees before any batch exists, and the moment
+# it learns that the run was cancelled (it then stops reading).
+READ_NOTE_EVERY = 100
+READ_NOTE_INTERVAL = 0.25
+# Told of progress: ("read", records read and compared, None), ("write", batches done, batches).
+Progress = Callable[[str, int, int | None], None]
+# Asked while reading, with the records read so far: False stops the plan (run cancelled).
+KeepReading = Callable[[int], bool]
 
 
 def start_run(session: Session, orchestration: Orchestration, trigger: str) -> SyncRun:
@@ -78,12 +95,17 @@ def _still_active(active: SyncRun | None) -> str:
 
 
 @dataclass
-class _Plan:
+class Plan:
+    """What a run would write: (record id, new value) per record to change, and the counts."""
+
     updates: list[tuple[str, str]]
+    records_read: int = 0
     eligible: int = 0
     unchanged: int = 0
     unmatched: int = 0
     truncated: int = 0
+    # The first changes with the value each record holds now: (record id, current, new).
+    first_changes: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
 def _claim_run(factory: sessionmaker[Session], run_id: int) -> tuple[Orchestration, int] | None:
@@ -92,7 +114,12 @@ def _claim_run(factory: sessionmaker[Session], run_id: int) -> tuple[Orchestrati
         claimed = session.execute(
             update(SyncRun)
             .where(SyncRun.id == run_id, SyncRun.status == "queued")
-            .values(status="running", started_at=utcnow(), plan_attempts=SyncRun.plan_attempts + 1)
+            .values(
+                status="running",
+                started_at=utcnow(),
+                plan_attempts=SyncRun.plan_attempts + 1,
+                records_read=0,
+            )
         )
         if not getattr(claimed, "rowcount", 0):
             return None
@@ -103,6 +130,16 @@ def _claim_run(factory: sessionmaker[Session], run_id: int) -> tuple[Orchestrati
 def _planning(run_id: int, attempt: int) -> ColumnElement[bool]:
     """The run is still being planned by attempt `attempt` (not given to another planner)."""
     return and_(SyncRun.id == run_id, SyncRun.status == "running", SyncRun.plan_attempts == attempt)
+
+
+def _note_read(factory: sessionmaker[Session], run_id: int, attempt: int, records: int) -> bool:
+    """Store how many records planning attempt `attempt` has read; False once the run is no
+    longer its own (cancelled, or given to another planner), so it stops reading."""
+    with transaction(factory) as session:
+        noted = session.execute(
+            update(SyncRun).where(_planning(run_id, attempt)).values(records_read=records)
+        )
+        return bool(getattr(noted, "rowcount", 0))
 
 
 def _held(run_id: int, attempt: int | None, statuses: tuple[str, ...]) -> ColumnElement[bool]:
@@ -121,14 +158,14 @@ def _add_run_calls(factory: sessionmaker[Session], run_id: int, calls: int) -> N
                 .where(SyncRun.id == run_id)
                 .values(api_calls=SyncRun.api_calls + calls)
             )
-            _count_usage(session, _orchestration_of(session, run_id), calls)
+            count_api_usage(session, _orchestration_of(session, run_id), calls)
 
 
 def _orchestration_of(session: Session, run_id: int) -> int | None:
     return session.scalar(select(SyncRun.orchestration_id).where(SyncRun.id == run_id))
 
 
-def _count_usage(session: Session, orchestration_id: int | None, calls: int) -> None:
+def count_api_usage(session: Session, orchestration_id: int | None, calls: int) -> None:
     """Add `calls` to the orchestration's usage of today (UTC), which its daily budget counts."""
     if orchestration_id is None or calls <= 0:
         return
@@ -183,12 +220,15 @@ def plan_run(
     # The connector is reused across runs in a worker: count only this plan's calls.
     calls_before = connector.api_calls
     try:
-        described = connector.describe_field(orchestration.object_type, orchestration.field)
-        if not described.writable:
-            raise FatalError(f"field {described.name} on {described.object_type} is not writable")
-        limits = [n for n in (orchestration.max_length, described.max_length) if n]
-        fmt = ValueFormat(orchestration.delimiter, min(limits) if limits else None)
-        plan = _diff(factory, orchestration, connector, fmt, progress)
+        fmt = value_format(orchestration, connector)
+        plan = diff(
+            factory,
+            orchestration,
+            connector,
+            fmt,
+            progress,
+            lambda records: _note_read(factory, run_id, attempt, records),
+        )
     except ConnectorError as exc:
         _add_run_calls(factory, run_id, connector.api_calls - calls_before)
         if isinstance(exc, RetryableError):
@@ -198,9 +238,15 @@ def plan_run(
         else:
             fail_run(factory, run_id, str(exc), attempt=attempt)
         raise
+    if plan is None:
+        log.info(
+            "run %d: planning attempt %d stopped: the run is no longer its own", run_id, attempt
+        )
+        _add_run_calls(factory, run_id, connector.api_calls - calls_before)
+        return []
     with transaction(factory) as session:
         # Spent whether or not this planner still holds the run.
-        _count_usage(session, orchestration.id, connector.api_calls - calls_before)
+        count_api_usage(session, orchestration.id, connector.api_calls - calls_before)
         size = connector.planned_batch_size(len(plan.updates))
         # Counts first, on condition that this planner still holds the run: when the sweeper
         # gave it to another planner (this one was presumed dead), nothing is stored here, so
@@ -210,6 +256,7 @@ def plan_run(
             .where(_planning(run_id, attempt))
             .values(
                 field_max_length=fmt.max_length,
+                records_read=plan.records_read,
                 eligible=plan.eligible,
                 unchanged=plan.unchanged,
                 unmatched=plan.unmatched,
@@ -240,13 +287,26 @@ def _scope_accounts(orchestration: Orchestration) -> Select[int] | None:
     return None
 
 
-def _diff(
+def value_format(orchestration: Orchestration, connector: Connector) -> ValueFormat:
+    """How the orchestration's values are written to its field (described by the vendor)."""
+    described = connector.describe_field(orchestration.object_type, orchestration.field)
+    if not described.writable:
+        raise FatalError(f"field {described.name} on {described.object_type} is not writable")
+    limits = [n for n in (orchestration.max_length, described.max_length) if n]
+    return ValueFormat(orchestration.delimiter, min(limits) if limits else None)
+
+
+def diff(
     factory: sessionmaker[Session],
     orchestration: Orchestration,
     connector: Connector,
     fmt: ValueFormat,
     progress: Progress | None,
-) -> _Plan:
+    keep_reading: KeepReading,
+    changes_kept: int = 0,
+) -> Plan | None:
+    """Read the target records, match them to accounts and compare: what to write, and the
+    counts (with the first `changes_kept` changes). None when `keep_reading` said stop."""
     with factory() as session:
         connection = session.connection()
         scope = _scope_accounts(orchestration)
@@ -256,12 +316,19 @@ def _diff(
         index = build_account_index(connection, connector.system)
     # Stale names are cleared only when every account is in scope (as the reference product).
     clear_empty = orchestration.scope_kind == "all" and not orchestration.keep_when_empty
-    plan = _Plan(updates=[])
+    plan = Plan(updates=[])
+    noted_at = -math.inf
     for number, record in enumerate(
         connector.read_records(orchestration.object_type, orchestration.field), start=1
     ):
-        if progress is not None and number % 500 == 0:
-            progress("read", number)
+        plan.records_read = number
+        if number % READ_NOTE_EVERY == 0:
+            if progress is not None:
+                progress("read", number, None)
+            if time.monotonic() - noted_at >= READ_NOTE_INTERVAL:
+                noted_at = time.monotonic()
+                if not keep_reading(number):
+                    return None
         account_id = match_account(
             index,
             linked_account_id=record.linked_account_id,
@@ -282,6 +349,10 @@ def _diff(
             plan.unchanged += 1
         else:
             plan.updates.append((record.id, value))
+            if len(plan.first_changes) < changes_kept:
+                plan.first_changes.append((record.id, record.value, value))
+    if progress is not None:
+        progress("read", plan.records_read, None)
     return plan
 
 
@@ -375,7 +446,7 @@ def write_batch(
     written = [r for r in results if r.ok]
     failures = [r for r in results if not r.ok]
     with transaction(factory) as session:
-        _count_usage(session, orchestration_id, connector.api_calls - calls_before)
+        count_api_usage(session, orchestration_id, connector.api_calls - calls_before)
         done = session.execute(
             update(SyncBatch)
             .where(SyncBatch.id == batch_id, SyncBatch.status == "running")
@@ -513,7 +584,7 @@ def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int
             .where(SyncRun.id == batch.run_id)
             .values(api_calls=SyncRun.api_calls + api_calls)
         )
-        _count_usage(session, _orchestration_of(session, batch.run_id), api_calls)
+        count_api_usage(session, _orchestration_of(session, batch.run_id), api_calls)
 
 
 def next_utc_day(now: datetime) -> datetime:
@@ -550,15 +621,59 @@ def defer_run(
 
 def _finish_if_complete(session: Session, run_id: int) -> None:
     # Only the batch that completes the count closes the run; the condition makes it exactly once.
-    session.execute(
+    # A run in which records failed is partial, not succeeded: its reason says how many and
+    # where they are listed. A cancelled run stays cancelled (it is no longer running).
+    failed = session.scalar(
         update(SyncRun)
         .where(
             SyncRun.id == run_id,
             SyncRun.status == "running",
             SyncRun.batches_done >= SyncRun.batches_total,
         )
-        .values(status="succeeded", finished_at=utcnow())
+        .values(
+            status=case((SyncRun.failed > 0, "partial"), else_="succeeded"), finished_at=utcnow()
+        )
+        .returning(SyncRun.failed)
     )
+    if failed:
+        session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(reason=partial_reason(run_id, failed))
+        )
+
+
+def cancel_run(
+    factory: sessionmaker[Session], run_id: int, reason: str, *, writer_gone: bool = False
+) -> bool:
+    """Cancel a queued, running or deferred run: no batch of it is written from now on.
+
+    Its pending batches are marked cancelled; a batch being written finishes and its result is
+    stored, but the run stays cancelled. `writer_gone`: the caller was the run's only writer
+    and stopped (a foreground run interrupted), so its batch in flight is cancelled too.
+    Returns False when the run had already ended.
+    """
+    unwritten = ("pending", "running") if writer_gone else ("pending",)
+    now = utcnow()
+    with transaction(factory) as session:
+        cancelled = session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id, SyncRun.status.in_(ACTIVE_RUN_STATUSES))
+            .values(status="cancelled", reason=reason, finished_at=now, resume_at=None)
+        )
+        if not getattr(cancelled, "rowcount", 0):
+            return False
+        session.execute(
+            update(SyncBatch)
+            .where(
+                SyncBatch.run_id == run_id,
+                SyncBatch.status.in_(unwritten)
+                # A batch whose writer died (its lease passed) is written by nobody now.
+                | ((SyncBatch.status == "running") & (SyncBatch.lease_until < now)),
+            )
+            .values(status="cancelled", lease_until=None, finished_at=now)
+        )
+    return True
 
 
 def _plan_in_foreground(
@@ -603,13 +718,18 @@ def run_in_foreground(
             return _load_run(factory, run_id)  # planning failed, deferred or gave up
     else:
         batch_ids = planned
-    for done, batch_id in enumerate(batch_ids, start=1):
+    total = _load_run(factory, run_id).batches_total
+    if progress is not None and batch_ids:
+        progress("write", total - len(batch_ids), total)
+    # A cancel (`segsync runs cancel`) is seen at the next batch: write_batch claims none of a
+    # run that is no longer running.
+    for done, batch_id in enumerate(batch_ids, start=total - len(batch_ids) + 1):
         for attempt in range(1, max_attempts + 1):
             try:
                 if not write_batch(factory, batch_id, connector):
                     run = _load_run(factory, run_id)
                     if run.status != "running":
-                        return run  # deferred (budget spent) or failed meanwhile
+                        return run  # deferred (budget spent), failed or cancelled meanwhile
                 break
             except RetryableError as exc:
                 if attempt == max_attempts:
@@ -623,7 +743,7 @@ def run_in_foreground(
                 fail_run(factory, run_id, str(exc))
                 return _load_run(factory, run_id)
         if progress is not None:
-            progress("write", done)
+            progress("write", done, total)
     return _load_run(factory, run_id)
 
 

@@ -390,3 +390,192 @@ def test_a_write_longer_than_its_lease_keeps_the_batch(
     with session_factory() as check:
         done = check.get_one(SyncBatch, batch_id)
         assert (done.status, done.attempts, done.lease_until) == ("done", 1, None)
+
+
+def test_a_run_in_which_records_failed_ends_partial_saying_where_they_are_listed(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+    sandbox: Sandbox,
+) -> None:
+    from models.orchestrations import Orchestration
+    from models.runs import RecordFailure
+
+    records = connector.read_records("contacts", "segment_names")
+    first, second = next(records).id, next(records).id
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    sandbox.emulators["hubspot"].faults.inject(
+        "record_failure", record_ids=[first, second], code="INVALID_EMAIL"
+    )
+    for batch_id in plan_run(session_factory, run.id, connector):
+        assert write_batch(session_factory, batch_id, connector)
+
+    with session_factory() as check:
+        ended = check.get_one(SyncRun, run.id)
+        assert (ended.status, ended.enriched, ended.failed) == ("partial", 248, 2)
+        assert ended.reason == f"2 records failed: see `segsync runs show {run.id}`"
+        assert ended.finished_at is not None
+        failures = check.scalars(select(RecordFailure).where(RecordFailure.run_id == run.id))
+        assert {(f.record_id, f.code) for f in failures} == {
+            (first, "INVALID_EMAIL"),
+            (second, "INVALID_EMAIL"),
+        }
+
+
+def test_a_batch_given_up_makes_its_run_partial(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+) -> None:
+    from models.orchestrations import Orchestration
+    from worker.sync import give_up_batch
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    first, *others = plan_run(session_factory, run.id, connector)
+    give_up_batch(session_factory, first, "still failing after 8 attempts: 503")
+    for batch_id in others:
+        assert write_batch(session_factory, batch_id, connector)
+    with session_factory() as check:
+        ended = check.get_one(SyncRun, run.id)
+        assert (ended.status, ended.failed, ended.enriched) == ("partial", 100, 150)
+        assert ended.reason == f"100 records failed: see `segsync runs show {run.id}`"
+
+
+def test_a_cancelled_run_writes_no_further_batch_and_keeps_the_one_in_flight(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+    sandbox: Sandbox,
+) -> None:
+    from models.orchestrations import Orchestration
+    from worker.sync import cancel_run
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    first, second, third = plan_run(session_factory, run.id, connector)
+    writing = connector.write_planned
+
+    def cancelled_while_writing(object_type: str, field: str, updates: Any) -> Any:
+        # An operator cancels while this batch is on its way to the vendor.
+        assert cancel_run(session_factory, run.id, "cancelled by `segsync runs cancel`")
+        return writing(object_type, field, updates)
+
+    connector.write_planned = cancelled_while_writing  # type: ignore[method-assign]
+    assert write_batch(session_factory, first, connector)
+    connector.write_planned = writing  # type: ignore[method-assign]
+    # Delivered after the cancel (tasks already in the queue): nothing is written.
+    assert not write_batch(session_factory, second, connector)
+    assert not write_batch(session_factory, third, connector)
+
+    with session_factory() as check:
+        ended = check.get_one(SyncRun, run.id)
+        assert (ended.status, ended.reason) == ("cancelled", "cancelled by `segsync runs cancel`")
+        assert (ended.enriched, ended.batches_done, ended.batches_total) == (100, 1, 3)
+        statuses = [check.get_one(SyncBatch, b).status for b in (first, second, third)]
+        assert statuses == ["done", "cancelled", "cancelled"]
+        in_flight = {record_id for record_id, _ in check.get_one(SyncBatch, first).updates}
+    assert {w.record_id for w in sandbox.emulators["hubspot"].writes} == in_flight
+    assert len(sandbox.emulators["hubspot"].writes) == 100
+    # An ended run cannot be cancelled again.
+    assert not cancel_run(session_factory, run.id, "again")
+
+
+def test_a_cancelled_queued_run_is_never_planned(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+    sandbox: Sandbox,
+) -> None:
+    from models.orchestrations import Orchestration
+    from worker.sync import cancel_run
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    assert cancel_run(session_factory, run.id, "cancelled by `segsync runs cancel`")
+    assert plan_run(session_factory, run.id, connector) == []
+    with session_factory() as check:
+        assert check.get_one(SyncRun, run.id).status == "cancelled"
+    assert sandbox.emulators["hubspot"].calls == {}
+    # The orchestration is free for its next run.
+    again = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    assert again.status == "queued"
+
+
+def test_a_run_cancelled_while_planning_stops_reading_and_stores_nothing(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+    sandbox: Sandbox,
+) -> None:
+    from models.orchestrations import Orchestration
+    from worker.sync import cancel_run
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    reading = connector.read_records
+    pages: list[int] = []
+
+    def read_then_cancelled(object_type: str, field: str) -> Iterator[Any]:
+        records = reading(object_type, field)
+        yield next(records)
+        assert cancel_run(session_factory, run.id, "cancelled by `segsync runs cancel`")
+        yield from records
+
+    connector.read_records = read_then_cancelled  # type: ignore[method-assign]
+    emulator = sandbox.emulators["hubspot"]
+    handle = emulator.handle
+
+    def counting(request: Any, call: int) -> Any:
+        if request.method == "GET" and request.path == "/crm/v3/objects/contacts":
+            pages.append(call)
+        return handle(request, call)
+
+    emulator.handle = counting  # type: ignore[method-assign]
+
+    assert plan_run(session_factory, run.id, connector) == []
+
+    # 250 contacts are 3 pages of 100: the planner stopped at its first note (record 100),
+    # before asking for the second page.
+    assert len(pages) == 1
+    with session_factory() as check:
+        ended = check.get_one(SyncRun, run.id)
+        assert (ended.status, ended.batches_total, ended.api_calls >= 2) == ("cancelled", 0, True)
+        assert check.scalars(select(SyncBatch).where(SyncBatch.run_id == run.id)).all() == []
+    assert emulator.writes == []
+
+
+def test_the_planner_stores_how_many_records_it_has_read(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+) -> None:
+    from models.orchestrations import Orchestration
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    reading = connector.read_records
+    seen_while_reading: list[int] = []
+
+    def read_and_look(object_type: str, field: str) -> Iterator[Any]:
+        for number, record in enumerate(reading(object_type, field), start=1):
+            if number == 151:  # records 1-150 went through the planner
+                with session_factory() as look:
+                    seen_while_reading.append(look.get_one(SyncRun, run.id).records_read)
+            yield record
+
+    connector.read_records = read_and_look  # type: ignore[method-assign]
+    told: list[tuple[str, int, int | None]] = []
+    plan_run(session_factory, run.id, connector, lambda *args: told.append(args))
+
+    assert seen_while_reading == [100]
+    assert told == [("read", 100, None), ("read", 200, None), ("read", 250, None)]
+    with session_factory() as check:
+        assert check.get_one(SyncRun, run.id).records_read == 250

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +51,15 @@ def cli(database_url: str, sandbox: Sandbox, tmp_path: Path) -> Cli:
     cli.ok(*salesforce_session_connection(sandbox))
     cli.ok(*hubspot_connection(sandbox))
     return cli
+
+
+def ended_unsuccessfully(cli: Cli, *args: str) -> tuple[dict[str, Any], str]:
+    """Run a command that ends a run unsuccessfully: its JSON counts and its one-line reason."""
+    result = cli(*args, "--json")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    return json.loads(result.stdout), lines[0]
 
 
 def seed_leads(sandbox: Sandbox) -> dict[str, str]:
@@ -154,13 +165,26 @@ def test_hubspot_contacts_and_record_failures_listed(cli: Cli, sandbox: Sandbox)
         "segment_names",
     )
     emulator.faults.inject("record_failure", record_ids=[ids[7]], code="OBJECT_NOT_FOUND")
-    run = cli.json("sync", "Contacts")
-    assert (run["enriched"], run["failed"]) == (149, 1)  # type: ignore[index]
-    shown = cli.json("runs", "show", str(run["run"]))  # type: ignore[index]
-    assert shown["failures"][0]["record_id"] == ids[7]  # type: ignore[index]
-    assert shown["failures"][0]["code"] == "OBJECT_NOT_FOUND"  # type: ignore[index]
-    again = cli.json("sync", "Contacts")
-    assert (again["enriched"], again["unchanged"]) == (1, 149)  # type: ignore[index]
+    # Not a success: the run ends partial, exit 1, saying how many failed and where to look.
+    run, reason = ended_unsuccessfully(cli, "sync", "Contacts")
+    assert (run["status"], run["enriched"], run["failed"]) == ("partial", 149, 1)
+    see = f"see `segsync runs show {run['run']}`"
+    assert reason == f"segsync: run {run['run']} partial: 1 record failed: {see}"
+    shown = cli.json("runs", "show", str(run["run"]))
+    assert shown["status"] == "partial"  # type: ignore[index]
+    assert shown["failures"] == [  # type: ignore[index]
+        {
+            "record_id": ids[7],
+            "code": "OBJECT_NOT_FOUND",
+            "message": shown["failures"][0]["message"],
+        }  # type: ignore[index]
+    ]
+    human = cli.ok("runs", "show", str(run["run"])).stdout
+    assert ids[7] in human and "OBJECT_NOT_FOUND" in human
+    table = cli("sync", "Contacts")  # nothing failed this time: succeeded, exit 0
+    assert table.exit_code == 0, table.stderr
+    again = cli.json("runs", "Contacts")[0]  # type: ignore[index]
+    assert (again["status"], again["enriched"], again["unchanged"]) == ("succeeded", 1, 149)
     assert sorted(Counter(w.record_id for w in emulator.writes).values())[-1] == 1
 
 
@@ -226,8 +250,10 @@ def deferred_by_its_budget(cli: Cli, sandbox: Sandbox) -> dict[str, object]:
     seed_leads(sandbox)
     cli.ok("orchestrations", "create", "Leads", "--connection", "sf", "--object", "Lead",
            "--field", "Segment_Names__c", "--daily-api-budget", "2")  # fmt: skip
-    run = cli.json("sync", "Leads")
-    assert isinstance(run, dict) and run["status"] == "deferred"
+    # Deferred is not done: exit 1, saying until when; the counts still go to stdout.
+    run, reason = ended_unsuccessfully(cli, "sync", "Leads")
+    assert run["status"] == "deferred"
+    assert f"segsync: run {run['run']} deferred until " in reason and ", not done: " in reason
     return run
 
 
@@ -278,3 +304,115 @@ def test_sync_resumes_a_deferred_run_whose_day_has_come(cli: Cli, sandbox: Sandb
     writes = sandbox.emulators["salesforce"].writes
     assert writes and len({w.record_id for w in writes}) == len(writes)
     assert finished["enriched"] == len(writes)  # type: ignore[index]
+
+
+def leads_orchestration(cli: Cli) -> None:
+    cli.ok("orchestrations", "create", "Leads", "--connection", "sf", "--object", "Lead",
+           "--field", "Segment_Names__c")  # fmt: skip
+
+
+def test_progress_without_a_terminal_is_plain_lines(cli: Cli, sandbox: Sandbox) -> None:
+    seed_leads(sandbox)
+    leads_orchestration(cli)
+
+    result = cli("sync", "Leads")  # stderr is not a terminal here
+
+    assert result.exit_code == 0, result.stderr
+    assert "\r" not in result.stderr
+    assert result.stderr.splitlines() == [
+        "run 1 reading: 6 records",
+        "run 1 writing: 0/1 batches",
+        "run 1 writing: 1/1 batches",
+    ]
+    assert "succeeded" in result.stdout and "\r" not in result.stdout
+
+
+def test_a_dry_run_shows_the_changes_and_writes_nothing(cli: Cli, sandbox: Sandbox) -> None:
+    from sqlalchemy import func, select
+
+    from models.db import make_engine
+    from models.runs import ApiUsage, SyncBatch, SyncRun
+
+    leads = seed_leads(sandbox)
+    leads_orchestration(cli)
+    emulator = sandbox.emulators["salesforce"]
+
+    planned = cli.json("sync", "Leads", "--dry-run")
+
+    assert planned == {
+        "dry_run": True,
+        "orchestration": "Leads",
+        "records_read": 6,
+        "eligible": 4,
+        "to_write": 3,
+        "unchanged": 1,
+        "unmatched": 2,
+        "truncated": 0,
+        "batches": 1,
+        "api_calls": planned["api_calls"],  # type: ignore[index]
+        "changes": [
+            {"record_id": leads["ada"], "current": None, "new": "Software； ICP;Tier 1"},
+            {"record_id": leads["bo"], "current": None, "new": "Software； ICP"},
+            {"record_id": leads["cy"], "current": None, "new": "Tier 1"},
+        ],
+    }
+    assert planned["api_calls"] >= 2  # type: ignore[index,operator]
+    human = cli.ok("sync", "Leads", "--dry-run")
+    assert "dry run of 'Leads': nothing was written" in human.stdout
+    assert leads["ada"] in human.stdout and "Software； ICP;Tier 1" in human.stdout
+    assert "\r" not in human.stderr
+    # Nothing written, no run, no batch; the calls count against the day's budget.
+    assert emulator.writes == []
+    assert not [k for k in emulator.calls if "composite" in k or "PATCH" in k], emulator.calls
+    engine = make_engine(cli.env["SEGSYNC_DATABASE_URL"])
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(SyncRun)) == 0
+        assert connection.scalar(select(func.count()).select_from(SyncBatch)) == 0
+        spent = connection.scalar(select(func.sum(ApiUsage.calls)))
+    engine.dispose()
+    assert spent == 2 * planned["api_calls"]  # type: ignore[index,operator]
+    assert cli.json("runs") == []
+    # The run that follows writes exactly the changes the dry run showed.
+    cli.ok("sync", "Leads")
+    assert {w.record_id: w.value for w in emulator.writes} == {
+        c["record_id"]: c["new"]
+        for c in planned["changes"]  # type: ignore[index]
+    }
+
+
+def test_dry_run_misuse_exits_2(cli: Cli) -> None:
+    for args in (
+        ("sync", "Leads", "--dry-run", "--queue"),
+        ("sync", "Leads", "--wait"),
+        ("sync", "Leads", "--timeout", "5"),
+        ("sync", "Leads", "--queue", "--wait", "--timeout", "0"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.output)
+
+
+def test_an_interrupted_foreground_run_is_cancelled_not_left_running(
+    cli: Cli, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker import cli_runs
+    from worker.sync import plan_run
+
+    seed_leads(sandbox)
+    leads_orchestration(cli)
+
+    def interrupted_after_planning(
+        factory: Any, run_id: int, connector: Any, *_: Any, **__: Any
+    ) -> Any:
+        plan_run(factory, run_id, connector)
+        raise KeyboardInterrupt  # Ctrl-C before the first batch is written
+
+    monkeypatch.setattr(cli_runs, "run_in_foreground", interrupted_after_planning)
+    reason = cli.refused("sync", "Leads")
+
+    assert "run 1 cancelled: the foreground `segsync sync` was interrupted" in reason
+    shown = cli.json("runs", "show", "1")
+    assert shown["status"] == "cancelled"  # type: ignore[index]
+    assert sandbox.emulators["salesforce"].writes == []
+    monkeypatch.undo()
+    # Nothing is left active: the next run goes ahead.
+    assert cli.json("sync", "Leads")["status"] == "succeeded"  # type: ignore[index]
