@@ -14,7 +14,7 @@ import redis
 from connectors.sandbox.cluster import Sandbox
 from models.connections import new_secret_key
 from tests.factories import write_csv
-from tests.worker.celery_processes import CeleryProcess, start_worker
+from tests.worker.celery_processes import start_worker
 from tests.worker.sandbox_connections import (
     eloqua_connection,
     hubspot_connection,
@@ -238,31 +238,3 @@ def test_marketo_pardot_and_eloqua_through_a_real_worker(
             assert max(writes.values()) == 1, f"{system}: a record was written twice"
         exports = sandbox.emulators["marketo"].exports.jobs.values()  # type: ignore[attr-defined]
         assert [job.status for job in exports] == ["Completed"]
-
-
-def test_flower_requires_authentication(stack: Stack, tmp_path: Path) -> None:
-    import requests
-
-    from tests.services import free_port
-
-    _cli, _sandbox, env, _companies = stack
-    port = free_port()
-    refused = CeleryProcess(["flower", f"--port={port}"], env, tmp_path / "refused.log")
-    assert refused.process.wait(timeout=30) == 1
-    assert "SEGSYNC_FLOWER_BASIC_AUTH" in refused.output()
-    flower = CeleryProcess(
-        ["flower", f"--port={port}"],
-        {**env, "SEGSYNC_FLOWER_BASIC_AUTH": "ops:flower-pass-1"},
-        tmp_path / "flower.log",
-    )
-    try:
-        flower.wait_for("Visit me at", timeout=60)
-        session = requests.Session()
-        session.trust_env = False
-        url = f"http://127.0.0.1:{port}/api/workers"
-        assert session.get(url, timeout=10).status_code == 401
-        assert session.get(url, auth=("ops", "wrong"), timeout=10).status_code == 401
-        assert session.get(url, auth=("ops", "flower-pass-1"), timeout=10).status_code == 200
-        assert "flower-pass-1" not in flower.output()
-    finally:
-        flower.stop()
