@@ -216,3 +216,14 @@ def test_beat_refuses_a_state_folder_it_cannot_create_in_one_line(
             "set SEGSYNC_STATE_DIR to a folder segsync may write"
         ), (name, done.stderr)
         assert "Traceback" not in done.stderr, name
+
+
+def test_git_ignores_celery_state_files_left_in_the_checkout() -> None:
+    stray = ["celerybeat-schedule", "celerybeat-schedule.db", "examples/celerybeat-schedule.dat"]
+    stray += ["celerybeat.pid", "flower", "flower.db"]
+    kept = ["celeryconfig.py", "worker/flower_gate.py", "tests/worker/test_flower.py"]
+    check = ["git", "-C", str(REPO), "check-ignore", "--no-index", "--verbose", "--non-matching"]
+    done = subprocess.run([*check, *stray, *kept], capture_output=True, text=True, check=False)
+    # --verbose --non-matching prints "source:line:pattern<TAB>path", with "::" for no match.
+    matched = {line.split("\t")[1]: not line.startswith("::") for line in done.stdout.splitlines()}
+    assert matched == {**dict.fromkeys(stray, True), **dict.fromkeys(kept, False)}, done.stderr
