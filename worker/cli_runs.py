@@ -197,7 +197,7 @@ def runs(database: Database, words: tuple[str, ...], as_json: bool) -> None:
         else:
             _cancel_run(database, int(words[1]), as_json)
         return
-    if len(words) > 1:
+    if len(words) > 1 or words[:1] in (("show",), ("cancel",)):
         raise click.UsageError("expected [NAME], show ID or cancel ID")
     name = words[0] if words else None
     with database.transaction() as session:
@@ -269,9 +269,13 @@ def _cancel_run(database: Database, run_id: int, as_json: bool) -> None:
             }
         )
         return
-    message = f"run {run_id} cancelled: {cancelled} batches will not be written"
+    message = f"run {run_id} cancelled: {_batches(cancelled)} will not be written"
     if run.status == "queued" or (run.status == "running" and not run.batches_total):
         message = f"run {run_id} cancelled before it wrote anything"
     if in_flight:
-        message += f"; {in_flight} being written now will finish and be counted"
+        message += f"; {_batches(in_flight)} being written now will finish and be counted"
     click.echo(message)
+
+
+def _batches(count: int) -> str:
+    return f"{count} batch" if count == 1 else f"{count} batches"
