@@ -25,3 +25,8 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` timezone-aware in UTC: SQLite hands stored times back naive (they are all UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,8 +1,13 @@
-"""`segsync connections ...`: store CRM/MAP credentials (secrets encrypted) and test them."""
+"""`segsync connections ...`: store, change, test and delete CRM/MAP connections.
+
+The rules live in models.connections; which keys a system takes comes from the connectors
+(worker.connector_factory), handed to models as the check they run before storing anything.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -11,19 +16,32 @@ from sqlalchemy import select
 from connectors.errors import ConnectorError
 from models.connections import (
     Connection,
+    ConnectionChanges,
     ConnectionSpec,
     add_connection,
+    delete_connection,
     find_connection,
     new_secret_key,
     resolve_secrets,
+    update_connection,
 )
 from models.errors import InputError
 from worker.cli_database import Database
-from worker.cli_output import echo_json, fail, render_table
+from worker.cli_output import confirm_or_refuse, echo_json, fail, render_table
 from worker.connector_factory import SYSTEMS, build_config, build_connector, check_keys
 
-# Stands in for a secret read from the environment when a connection is checked for completeness.
-_FROM_ENVIRONMENT = "from-environment"
+# Stands in for a secret not at hand (read from the environment when used, or kept encrypted)
+# when a connection is checked for completeness.
+_NOT_AT_HAND = "not-at-hand"
+
+
+def check_connection(
+    system: str, settings: Mapping[str, str], secrets: Mapping[str, str | None]
+) -> None:
+    """Refuse unknown keys, secrets given as settings, and a connection incomplete for its auth
+    mode (models.connections.ConnectionCheck)."""
+    check_keys(system, settings, {key: value or "" for key, value in secrets.items()})
+    build_config(system, {**settings, **{k: v or _NOT_AT_HAND for k, v in secrets.items()}})
 
 
 def _pairs(option: str, values: tuple[str, ...]) -> dict[str, str]:
@@ -108,12 +126,85 @@ def add_command(
     plain = _pairs("--set", settings)
     from_environment = _pairs("--secret-env", secret_env)
     given = {**_secrets(secrets), **_read_secret_files(_pairs("--secret-file", secret_files))}
-    check_keys(system, plain, {**given, **from_environment})
-    build_config(system, {**plain, **given, **dict.fromkeys(from_environment, _FROM_ENVIRONMENT)})
+    check_connection(system, plain, {**given, **dict.fromkeys(from_environment)})
     spec = ConnectionSpec(name, system, plain, given, from_environment)
     with database.transaction() as session:
         add_connection(session, spec, database.settings.secret_key_text())
     click.echo(f"added connection {name!r} ({system})")
+
+
+@connections.command("update")
+@click.argument("name")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Set a plain setting.")
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="KEY[=VALUE]",
+    help="Set a secret, stored encrypted (asked for when no VALUE is given).",
+)
+@click.option(
+    "--secret-file",
+    "secret_files",
+    multiple=True,
+    metavar="KEY=PATH",
+    help="Set a secret read from a file now, stored encrypted.",
+)
+@click.option(
+    "--secret-env",
+    "secret_env",
+    multiple=True,
+    metavar="KEY=VARIABLE",
+    help="Read a secret from environment variable VARIABLE when used.",
+)
+@click.option("--unset", multiple=True, metavar="KEY", help="Remove a setting or secret.")
+@click.pass_obj
+def update_command(
+    database: Database,
+    name: str,
+    settings: tuple[str, ...],
+    secrets: tuple[str, ...],
+    secret_files: tuple[str, ...],
+    secret_env: tuple[str, ...],
+    unset: tuple[str, ...],
+) -> None:
+    """Change connection NAME's settings and secrets; those not named stay as they are."""
+    if not (settings or secrets or secret_files or secret_env or unset):
+        raise click.UsageError(
+            "nothing to change: give --set, --secret, --secret-file, --secret-env or --unset"
+        )
+    with database.transaction() as session:
+        find_connection(session, name)  # an unknown name is refused before asking for a secret
+    changes = ConnectionChanges(
+        settings=_pairs("--set", settings),
+        secrets={**_secrets(secrets), **_read_secret_files(_pairs("--secret-file", secret_files))},
+        secret_environment=_pairs("--secret-env", secret_env),
+        unset=tuple(key.strip() for key in unset),
+    )
+    with database.transaction() as session:
+        changed = update_connection(
+            session, name, changes, database.settings.secret_key_text(), check_connection
+        )
+    if changed:
+        click.echo(f"updated connection {name!r}: {', '.join(changed)}")
+    else:
+        click.echo(f"connection {name!r} already had those settings; nothing changed")
+
+
+@connections.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask to confirm.")
+@click.pass_obj
+def delete_command(database: Database, name: str, yes: bool) -> None:
+    """Delete connection NAME and its stored secrets (refused while an orchestration uses it)."""
+    with database.transaction() as session:
+        find_connection(session, name)
+    confirm_or_refuse(
+        f"Delete connection {name!r} and its stored secrets?", yes, "nothing was deleted"
+    )
+    with database.transaction() as session:
+        delete_connection(session, name)
+    click.echo(f"deleted connection {name!r}")
 
 
 @connections.command("list")

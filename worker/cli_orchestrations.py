@@ -1,28 +1,37 @@
-"""`segsync orchestrations`, `segsync sync` and `segsync runs`: define and run orchestrations."""
+"""`segsync orchestrations ...`: define, change, list and delete Segment Name orchestrations.
+
+The rules live in models.orchestrations; this module parses options, checks a target field through
+the connection (models cannot reach a CRM), and prints.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 import click
-from sqlalchemy import delete, func, select
 
-from connectors.base import Connector
+from connectors.base import Connector, FieldInfo
 from connectors.ratelimit import rate_limiter
 from models.connections import Connection, find_connection, resolve_secrets
+from models.orchestration_status import LastRun, OrchestrationStatus, orchestration_statuses
 from models.orchestrations import (
-    Orchestration,
+    KEEP,
+    Keep,
+    OrchestrationChanges,
     OrchestrationSpec,
     create_orchestration,
+    delete_orchestration,
     find_orchestration,
     parse_scope,
-    scope_text,
+    set_orchestration_enabled,
+    update_orchestration,
 )
-from models.runs import SyncRun
-from models.segments import Segment
 from worker.cli_database import Database
-from worker.cli_output import echo_json, fail, render_table
+from worker.cli_output import confirm_or_refuse, echo_json, fail, render_table
 from worker.connector_factory import apply_rate_limits, build_connector
+
+T = TypeVar("T")
 
 
 def connector_for(database: Database, connection_name: str) -> Connector:
@@ -40,30 +49,75 @@ def connector_for(database: Database, connection_name: str) -> Connector:
     return connector
 
 
-def orchestration_as_dict(database: Database, orchestration: Orchestration) -> dict[str, Any]:
-    """An orchestration as shown by `list` and `show`."""
-    with database.transaction() as session:
-        connection = session.get_one(Connection, orchestration.connection_id)
-        segment = (
-            session.get(Segment, orchestration.scope_segment_id)
-            if orchestration.scope_segment_id
-            else None
-        )
-        return {
-            "name": orchestration.name,
-            "connection": connection.name,
-            "system": connection.system,
-            "object": orchestration.object_type,
-            "field": orchestration.field,
-            "scope": scope_text(orchestration, segment.name if segment else None),
-            "schedule": orchestration.schedule,
-            "next_run_at": orchestration.next_run_at,
-            "delimiter": orchestration.delimiter,
-            "max_length": orchestration.max_length,
-            "keep_when_empty": orchestration.keep_when_empty,
-            "daily_api_budget": orchestration.daily_api_budget,
-            "enabled": orchestration.enabled,
-        }
+def writable_field(
+    database: Database, connection_name: str, object_type: str, field: str
+) -> FieldInfo:
+    """The field as the connection describes it (its own spelling); refused if not writable."""
+    connector = connector_for(database, connection_name)
+    described = connector.describe_field(connector.check_object(object_type), field)
+    if not described.writable:
+        fail(f"field {described.name} on {described.object_type} is not writable")
+    return described
+
+
+def status_as_dict(status: OrchestrationStatus) -> dict[str, Any]:
+    """An orchestration as `list --json` and `show --json` print it."""
+    return {
+        "name": status.name,
+        "connection": status.connection,
+        "system": status.system,
+        "object": status.object_type,
+        "field": status.field,
+        "scope": status.scope,
+        "schedule": status.schedule,
+        "next_run_at": _iso(status.next_run_at),
+        "delimiter": status.delimiter,
+        "max_length": status.max_length,
+        "keep_when_empty": status.keep_when_empty,
+        "daily_api_budget": status.daily_api_budget,
+        "enabled": status.enabled,
+        "last_run": _last_run_as_dict(status.last_run),
+    }
+
+
+def _last_run_as_dict(run: LastRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "run": run.id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "reason": run.reason,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _minute(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _last_run_text(run: LastRun | None) -> str:
+    if run is None:
+        return "never"
+    when = run.finished_at or run.started_at
+    return f"{run.status}, run {run.id}" + (f" at {_minute(when)}" if when else "")
+
+
+_LIST_COLUMNS = (
+    "name",
+    "connection",
+    "target",
+    "scope",
+    "schedule",
+    "next run (UTC)",
+    "last run",
+    "enabled",
+)
 
 
 @click.group()
@@ -97,10 +151,7 @@ def create_command(
     daily_api_budget: int | None,
 ) -> None:
     """Create orchestration NAME after checking that the connection has the field."""
-    connector = connector_for(database, connection_name)
-    described = connector.describe_field(connector.check_object(object_type), field)
-    if not described.writable:
-        fail(f"field {described.name} on {described.object_type} is not writable")
+    described = writable_field(database, connection_name, object_type, field)
     with database.transaction() as session:
         connection = find_connection(session, connection_name)
         create_orchestration(
@@ -124,30 +175,122 @@ def create_command(
     )
 
 
+@orchestrations.command("update")
+@click.argument("name")
+@click.option("--name", "new_name", help="Rename it (its runs keep their history).")
+@click.option("--connection", "connection_name", help="Write through another connection.")
+@click.option("--object", "object_type", help="e.g. Lead, Contact, contacts.")
+@click.option("--field", help="The field the segment names are written to.")
+@click.option("--schedule", help="Cron expression in UTC, e.g. '0 2 * * *'.")
+@click.option("--no-schedule", is_flag=True, help="Run on demand only.")
+@click.option("--scope", help="all, recent:DAYS or segment:NAME")
+@click.option("--delimiter")
+@click.option("--max-length", type=int, help="Cap below the field's own maximum length.")
+@click.option("--no-max-length", is_flag=True, help="Use the field's own maximum length.")
+@click.option(
+    "--keep-when-empty/--clear-when-empty",
+    default=None,
+    help="Never clear a record's stale names / clear them (the default).",
+)
+@click.option("--daily-api-budget", type=int, help="API calls this orchestration may use a day.")
+@click.option("--no-daily-api-budget", is_flag=True, help="No daily cap on API calls.")
+@click.pass_obj
+def update_command(
+    database: Database,
+    name: str,
+    new_name: str | None,
+    connection_name: str | None,
+    object_type: str | None,
+    field: str | None,
+    schedule: str | None,
+    no_schedule: bool,
+    scope: str | None,
+    delimiter: str | None,
+    max_length: int | None,
+    no_max_length: bool,
+    keep_when_empty: bool | None,
+    daily_api_budget: int | None,
+    no_daily_api_budget: bool,
+) -> None:
+    """Change orchestration NAME: every create option; what is not given stays as it is."""
+    _one_of("--schedule", schedule, "--no-schedule", no_schedule)
+    _one_of("--max-length", max_length, "--no-max-length", no_max_length)
+    _one_of("--daily-api-budget", daily_api_budget, "--no-daily-api-budget", no_daily_api_budget)
+    connection_id: int | Keep = KEEP
+    target_object: str | Keep = KEEP
+    target_field: str | Keep = KEEP
+    if connection_name or object_type or field:
+        with database.transaction() as session:
+            current = find_orchestration(session, name)
+            current_connection = session.get_one(Connection, current.connection_id).name
+            current_object, current_field = current.object_type, current.field
+        connection_name = connection_name or current_connection
+        # Checked through the connection as create does, whichever of the three changes.
+        described = writable_field(
+            database, connection_name, object_type or current_object, field or current_field
+        )
+        with database.transaction() as session:
+            connection_id = find_connection(session, connection_name).id
+        target_object, target_field = described.object_type, described.name
+    changes = OrchestrationChanges(
+        connection_id=connection_id,
+        object_type=target_object,
+        field=target_field,
+        name=KEEP if new_name is None else new_name,
+        scope=KEEP if scope is None else parse_scope(scope),
+        delimiter=KEEP if delimiter is None else delimiter,
+        max_length=_cleared(max_length, no_max_length),
+        keep_when_empty=KEEP if keep_when_empty is None else keep_when_empty,
+        daily_api_budget=_cleared(daily_api_budget, no_daily_api_budget),
+        schedule=_cleared(schedule, no_schedule),
+    )
+    if changes == OrchestrationChanges():
+        raise click.UsageError("nothing to change: give at least one option (see --help)")
+    with database.transaction() as session:
+        done = update_orchestration(session, name, changes)
+        shown = done.orchestration.name
+    if done.changed:
+        click.echo(f"updated orchestration {shown!r}: {', '.join(done.changed)}")
+    else:
+        click.echo(f"orchestration {shown!r} already had those settings; nothing changed")
+
+
+def _one_of(option: str, value: object, clearing: str, clear: bool) -> None:
+    if value is not None and clear:
+        raise click.UsageError(f"{option} and {clearing} cannot go together")
+
+
+def _cleared(value: T | None, clear: bool) -> T | Keep | None:
+    if clear:
+        return None
+    return KEEP if value is None else value
+
+
 @orchestrations.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.pass_obj
 def list_command(database: Database, as_json: bool) -> None:
-    """List orchestrations."""
+    """List orchestrations with their schedule, next run and last run's outcome."""
     with database.transaction() as session:
-        found = list(session.scalars(select(Orchestration).order_by(Orchestration.name)))
-    rows = [orchestration_as_dict(database, o) for o in found]
+        statuses = orchestration_statuses(session)
     if as_json:
-        echo_json(rows)
+        echo_json([status_as_dict(s) for s in statuses])
         return
     click.echo(
         render_table(
-            ["name", "connection", "object", "field", "scope", "enabled"],
+            _LIST_COLUMNS,
             [
                 (
-                    r["name"],
-                    r["connection"],
-                    r["object"],
-                    r["field"],
-                    r["scope"],
-                    "yes" if r["enabled"] else "no",
+                    s.name,
+                    s.connection,
+                    f"{s.object_type}.{s.field}",
+                    s.scope,
+                    s.schedule or "on demand",
+                    _minute(s.next_run_at),
+                    _last_run_text(s.last_run),
+                    "yes" if s.enabled else "no",
                 )
-                for r in rows
+                for s in statuses
             ],
         )
     )
@@ -158,21 +301,23 @@ def list_command(database: Database, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the orchestration as JSON.")
 @click.pass_obj
 def show_command(database: Database, name: str, as_json: bool) -> None:
-    """Show one orchestration."""
+    """Show one orchestration, with its next run and last run."""
     with database.transaction() as session:
-        found = find_orchestration(session, name)
-    shown = orchestration_as_dict(database, found)
+        found = orchestration_statuses(session, find_orchestration(session, name).name)[0]
+    shown = status_as_dict(found)
     if as_json:
         echo_json(shown)
-    else:
-        click.echo(render_table(["setting", "value"], shown.items()))
+        return
+    rows: list[tuple[str, object]] = [(k, v) for k, v in shown.items() if k != "last_run"]
+    rows.append(("last_run", _last_run_text(found.last_run)))
+    if found.last_run is not None and found.last_run.reason:
+        rows.append(("last_run_reason", found.last_run.reason))
+    click.echo(render_table(["setting", "value"], rows))
 
 
 def _set_enabled(database: Database, name: str, enabled: bool) -> None:
     with database.transaction() as session:
-        found = find_orchestration(session, name)
-        changed = found.enabled != enabled
-        found.enabled = enabled
+        changed = set_orchestration_enabled(session, name, enabled)
     state = "enabled" if enabled else "disabled"
     click.echo(f"{name!r} {state}" if changed else f"{name!r} was already {state}")
 
@@ -181,7 +326,7 @@ def _set_enabled(database: Database, name: str, enabled: bool) -> None:
 @click.argument("name")
 @click.pass_obj
 def enable_command(database: Database, name: str) -> None:
-    """Let orchestration NAME run (on its schedule and on demand)."""
+    """Let orchestration NAME run (on its schedule, from now on, and on demand)."""
     _set_enabled(database, name, True)
 
 
@@ -189,7 +334,7 @@ def enable_command(database: Database, name: str) -> None:
 @click.argument("name")
 @click.pass_obj
 def disable_command(database: Database, name: str) -> None:
-    """Stop orchestration NAME from running."""
+    """Stop orchestration NAME from running (a run already active goes on)."""
     _set_enabled(database, name, False)
 
 
@@ -199,17 +344,9 @@ def disable_command(database: Database, name: str) -> None:
 @click.pass_obj
 def delete_command(database: Database, name: str, yes: bool) -> None:
     """Delete orchestration NAME and its run history."""
-    if not yes and not click.confirm(f"Delete orchestration {name!r} and its runs?", default=False):
-        fail("not confirmed; nothing was deleted")
     with database.transaction() as session:
-        found = find_orchestration(session, name)
-        active = session.scalar(
-            select(func.count()).where(
-                SyncRun.orchestration_id == found.id,
-                SyncRun.status.in_(("queued", "running", "deferred")),
-            )
-        )
-        if active:
-            fail(f"orchestration {name!r} has an active run; wait for it or disable it first")
-        session.execute(delete(Orchestration).where(Orchestration.id == found.id))
+        name = find_orchestration(session, name).name
+    confirm_or_refuse(f"Delete orchestration {name!r} and its runs?", yes, "nothing was deleted")
+    with database.transaction() as session:
+        delete_orchestration(session, name)
     click.echo(f"deleted orchestration {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -52,3 +53,16 @@ def fail(message: str) -> None:
     """Refuse: print `message` on one line on stderr and exit 1."""
     click.echo(f"segsync: {message}", err=True)
     raise SystemExit(1)
+
+
+def confirm_or_refuse(question: str, yes: bool, refused: str) -> None:
+    """Go on when `yes` or the person answers yes; refuse (exit 1) without a terminal to ask on.
+
+    `refused`: what did not happen, e.g. "nothing was deleted".
+    """
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail(f"no terminal to ask on: pass --yes to confirm; {refused}")
+    if not click.confirm(question, default=False):
+        fail(f"not confirmed; {refused}")

@@ -1,4 +1,5 @@
-"""`segsync connections` and `segsync sandbox start`: secrets stay secret, emulators answer."""
+"""`segsync connections` and `segsync sandbox start`: secrets stay secret, connections can be fixed
+and removed, emulators answer."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sqlalchemy import create_engine, text
 
 from connectors.sandbox.cluster import Sandbox
 from models.connections import new_secret_key
+from tests.worker.celery_stack import Stack
 from tests.worker.test_cli import Cli
 
 SEGSYNC = str(Path(sys.executable).parent / "segsync")
@@ -206,3 +208,98 @@ def test_sandbox_start_prints_its_description_first_and_stops_on_sigterm() -> No
             [SEGSYNC, "sandbox", "start", "--systems", "nosuch"], capture_output=True, text=True
         ).stderr
     )
+
+
+def test_update_fixes_a_token_and_keeps_every_other_setting(cli: Cli, sandbox: Sandbox) -> None:
+    token = sandbox.describe()["hubspot"]["access_token"]
+    cli.ok(*hubspot_args(sandbox), "--secret", "access_token=pat-refused-token")
+    args = ("connections", "test", "hs", "--object", "contacts", "--field", "segment_names")
+    cli.refused(*args)
+    updated = cli.ok("connections", "update", "hs", "--secret", f"access_token={token}")
+    assert updated.stdout.strip() == "updated connection 'hs': access_token"
+    assert token not in updated.stdout + updated.stderr
+    cli.ok(*args)
+    (shown,) = cli.json("connections", "list")  # type: ignore[misc]
+    assert shown["settings"] == {  # the base URL and CA bundle given at add are kept
+        "base_url": sandbox.describe()["hubspot"]["base_url"],
+        "ca_bundle": sandbox.describe()["ca_bundle"],
+    }
+    assert shown["secrets"] == ["access_token"]
+    # From a stored token to one read from the environment, then a setting removed.
+    cli.ok("connections", "update", "hs", "--secret-env", "access_token=HS_TOKEN")
+    assert "reads secret access_token from $HS_TOKEN" in cli.refused(*args)
+    cli.env["HS_TOKEN"] = token
+    cli.ok(*args)
+    out = cli.ok("connections", "update", "hs", "--unset", "ca_bundle").stdout
+    assert out.strip() == "updated connection 'hs': ca_bundle"
+    again = cli.ok("connections", "update", "hs", "--secret-env", "access_token=HS_TOKEN").stdout
+    assert "nothing changed" in again
+
+
+def test_update_is_validated_like_add_and_a_refusal_stores_nothing(
+    cli: Cli, sandbox: Sandbox
+) -> None:
+    token = sandbox.describe()["hubspot"]["access_token"]
+    cli.ok(*hubspot_args(sandbox), "--secret", f"access_token={token}")
+    before = cli.json("connections", "list")
+    refusals = [
+        (("--set", "access_token=x"), "access_token is a secret of hubspot: give it with --secret"),
+        (("--set", "colour=blue"), "hubspot has no setting 'colour'"),
+        (("--secret", "colour=blue"), "hubspot has no secret 'colour'"),
+        (("--unset", "access_token"), "needs either access_token"),
+        (("--unset", "colour"), "connection 'hs' has no setting or secret 'colour'"),
+        (
+            ("--set", "base_url=ftp://x", "--unset", "ca_bundle"),
+            "base_url must start with https://",
+        ),
+        (("--secret", "access_token"), "no terminal to ask on"),
+        (("--secret-env", "access_token=1BAD"), "not an environment variable name"),
+    ]
+    for options, reason in refusals:
+        assert reason in cli.refused("connections", "update", "hs", *options), options
+    assert cli.json("connections", "list") == before
+    assert "no connection named 'zz'" in cli.refused("connections", "update", "zz", "--unset", "a")
+    assert cli("connections", "update", "hs").exit_code == 2  # nothing to change
+    no_key = Cli(cli.env["SEGSYNC_DATABASE_URL"])
+    assert "SEGSYNC_SECRET_KEY is not set" in no_key.refused(
+        "connections", "update", "hs", "--secret", "access_token=other"
+    )
+    # Settings alone change without the key; the stored token is kept.
+    no_key.ok("connections", "update", "hs", "--set", "ca_bundle=/tmp/other.pem")
+    cli.ok("connections", "update", "hs", "--set", f"ca_bundle={sandbox.describe()['ca_bundle']}")
+    cli.ok("connections", "test", "hs", "--object", "contacts", "--field", "segment_names")
+
+
+def test_delete_asks_and_is_refused_while_an_orchestration_uses_it(
+    cli: Cli, sandbox: Sandbox
+) -> None:
+    token = sandbox.describe()["hubspot"]["access_token"]
+    cli.ok(*hubspot_args(sandbox), "--secret", f"access_token={token}")
+    cli.ok("orchestrations", "create", "Contacts", "--connection", "hs", "--object", "contacts",
+           "--field", "segment_names")  # fmt: skip
+    reason = cli.refused("connections", "delete", "hs")
+    assert reason == "segsync: no terminal to ask on: pass --yes to confirm; nothing was deleted"
+    reason = cli.refused("connections", "delete", "hs", "--yes")
+    assert "connection 'hs' is used by orchestration 'Contacts': delete them or move" in reason
+    assert "no connection named 'zz'" in cli.refused("connections", "delete", "zz", "--yes")
+    cli.ok("orchestrations", "delete", "Contacts", "--yes")
+    assert cli.ok("connections", "delete", "hs", "--yes").stdout.strip() == (
+        "deleted connection 'hs'"
+    )
+    assert cli.json("connections", "list") == []
+
+
+def test_a_worker_rebuilds_its_connector_when_the_connection_changes(stack: Stack) -> None:
+    # The worker caches one logged-in connector per connection until its updated_at moves.
+    stack.orchestration("Contacts", "hs", "contacts")
+    worker = stack.worker("one", concurrency=1)
+    first = stack.finished(stack.queue("Contacts"), timeout=120)
+    assert first.status == "succeeded", (first.reason, stack.tails())
+    stack.cli.ok("connections", "update", "hs", "--secret", "access_token=pat-refused-token")
+    second = stack.finished(stack.queue("Contacts"), timeout=120)
+    assert second.status == "failed", stack.tails()
+    token = stack.sandbox.describe()["hubspot"]["access_token"]
+    stack.cli.ok("connections", "update", "hs", "--secret", f"access_token={token}")
+    third = stack.finished(stack.queue("Contacts"), timeout=120)
+    assert third.status == "succeeded", (third.reason, stack.tails())
+    assert "pat-refused-token" not in worker.output()
