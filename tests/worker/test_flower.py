@@ -102,6 +102,8 @@ def test_every_flower_route_but_healthcheck_requires_the_credentials(
             assert answer.status_code != 401, path
     workers = http.get(f"http://127.0.0.1:{port}/api/workers", auth=AUTH, timeout=30)
     assert workers.status_code == 200
+    style = http.get(f"http://127.0.0.1:{port}/static/css/flower.css", auth=AUTH, timeout=30)
+    assert style.status_code == 200
     metrics = http.get(f"http://127.0.0.1:{port}/metrics", auth=AUTH, timeout=30)
     assert metrics.status_code == 200
     assert "flower_" in metrics.text
@@ -109,21 +111,31 @@ def test_every_flower_route_but_healthcheck_requires_the_credentials(
 
 
 def test_celery_flower_with_segsyncs_app_is_gated_too(env: dict[str, str], tmp_path: Path) -> None:
-    port = free_port()
     celery = [str(Path(sys.executable).parent / "celery"), "-A", "worker", "flower"]
+    with_auth, without_auth = free_port(), free_port()
     # In the checkout, as the editable install runs it (the wheel is test_packaging's part).
-    flower = Program(
-        [*celery, f"--port={port}"],
-        {**env, "FLOWER_BASIC_AUTH": ":".join(AUTH)},
-        tmp_path / "celery-flower.log",
-        cwd=REPO,
-    )
+    flowers = [
+        Program(
+            [*celery, f"--port={with_auth}"],
+            {**env, "FLOWER_BASIC_AUTH": ":".join(AUTH)},
+            tmp_path / "celery-flower.log",
+            cwd=REPO,
+        ),
+        # Started without any credentials, it must not serve segsync's app in the open.
+        Program([*celery, f"--port={without_auth}"], env, tmp_path / "open-flower.log", cwd=REPO),
+    ]
     try:
-        flower.wait_for(READY, timeout=120)
+        for flower in flowers:
+            flower.wait_for(READY, timeout=120)
         http = local_http()
-        metrics = f"http://127.0.0.1:{port}/metrics"
+        metrics = f"http://127.0.0.1:{with_auth}/metrics"
         assert http.get(metrics, timeout=30).status_code == 401
         assert http.get(metrics, auth=AUTH, timeout=30).status_code == 200
-        assert http.get(f"http://127.0.0.1:{port}/healthcheck", timeout=30).text == "OK"
+        assert http.get(f"http://127.0.0.1:{with_auth}/healthcheck", timeout=30).text == "OK"
+        for path in ("/", "/metrics", "/api/workers", "/static/css/flower.css"):
+            answer = http.get(f"http://127.0.0.1:{without_auth}{path}", timeout=30)
+            assert answer.status_code == 401, path
+        assert http.get(f"http://127.0.0.1:{without_auth}/healthcheck", timeout=30).text == "OK"
     finally:
-        flower.stop()
+        for flower in flowers:
+            flower.stop()
