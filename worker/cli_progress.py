@@ -22,8 +22,16 @@ WAIT_POLL_SECONDS = 0.5
 class ProgressLine:
     """The progress line of one command."""
 
-    def __init__(self, stream: TextIO | None = None, interval: float = PLAIN_LINE_INTERVAL) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        interval: float = PLAIN_LINE_INTERVAL,
+        *,
+        quiet: bool = False,
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
+        # quiet: --json output, whose scripts read stderr for the one-line reason only.
+        self.quiet = quiet
         self.interval = interval
         self.terminal = self.stream.isatty()
         self._stage: str | None = None
@@ -34,6 +42,8 @@ class ProgressLine:
 
     def show(self, stage: str, text: str) -> None:
         """Show `text`, the progress of `stage`; a new stage is shown at once."""
+        if self.quiet:
+            return
         self._text = text
         if self.terminal:
             # Spaces wipe what a longer previous text left on the line.

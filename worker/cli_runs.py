@@ -95,26 +95,18 @@ def sync_command(
         _run_here(database, run_id, work, connection_name, as_json)
 
 
-def _progress_line(as_json: bool) -> ProgressLine:
-    # --json output is for scripts; its progress would only be noise on their stderr.
-    return ProgressLine(interval=float("inf")) if as_json else ProgressLine()
-
-
 def _run_here(
     database: Database, run_id: int, work: Work, connection_name: str, as_json: bool
 ) -> None:
     """Plan and write the run in this process, with progress; Ctrl-C cancels it."""
     connector = connector_for(database, connection_name)
-    line = _progress_line(as_json)
+    line = ProgressLine(quiet=as_json)
 
-    def progress(stage: str, done: int, total: int | None) -> None:
-        if not as_json:
-            shown = (
-                read_progress(run_id, done)
-                if total is None
-                else write_progress(run_id, done, total)
-            )
-            line.show(*shown)
+    def progress(_stage: str, done: int, total: int | None) -> None:
+        shown = (
+            read_progress(run_id, done) if total is None else write_progress(run_id, done, total)
+        )
+        line.show(*shown)
 
     factory = database.sessions()
     try:
@@ -147,7 +139,7 @@ def _queue(
     if not wait:
         click.echo(f"run {run_id} queued")
         return
-    line = _progress_line(as_json)
+    line = ProgressLine(quiet=as_json)
     follow = (
         f"follow it with `segsync runs show {run_id}`, stop it with `segsync runs cancel {run_id}`"
     )
@@ -171,11 +163,10 @@ def _dry_run(
     database: Database, name: str, orchestration_id: int, connection_name: str, as_json: bool
 ) -> None:
     connector = connector_for(database, connection_name)
-    line = _progress_line(as_json)
+    line = ProgressLine(quiet=as_json)
 
     def progress(_stage: str, done: int, _total: int | None) -> None:
-        if not as_json:
-            line.show("reading", f"dry run reading: {done:,} records")
+        line.show("reading", f"dry run reading: {done:,} records")
 
     planned = dry_run(database.sessions(), orchestration_id, connector, progress)
     line.close()
