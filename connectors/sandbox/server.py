@@ -2,19 +2,22 @@
 
 Each emulator subclasses `Emulator` and implements `handle()`. Tests in the same process reach the
 emulator object directly; tests in another process (a Celery worker's) use the control endpoints
-under `/__sandbox/`: `GET writes`, `GET stats`, `POST faults` with {"kind", "count", ...},
-`POST reset`.
+under `/__sandbox/`: `GET writes`, `GET stats`, `POST faults` with {"kind", "count", "after",
+"path", "method", ...}, `GET faults` (those still pending), `POST reset`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -81,11 +84,35 @@ class WriteLogEntry:
 
 @dataclass
 class Fault:
-    """A fault to inject on the next `count` matching requests."""
+    """A fault to inject on `count` matching requests, once `after` matching requests passed.
+
+    A request matches when `path` (a regular expression) is found in its path and `method` is
+    its method; an unset one matches every request. So `after=2, path="/batch/update$"` makes
+    exactly the third batch update from now fail, however long the calls before it take.
+    """
 
     kind: str
     count: int = 1
     params: dict[str, Any] = field(default_factory=dict)
+    after: int = 0
+    path: str | None = None
+    method: str | None = None
+    # Matching requests that arrived since the fault was injected.
+    seen: int = 0
+
+    def matches(self, request: Request | None) -> bool:
+        """Whether `request` (None: taken outside any request) is one this fault may meet."""
+        if self.path is None and self.method is None:
+            return True
+        if request is None:
+            return False
+        if self.method is not None and request.method != self.method:
+            return False
+        return self.path is None or re.search(self.path, request.path) is not None
+
+    def armed(self) -> bool:
+        """Whether the `after` matching requests it lets pass have arrived."""
+        return self.after == 0 or self.seen > self.after
 
 
 class Faults:
@@ -94,22 +121,68 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: list[Fault] = []
+        # The request each server thread is answering: emulators call take(kind) deep inside
+        # handle(), and a fault limited to some paths must know which request it would meet.
+        self._current = threading.local()
 
-    def inject(self, kind: str, count: int = 1, **params: Any) -> None:
-        """Make the next `count` requests that check for `kind` fail that way."""
+    def inject(
+        self,
+        kind: str,
+        count: int = 1,
+        *,
+        after: int = 0,
+        path: str | None = None,
+        method: str | None = None,
+        **params: Any,
+    ) -> None:
+        """Make `count` requests that check for `kind` fail that way, once `after` requests
+        matching `path` and `method` passed (ValueError on a bad count, after or path)."""
+        if count < 1:
+            raise ValueError(f"fault {kind}: count must be at least 1, not {count}")
+        if after < 0:
+            raise ValueError(f"fault {kind}: after must be 0 or more, not {after}")
+        if path is not None:
+            try:
+                re.compile(path)
+            except re.error as error:
+                message = f"fault {kind}: path {path!r} is not a regular expression: {error}"
+                raise ValueError(message) from None
         with self._lock:
-            self._pending.append(Fault(kind, count, params))
+            upper = method.upper() if method else None
+            self._pending.append(Fault(kind, count, params, after, path or None, upper))
 
-    def take(self, kind: str) -> Fault | None:
-        """Consume one occurrence of a pending `kind` fault, if any."""
+    @contextmanager
+    def serving(self, request: Request) -> Iterator[None]:
+        """Count `request` for the faults waiting on it; faults taken meanwhile must match it."""
         with self._lock:
             for fault in self._pending:
-                if fault.kind == kind and fault.count > 0:
+                if fault.after and fault.matches(request):
+                    fault.seen += 1
+        self._current.request = request
+        try:
+            yield
+        finally:
+            self._current.request = None
+
+    def take(self, kind: str) -> Fault | None:
+        """Consume one occurrence of a pending `kind` fault that is armed for this request."""
+        request: Request | None = getattr(self._current, "request", None)
+        with self._lock:
+            for fault in self._pending:
+                if fault.kind == kind and fault.armed() and fault.matches(request):
                     fault.count -= 1
                     if fault.count == 0:
                         self._pending.remove(fault)
                     return Fault(kind, 1, dict(fault.params))
         return None
+
+    def pending(self) -> list[Fault]:
+        """Copies of the faults not yet met (all their occurrences), oldest first."""
+        with self._lock:
+            return [
+                Fault(f.kind, f.count, dict(f.params), f.after, f.path, f.method, f.seen)
+                for f in self._pending
+            ]
 
     def clear(self) -> None:
         """Forget every pending fault."""
@@ -176,17 +249,41 @@ class Emulator(ABC):
             with self.lock:
                 return Response(body={"calls": dict(self.calls), "writes": len(self.writes)})
         if action == "faults" and request.method == "POST":
-            spec = request.json() or {}
-            kind = str(spec.pop("kind", ""))
-            count = int(spec.pop("count", 1))
-            if not kind:
-                return Response(400, {"error": "a fault needs a kind"})
-            self.faults.inject(kind, count, **spec)
-            return Response(body={"injected": kind, "count": count})
+            return self._inject(request)
+        if action == "faults" and request.method == "GET":
+            return Response(body=[asdict(fault) for fault in self.faults.pending()])
         if action == "reset" and request.method == "POST":
             self.reset()
             return Response(body={"reset": True})
         return Response(404, {"error": f"unknown sandbox control {request.method} {action}"})
+
+    def _inject(self, request: Request) -> Response:
+        """`POST /__sandbox/faults`: {"kind", "count", "after", "path", "method", params...}."""
+        try:
+            spec = request.json() or {}
+        except ValueError:
+            return Response(400, {"error": "a fault must be a JSON object"})
+        if not isinstance(spec, dict):
+            return Response(400, {"error": "a fault must be a JSON object"})
+        kind = spec.pop("kind", "")
+        if not kind or not isinstance(kind, str):
+            return Response(400, {"error": "a fault needs a kind"})
+        options: dict[str, Any] = {}
+        for name, wanted in (("count", int), ("after", int), ("path", str), ("method", str)):
+            value = spec.pop(name, None)
+            if value is None:
+                continue
+            if not isinstance(value, wanted) or isinstance(value, bool):
+                message = (
+                    f"fault {kind}: {name} must be {'an integer' if wanted is int else 'a string'}"
+                )
+                return Response(400, {"error": message})
+            options[name] = value
+        try:
+            self.faults.inject(kind, **options, **spec)
+        except ValueError as error:
+            return Response(400, {"error": str(error)})
+        return Response(body={"injected": kind, "count": 1} | options)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -216,22 +313,28 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(emulator.control(request))
             return
         call = emulator.next_call(request)
+        with emulator.faults.serving(request):
+            response = self._answer(emulator, request, call)
+        if response is None:
+            self.close_connection = True
+            return
+        self._send(response)
+
+    def _answer(self, emulator: Emulator, request: Request, call: int) -> Response | None:
+        """The generic faults, then the emulator's answer; None drops the connection."""
         if emulator.latency:
             time.sleep(emulator.latency)
         if (slow := emulator.faults.take("slow")) is not None:
             time.sleep(float(slow.params.get("seconds", 2.0)))
         if emulator.faults.take("drop_connection") is not None:
-            self.close_connection = True
-            return
+            return None
         if (error := emulator.faults.take("server_error")) is not None:
             status = int(error.params.get("status", 503))
-            self._send(Response(status, {"error": "injected server error"}))
-            return
+            return Response(status, {"error": "injected server error"})
         try:
-            response = emulator.handle(request, call)
+            return emulator.handle(request, call)
         except Exception as exc:  # an emulator bug must surface as a 500, not a hung client
-            response = Response(500, {"error": f"emulator failure: {type(exc).__name__}: {exc}"})
-        self._send(response)
+            return Response(500, {"error": f"emulator failure: {type(exc).__name__}: {exc}"})
 
     def _send(self, response: Response) -> None:
         payload = response.encoded()

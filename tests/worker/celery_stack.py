@@ -44,7 +44,8 @@ POLL = 0.05
 class RecordingHubSpot(HubSpotEmulator):
     """HubSpot's emulator that also notes the status of every API answer (429s included), can
     make batch updates alone slow, and can lose and regain its segment property as if an admin
-    deleted and re-created it."""
+    deleted and re-created it: at once, or at a known call through a `remove_property` fault
+    (params object_type and name; e.g. after=2, path="/batch/update$": at the third write)."""
 
     def __init__(self, records: int = 0, latency: float = 0.0) -> None:
         super().__init__(records=records, latency=latency)
@@ -56,6 +57,8 @@ class RecordingHubSpot(HubSpotEmulator):
         self._removed: dict[str, Any] = {}
 
     def handle(self, request: Request, call: int) -> Response:
+        if (removal := self.faults.take("remove_property")) is not None:
+            self.remove_property(str(removal.params["object_type"]), str(removal.params["name"]))
         updating = request.path.endswith("/batch/update")
         if updating:
             with self.lock:

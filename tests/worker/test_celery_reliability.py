@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from celery import Celery
 from sqlalchemy import select, update
@@ -223,53 +224,44 @@ def test_retryable_faults_end_in_a_complete_run(stack: Stack) -> None:
     expected_sf = seed(stack.sandbox, "salesforce", "Lead", 1000, stack.companies)
     stack.orchestration("hs faults", "hs-oauth", "contacts")
     stack.orchestration("sf faults", "sf", "Lead")
-    # One worker process: faults meet calls in a known order (an expired token meets a call that
-    # carries one, not the process's first token request).
+    # One worker process: its calls reach each emulator one at a time, so each fault meets a known
+    # call (an expired token meets a call that carries one, not the process's first token request).
     worker = stack.worker("faults", concurrency=1)
     hubspot.reset()
     salesforce.reset()
-    # Slow enough that the write phase of each run outlasts the test's reaction to its first batch.
-    hubspot.write_latency = 0.2
-    salesforce.latency = 0.15
 
-    # Faults that meet the runs' planning calls (field lookup, reads).
+    # Faults that meet the runs' first calls (planning: field lookup, reads).
     hubspot.faults.inject("rate_limit", count=2)
     salesforce.faults.inject("server_error", count=1)
     salesforce.faults.inject("expire_token")  # the session dies: the connector logs in again
+
+    # Faults that meet the writes: armed now, each lets its run's first write call through and
+    # meets the write calls after it (retries included), however long any call takes. Reads and
+    # token requests neither meet nor count for them.
+    def on_hubspot_writes(kind: str, count: int = 1, **params: Any) -> None:
+        hubspot.faults.inject(kind, count, after=1, path="/batch/update$", **params)
+
+    def on_salesforce_writes(kind: str, count: int = 1, **params: Any) -> None:
+        path = "/composite/sobjects$"
+        salesforce.faults.inject(kind, count, after=1, path=path, method="PATCH", **params)
+
+    on_hubspot_writes("rate_limit", count=3)  # a burst of TEN_SECONDLY_ROLLING 429s
+    on_hubspot_writes("server_error", count=2, status=502)
+    on_hubspot_writes("drop_connection")
+    on_hubspot_writes("expire_token")  # OAuth access tokens expire: refresh and resend
+    on_salesforce_writes("rate_limit")  # REQUEST_LIMIT_EXCEEDED (concurrent requests)
+    on_salesforce_writes("server_error", count=1, status=500)
+    on_salesforce_writes("drop_connection")
+    on_salesforce_writes("expire_token")
     runs = {"hubspot": stack.queue("hs faults"), "salesforce": stack.queue("sf faults")}
 
-    # Faults that meet the writes, injected as soon as each run has written its first batch.
-    def hubspot_write_faults() -> None:
-        hubspot.faults.inject("rate_limit", count=3)  # a burst of TEN_SECONDLY_ROLLING 429s
-        hubspot.faults.inject("server_error", count=2, status=502)
-        hubspot.faults.inject("drop_connection")
-        hubspot.faults.inject("expire_token")  # OAuth access tokens expire: refresh and resend
-
-    def salesforce_write_faults() -> None:
-        salesforce.faults.inject("rate_limit")  # REQUEST_LIMIT_EXCEEDED (concurrent requests)
-        salesforce.faults.inject("server_error", count=1, status=500)
-        salesforce.faults.inject("drop_connection")
-        salesforce.faults.inject("expire_token")
-
-    during_writes = {"hubspot": hubspot_write_faults, "salesforce": salesforce_write_faults}
-
-    def inject_when_writing() -> bool:
-        for system, inject in list(during_writes.items()):
-            if stack.done_batches(runs[system]):
-                inject()
-                del during_writes[system]
-        return not during_writes
-
-    wait_until(inject_when_writing, 60, "each run's first batch", stack.tails)
-
     for system, run_id in runs.items():
-        run = stack.finished(run_id, timeout=90)
+        run = stack.finished(run_id, timeout=120)
         assert run.status == "succeeded", (system, run.reason, stack.tails())
         assert run.failed == 0, system
-    # Every injected fault was met (take() finds none left)...
+    # Every injected fault was met...
     for emulator in (hubspot, salesforce):
-        kinds = ("rate_limit", "server_error", "drop_connection", "expire_token")
-        left = [kind for kind in kinds if emulator.faults.take(kind) is not None]
+        left = [(f.kind, f.count, f.path) for f in emulator.faults.pending()]
         assert not left, f"{emulator.name} faults never met: {left}"
     statuses = Counter(hubspot.statuses)
     assert statuses[429] == 5 and statuses[401] >= 1, statuses
@@ -283,18 +275,16 @@ def test_retryable_faults_end_in_a_complete_run(stack: Stack) -> None:
 # ---- fatal faults -------------------------------------------------------------------------------
 
 
-def _fails_and_stops(
+def _fails_after_two_batches(
     stack: Stack,
     worker: CeleryProcess,
     emulator: Emulator,
     run_id: int,
-    fault: Callable[[], None],
     repair: Callable[[], None] | None = None,
 ) -> SyncRun:
-    """Inject `fault` once two batches are written; the run fails, and no call is made after."""
-    wait_until(lambda: stack.done_batches(run_id) >= 2, 30, "two batches", stack.tails)
-    fault()
-    run = stack.finished(run_id, timeout=30)
+    """The run, whose third write call meets a fatal fault armed before it was queued, fails with
+    two batches written, and no call is made after."""
+    run = stack.finished(run_id, timeout=90)
     assert run.status == "failed", (run.status, run.reason, stack.tails())
     with emulator.lock:
         writes, calls = len(emulator.writes), sum(emulator.calls.values())
@@ -305,15 +295,16 @@ def _fails_and_stops(
     total = run.batches_total
     wait_until(
         lambda: finished_tasks(worker, "segsync.write_batch") >= total,
-        30,
+        60,
         f"all {total} batch tasks",
         stack.tails,
     )
     with emulator.lock:
         assert (len(emulator.writes), sum(emulator.calls.values())) == (writes, calls)
+    assert emulator.faults.pending() == []
     batches = stack.batches(run_id)
     done = [b for b in batches if b.status == "done"]
-    assert 2 <= len(done) < total
+    assert len(done) == 2 < total
     assert writes == sum(len(b.updates) for b in done)
     return run
 
@@ -337,15 +328,21 @@ def test_a_field_deleted_mid_run_fails_the_run_and_nothing_more_is_written(stack
     hubspot = stack.hubspot
     expected = seed(stack.sandbox, "hubspot", "contacts", 800, stack.companies)
     stack.orchestration("hs fatal", "hs", "contacts")
-    hubspot.write_latency = 0.15
     worker = stack.worker("fatal", concurrency=1)
+    # An admin deletes the field just before the third batch update arrives.
+    hubspot.faults.inject(
+        "remove_property",
+        after=2,
+        path="/batch/update$",
+        object_type="contacts",
+        name=SEGMENT_PROPERTY,
+    )
     run_id = stack.queue("hs fatal")
-    run = _fails_and_stops(
+    run = _fails_after_two_batches(
         stack,
         worker,
         hubspot,
         run_id,
-        fault=lambda: hubspot.remove_property("contacts", SEGMENT_PROPERTY),
         repair=lambda: hubspot.restore_property("contacts", SEGMENT_PROPERTY),
     )
     reason = _reason_shown(stack, run, [hubspot.describe()["access_token"]])
@@ -380,11 +377,10 @@ def test_credentials_revoked_mid_run_fail_the_run_and_nothing_more_is_sent(stack
     )
     seed(stack.sandbox, "salesforce", "Lead", 1000, stack.companies)
     stack.orchestration("sf fatal", "sf-session", "Lead")
-    salesforce.latency = 0.15  # every call: the read is a single page of 1,000 leads
     worker = stack.worker("fatal", concurrency=1)
+    # Salesforce ends the session just before the third sObject Collections update.
+    salesforce.faults.inject("expire_token", after=2, path="/composite/sobjects$", method="PATCH")
     run_id = stack.queue("sf fatal")
-    run = _fails_and_stops(
-        stack, worker, salesforce, run_id, fault=lambda: salesforce.faults.inject("expire_token")
-    )
+    run = _fails_after_two_batches(stack, worker, salesforce, run_id)
     reason = _reason_shown(stack, run, [token, described["salesforce"]["password"]])
     assert "INVALID_SESSION_ID" in reason and "cannot renew" in reason, reason
