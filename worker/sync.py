@@ -571,13 +571,19 @@ def _lease_kept(
 
 def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int) -> None:
     # The vendor refused the whole call, so nothing of this batch was written: it is pending
-    # again for whoever retries it, and the calls it cost still count against the run.
+    # again for whoever retries it (cancelled, if its run was cancelled meanwhile: nobody will),
+    # and the calls it cost still count against the run.
     with transaction(factory) as session:
         batch = session.get_one(SyncBatch, batch_id)
+        run_status = session.scalar(select(SyncRun.status).where(SyncRun.id == batch.run_id))
         session.execute(
             update(SyncBatch)
             .where(SyncBatch.id == batch_id, SyncBatch.status == "running")
-            .values(status="pending", lease_until=None, api_calls=SyncBatch.api_calls + api_calls)
+            .values(
+                status="cancelled" if run_status == "cancelled" else "pending",
+                lease_until=None,
+                api_calls=SyncBatch.api_calls + api_calls,
+            )
         )
         session.execute(
             update(SyncRun)

@@ -579,3 +579,33 @@ def test_the_planner_stores_how_many_records_it_has_read(
     assert told == [("read", 100, None), ("read", 200, None), ("read", 250, None)]
     with session_factory() as check:
         assert check.get_one(SyncRun, run.id).records_read == 250
+
+
+def test_a_batch_refused_after_its_run_was_cancelled_is_not_pending_again(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    connector: HubSpotConnector,
+) -> None:
+    from connectors.errors import RetryableError
+    from models.orchestrations import Orchestration
+    from worker.sync import cancel_run
+
+    run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
+    session.commit()
+    first, *_ = plan_run(session_factory, run.id, connector)
+
+    def cancelled_then_refused(object_type: str, field: str, updates: Any) -> Any:
+        assert cancel_run(session_factory, run.id, "cancelled by `segsync runs cancel`")
+        raise RetryableError("hubspot answered 503")
+
+    connector.write_planned = cancelled_then_refused  # type: ignore[method-assign]
+    with pytest.raises(RetryableError):
+        write_batch(session_factory, first, connector)
+
+    with session_factory() as check:
+        batches = check.scalars(
+            select(SyncBatch.status).where(SyncBatch.run_id == run.id).order_by(SyncBatch.number)
+        ).all()
+        assert batches == ["cancelled", "cancelled", "cancelled"]
+        assert check.get_one(SyncRun, run.id).status == "cancelled"
