@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 
 import click
 
 from connectors.sandbox.cluster import EMULATORS, Sandbox, parse_systems
+from connectors.sandbox.seeding import SeededCompanies, company_domain, company_name
 from models.errors import InputError
+from models.matching import LINK_COLUMNS
+
+# The accounts CSV's columns: what `segsync accounts import` matches the seeded records by.
+SEEDED_ACCOUNT_COLUMNS = ("external_id", "name", "domain", *dict.fromkeys(LINK_COLUMNS.values()))
 
 
 @click.group()
@@ -39,7 +46,12 @@ def sandbox() -> None:
     type=click.IntRange(min=0),
     help="Delay added to every API call.",
 )
-def start_command(systems: str, records: int, latency_ms: int) -> None:
+@click.option(
+    "--accounts-csv",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the accounts the seeded records belong to, for `segsync accounts import`.",
+)
+def start_command(systems: str, records: int, latency_ms: int, accounts_csv: Path | None) -> None:
     """Run the emulators until interrupted; the first line printed is their JSON description."""
     try:
         chosen = parse_systems(systems)
@@ -53,7 +65,36 @@ def start_command(systems: str, records: int, latency_ms: int) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     with Sandbox(chosen, records=records, latency=latency_ms / 1000) as running:
+        # Written before the description is printed: whoever waits for that line finds the file.
+        if accounts_csv is not None:
+            count = write_seeded_accounts(running.seeded, accounts_csv)
+            click.echo(f"wrote {count} accounts to {accounts_csv}", err=True)
         click.echo(json.dumps(running.describe()))
         click.echo("sandbox running on 127.0.0.1; press Ctrl-C to stop", err=True)
         stop.wait()
     click.echo("sandbox stopped", err=True)
+
+
+def write_seeded_accounts(seeded: SeededCompanies, path: Path) -> int:
+    """Write an accounts CSV of the seeded companies with their CRM link ids; how many."""
+    rows = [
+        {
+            "external_id": f"SANDBOX-{number:05d}",
+            "name": company_name(number),
+            "domain": company_domain(number),
+            **{
+                LINK_COLUMNS[system]: ids[number]
+                for system, ids in seeded.links.items()
+                if number in ids
+            },
+        }
+        for number in sorted(seeded.numbers)
+    ]
+    try:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, SEEDED_ACCOUNT_COLUMNS, restval="")
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        raise InputError(f"cannot write --accounts-csv {path}: {exc.strerror}") from None
+    return len(rows)

@@ -13,11 +13,16 @@ from connectors.sandbox.hubspot import HubSpotEmulator
 from connectors.sandbox.marketo import MarketoEmulator
 from connectors.sandbox.pardot import PardotEmulator
 from connectors.sandbox.salesforce import SalesforceEmulator
+from connectors.sandbox.seeding import SeededCompanies
 from connectors.sandbox.server import Emulator, EmulatorServer
 from connectors.sandbox.tls import SandboxCertificates, make_certificates
 
+# Every emulator notes the companies its own seed put records at (`seeded`).
+SandboxEmulator = (
+    SalesforceEmulator | HubSpotEmulator | MarketoEmulator | PardotEmulator | EloquaEmulator
+)
 # system -> factory(records, latency seconds)
-EMULATORS: dict[str, Callable[[int, float], Emulator]] = {
+EMULATORS: dict[str, Callable[[int, float], SandboxEmulator]] = {
     "salesforce": lambda records, latency: SalesforceEmulator(records=records, latency=latency),
     "hubspot": lambda records, latency: HubSpotEmulator(records=records, latency=latency),
     "marketo": lambda records, latency: MarketoEmulator(records=records, latency=latency),
@@ -52,10 +57,13 @@ class Sandbox:
         folder = directory or Path(self._temporary.name)  # type: ignore[union-attr]
         self.certificates: SandboxCertificates = make_certificates(folder / "tls")
         self.emulators: dict[str, Emulator] = {}
+        # The companies the emulators' own seeds put records at, with the ids linking to them.
+        self.seeded = SeededCompanies()
         self._servers: list[EmulatorServer] = []
         try:
             for system in systems:
                 emulator = EMULATORS[system](records, latency)
+                self.seeded.merge(emulator.seeded)
                 server = EmulatorServer(emulator, self.certificates)
                 server.start()
                 self._servers.append(server)
@@ -65,7 +73,7 @@ class Sandbox:
             raise
 
     def describe(self) -> dict[str, Any]:
-        """One entry per system (base_url and credentials) plus the `ca_bundle` path."""
+        """One entry per system (base_url, credentials, `fields`) plus the `ca_bundle` path."""
         described: dict[str, Any] = {
             system: emulator.describe() for system, emulator in self.emulators.items()
         }

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectors.sandbox.seeding import SeededCompanies, company_domain, company_name
 from connectors.sandbox.server import Emulator, Request, Response
 
 SMALL_TEXT_MAX = 100
@@ -176,6 +177,7 @@ class EloquaEmulator(Emulator):
         self._next_import = 1180
         self._next_sync = 1190
         self._session_expired = False
+        self.seeded = SeededCompanies()
         if records > 0:
             self._seed(records)
 
@@ -225,7 +227,7 @@ class EloquaEmulator(Emulator):
             self._session_expired = True
 
     def describe(self) -> dict[str, Any]:
-        """base_url, login_url (this emulator also serves /id), the Basic credentials, a token."""
+        """base_url, login_url (it serves /id too), credentials, a token, the contact field."""
         return {
             "base_url": self.base_url,
             "login_url": self.base_url,
@@ -233,6 +235,7 @@ class EloquaEmulator(Emulator):
             "username": self.username,
             "password": self.password,
             "access_token": self.access_token,
+            "fields": {"contacts": SEGMENT_FIELD},
         }
 
     def reset(self) -> None:
@@ -792,13 +795,14 @@ class EloquaEmulator(Emulator):
         for n in range(records):
             first, last = _FIRST[n % len(_FIRST)], _LAST[n // len(_FIRST) % len(_LAST)]
             # Every tenth person uses a free-mail address, which must never match an account.
-            domain = "gmail.com" if n % 10 == 9 else f"company{n // 2}.example"
+            domain = "gmail.com" if n % 10 == 9 else company_domain(n // 2)
             row: dict[str, Any] = {
                 "emailAddress": f"{first}.{last}{n}@{domain}",
                 "firstName": first.title(),
                 "lastName": last.title(),
-                "accountName": f"Company {n // 2}",
+                "accountName": company_name(n // 2),
             }
+            self.seeded.add(n // 2)
             # Every third contact is linked to its company's Eloqua account.
             if n % 3 == 0:
                 row["accountId"] = str(5001 + n // 2)

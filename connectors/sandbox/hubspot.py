@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from connectors.sandbox.seeding import (
+    SeededCompanies,
+    company_domain,
+    company_name,
+    company_website,
+)
 from connectors.sandbox.server import Emulator, Request, Response
 
 # HubSpot's CRM limit for single- and multi-line text property values (knowledge.hubspot.com,
@@ -109,6 +115,7 @@ class HubSpotEmulator(Emulator):
             | {SEGMENT_PROPERTY: self._property(object_type, SEGMENT_PROPERTY, custom=True)}
             for object_type, names in _BUILTIN_PROPERTIES.items()
         }
+        self.seeded = SeededCompanies()
         if records > 0:
             self._seed(records)
 
@@ -156,7 +163,8 @@ class HubSpotEmulator(Emulator):
             self._access_tokens = {token: now for token in self._access_tokens}
 
     def describe(self) -> dict[str, Any]:
-        """base_url, a private-app access_token, and the OAuth app's refresh-token credentials."""
+        """base_url, a private-app access_token, the OAuth app, each object's segment property."""
+        objects = [name for name in _OBJECT_TYPES if self._object_type(name)]
         return {
             "base_url": self.base_url,
             "access_token": self.private_app_token,
@@ -165,6 +173,7 @@ class HubSpotEmulator(Emulator):
                 "client_secret": self.client_secret,
                 "refresh_token": self.refresh_token,
             },
+            "fields": dict.fromkeys(objects, SEGMENT_PROPERTY),
         }
 
     def reset(self) -> None:
@@ -557,25 +566,29 @@ class HubSpotEmulator(Emulator):
         }
 
     def _seed(self, records: int) -> None:
+        """Company n (from 0); contact n works at company n//2, and every third is associated
+        with it; with leads, lead n (every fourth n) is associated with company n//2."""
         companies = self.add_records(
             "companies",
             [
-                {"name": f"Company {n}", "domain": f"company{n}.example"}
-                | ({"website": f"https://www.company{n}.example"} if n % 2 else {})
+                {"name": company_name(n), "domain": company_domain(n)}
+                | ({"website": company_website(n)} if n % 2 else {})
                 for n in range(records)
             ],
         )
+        for n, company_id in enumerate(companies):
+            self.seeded.add(n, {"hubspot": company_id})
         rows = []
         for n in range(records):
             first, last = _FIRST[n % len(_FIRST)], _LAST[n // len(_FIRST) % len(_LAST)]
             # Every tenth person uses a free-mail address, which must never match an account.
-            domain = "gmail.com" if n % 10 == 9 else f"company{n // 2}.example"
+            domain = "gmail.com" if n % 10 == 9 else company_domain(n // 2)
             rows.append(
                 {
                     "email": f"{first}.{last}{n}@{domain}",
                     "firstname": first.title(),
                     "lastname": last.title(),
-                    "company": f"Company {n // 2}",
+                    "company": company_name(n // 2),
                 }
             )
         contacts = self.add_records("contacts", rows)

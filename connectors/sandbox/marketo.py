@@ -29,6 +29,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from connectors.sandbox.marketo_extract import ExportRefused, LeadExports
+from connectors.sandbox.seeding import (
+    SeededCompanies,
+    company_domain,
+    company_name,
+    company_website,
+)
 from connectors.sandbox.server import Emulator, Request, Response
 
 # Marketo string fields hold 255 characters (describe reports `"length": 255`).
@@ -202,6 +208,7 @@ class MarketoEmulator(Emulator):
         self._next_id = 1
         self._next_activity = 1
         self.exports = LeadExports(lambda: set(_FIELDS))
+        self.seeded = SeededCompanies()
         if records > 0:
             self._seed(records)
 
@@ -235,11 +242,12 @@ class MarketoEmulator(Emulator):
             self._tokens = {token: min(expiry, now) for token, expiry in self._tokens.items()}
 
     def describe(self) -> dict[str, Any]:
-        """base_url (the root of /rest and /identity) and the custom service's credentials."""
+        """base_url (root of /rest and /identity), the service's credentials, the lead field."""
         return {
             "base_url": self.base_url,
             "client_id": self.client_id,
             "client_secret": self.client_secret,
+            "fields": {"leads": SEGMENT_FIELD},
         }
 
     def reset(self) -> None:
@@ -603,18 +611,20 @@ class MarketoEmulator(Emulator):
         # newest New Lead activities are recent, so finding the newest lead stays cheap.
         newest = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         rows = []
+        # Lead n works at company n//2 (from 0).
         for n in range(records):
             first, last = _FIRST[n % len(_FIRST)], _LAST[n // len(_FIRST) % len(_LAST)]
             rows.append(
                 {
-                    "email": f"{first}.{last}@company{n // 2}.example",
+                    "email": f"{first}.{last}@{company_domain(n // 2)}",
                     "firstName": first.title(),
                     "lastName": last.title(),
-                    "company": f"Company {n // 2}",
-                    "website": f"https://www.company{n // 2}.example" if n % 2 else None,
+                    "company": company_name(n // 2),
+                    "website": company_website(n // 2) if n % 2 else None,
                     "createdAt": newest - dt.timedelta(minutes=records - 1 - n),
                 }
             )
+            self.seeded.add(n // 2)
         self._create("leads", rows, newest)
 
     @staticmethod

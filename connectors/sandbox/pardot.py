@@ -24,6 +24,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from connectors.sandbox.salesforce_store import make_id
+from connectors.sandbox.seeding import (
+    SeededCompanies,
+    company_domain,
+    company_name,
+    company_website,
+)
 from connectors.sandbox.server import Emulator, Request, Response
 
 TOKEN_PATH = "/services/oauth2/token"
@@ -206,6 +212,7 @@ class PardotEmulator(Emulator):
         self._daily_used = 0
         self._import_batches_today = 0
         self.add_custom_field("Segment_Names", "Text", name="Segment Names")
+        self.seeded = SeededCompanies()
         if records > 0:
             self._seed(records)
 
@@ -277,7 +284,7 @@ class PardotEmulator(Emulator):
             self._tokens.clear()
 
     def describe(self) -> dict[str, Any]:
-        """base_url, an access_token and business_unit_id, and the OAuth refresh credentials."""
+        """base_url, access_token, business_unit_id, the OAuth client, the prospect field."""
         return {
             "base_url": self.base_url,
             "access_token": self.access_token,
@@ -288,6 +295,7 @@ class PardotEmulator(Emulator):
                 "client_secret": self.client_secret,
                 "refresh_token": self.refresh_token,
             },
+            "fields": {"prospects": SEGMENT_FIELD},
         }
 
     def reset(self) -> None:
@@ -893,27 +901,29 @@ class PardotEmulator(Emulator):
             raise KeyError(f"the Pardot sandbox has no object {object_type!r}")
 
     def _seed(self, records: int) -> None:
-        """Prospect n works at company n//2 (company{n//2}.example); every third is synced to a
-        Salesforce contact whose account is company n//2 in the Salesforce sandbox."""
+        """Prospect n works at company n//2 + 1; every third is synced to a Salesforce contact
+        whose account is that company's in the Salesforce sandbox."""
         rows = []
         for n in range(records):
             first, last = _FIRST[n % len(_FIRST)], _LAST[n // len(_FIRST) % len(_LAST)]
             company = n // 2 + 1
             # Every tenth prospect signed up with a free-mail address, which never matches.
-            domain = "gmail.com" if n % 10 == 9 else f"company{company}.example"
+            domain = "gmail.com" if n % 10 == 9 else company_domain(company)
             row: dict[str, Any] = {
                 "email": f"{first}.{last}@{domain}",
                 "firstName": first.title(),
                 "lastName": last.title(),
-                "company": f"Company {company}",
+                "company": company_name(company),
                 "campaignId": 1,
             }
             if n % 4 == 1:
-                row["website"] = f"https://www.company{company}.example"
+                row["website"] = company_website(company)
             if n % 3 == 0:
                 row["salesforceAccountId"] = make_id("001", company)
                 row["salesforceContactId"] = make_id("003", company)
                 row["salesforceId"] = row["salesforceContactId"]
+                self.seeded.add(company, {"salesforce": row["salesforceAccountId"]})
+            self.seeded.add(company)
             rows.append(row)
         self.add_records("prospects", rows)
 

@@ -23,6 +23,12 @@ from connectors.sandbox.salesforce_store import (
     parse_soql,
     render,
 )
+from connectors.sandbox.seeding import (
+    SeededCompanies,
+    company_domain,
+    company_name,
+    company_website,
+)
 from connectors.sandbox.server import Emulator, Request, Response
 
 PAGE_SIZE = 2000
@@ -32,6 +38,8 @@ OPEN_CURSORS = 10
 _DATA = re.compile(r"^/services/data/v(?P<version>\d+\.\d)/(?P<rest>.*?)/?$")
 _LOCK_MESSAGE = "unable to obtain exclusive access to this record or 1 records"
 _BATCH_SIZE = re.compile(r"batchSize=(\d+)", re.IGNORECASE)
+# The segment-names field every object has (a 255-character text field).
+SEGMENT_FIELD = "Segment_Names__c"
 _FIRST_NAMES = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken")
 _LAST_NAMES = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson")
 
@@ -57,6 +65,7 @@ class SalesforceEmulator(Emulator):
         self.user = ApiUser()
         self._cursors: OrderedDict[str, tuple[Query, list[str]]] = OrderedDict()
         self._cursor_numbers = itertools.count(1)
+        self.seeded = SeededCompanies()
         if records > 0:
             self._seed(records)
 
@@ -83,7 +92,7 @@ class SalesforceEmulator(Emulator):
             self.user.trust_jwt_certificate(pem)
 
     def describe(self) -> dict[str, Any]:
-        """Where and how to log in: the emulator is both the login server and the instance."""
+        """How to log in (it is both login server and instance); each object's segment field."""
         with self.lock:
             return {
                 "base_url": self.base_url,
@@ -96,6 +105,7 @@ class SalesforceEmulator(Emulator):
                 "security_token": self.user.security_token,
                 "client_id": self.user.client_id,
                 "client_secret": self.user.client_secret,
+                "fields": dict.fromkeys(SCHEMA, SEGMENT_FIELD),
             }
 
     def reset(self) -> None:
@@ -349,27 +359,29 @@ class SalesforceEmulator(Emulator):
         return known
 
     def _seed(self, count: int) -> None:
-        """`count` Accounts, Contacts and Leads; record n of each belongs to company n."""
+        """`count` Accounts, Contacts and Leads; record n of each belongs to company n (1-based),
+        whose Account the Contact links to."""
         accounts, contacts, leads = [], [], []
         for n in range(1, count + 1):
             first = _FIRST_NAMES[n % len(_FIRST_NAMES)]
             last = _LAST_NAMES[(n // len(_FIRST_NAMES)) % len(_LAST_NAMES)]
-            domain = f"company{n}.example"
+            domain = company_domain(n)
             email = f"{first.lower()}.{last.lower()}@{domain}"
-            accounts.append({"Name": f"Company {n}", "Website": f"https://www.{domain}"})
+            accounts.append({"Name": company_name(n), "Website": company_website(n)})
             contacts.append({"FirstName": first, "LastName": last, "Email": email})
             leads.append(
                 {
                     "FirstName": first,
                     "LastName": last,
                     "Email": email,
-                    "Company": f"Company {n}",
+                    "Company": company_name(n),
                     "Website": f"www.{domain}",
                 }
             )
         account_ids = self.store.add("Account", accounts, SEED_TIME)
-        for contact, account_id in zip(contacts, account_ids, strict=True):
+        for n, (contact, account_id) in enumerate(zip(contacts, account_ids, strict=True), 1):
             contact["AccountId"] = account_id
+            self.seeded.add(n, {"salesforce": account_id})
         self.store.add("Contact", contacts, SEED_TIME)
         self.store.add("Lead", leads, SEED_TIME)
 

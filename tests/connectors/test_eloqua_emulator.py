@@ -75,7 +75,7 @@ def test_seeding_is_deterministic_and_realistic() -> None:
     first, second = EloquaEmulator(records=20), EloquaEmulator(records=20)
     contact = first.record("contacts", "1004")
     assert contact == second.record("contacts", "1004")
-    assert contact["fields"]["C_EmailAddress"] == "dana.archer3@company1.example"
+    assert contact["fields"]["C_EmailAddress"] == "dana.archer3@company1.com"
     assert contact["fields"]["C_Company"] == "Company 1"
     assert contact["accountId"] == "5002"  # every third contact is linked to its account
     assert first.record("contacts", "1005")["accountId"] is None
@@ -117,7 +117,7 @@ def test_contacts_page_with_count_page_and_depth(start: Callable[..., Api]) -> N
     assert (page["page"], page["pageSize"], page["total"]) == (3, 10, 25)
     assert [c["id"] for c in page["elements"]] == [str(n) for n in range(1021, 1026)]
     first = page["elements"][0]
-    assert first["emailAddress"] == "ada.costa20@company10.example"
+    assert first["emailAddress"] == "ada.costa20@company10.com"
     assert first["accountName"] == "Company 10"
     assert {v["id"] for v in first["fieldValues"]} == {"100200", "100201"}
     assert set(minimal) == {"type", "id", "createdAt", "depth", "name", "updatedAt"}
@@ -309,7 +309,9 @@ def test_describe_and_delete(start: Callable[..., Api]) -> None:
         "username",
         "password",
         "access_token",
+        "fields",
     }
+    assert described["fields"] == {"contacts": SEGMENT_FIELD}
     assert described["login_url"] == described["base_url"] == api.emulator.base_url
     api.emulator.delete_record("contacts", "1001")
     assert [c["id"] for c in api.get("/api/REST/1.0/data/contacts").json()["elements"]] == ["1002"]

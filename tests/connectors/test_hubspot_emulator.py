@@ -78,12 +78,12 @@ def test_seeding_is_deterministic_and_realistic() -> None:
     first, second = HubSpotEmulator(records=20), HubSpotEmulator(records=20)
     contact = first.record("contacts", "1021")
     assert contact == second.record("contacts", "1021")
-    assert contact["properties"]["email"] == "ada.archer0@company0.example"
+    assert contact["properties"]["email"] == "ada.archer0@company0.com"
     assert contact["associations"]["companies"]["results"][0] == {
         "id": "1001",
         "type": "contact_to_company",
     }
-    assert first.record("companies", "1002")["properties"]["domain"] == "company1.example"
+    assert first.record("companies", "1002")["properties"]["domain"] == "company1.com"
     assert first.record("contacts", "1030")["properties"]["email"].endswith("@gmail.com")
     assert "associations" not in first.record("contacts", "1022")
     assert HubSpotEmulator(records=0).add_records("contacts", [{}]) == ["1001"]
@@ -393,6 +393,10 @@ def test_describe_gives_what_a_client_needs(start: Callable[..., Api]) -> None:
     assert described["base_url"].startswith("https://127.0.0.1:")
     assert described["access_token"] == api.emulator.private_app_token
     assert set(described["oauth"]) == {"client_id", "client_secret", "refresh_token"}
+    assert described["fields"] == dict.fromkeys(("contacts", "companies", "leads"), FIELD)
+    # A portal without the Leads object has no leads to fill.
+    without_leads = HubSpotEmulator(leads_enabled=False).describe()["fields"]
+    assert without_leads == dict.fromkeys(("contacts", "companies"), FIELD)
 
 
 def test_the_official_client_works_unchanged(

@@ -605,8 +605,8 @@ def test_emulator_reads_every_seeded_lead_across_a_gap(
     assert [int(r.id) for r in records] == [*range(1, 301), *range(700, 1001)]
     sample = records[1]
     assert (sample.email, sample.website) == (
-        "brook.archer@company0.example",
-        "https://www.company0.example",
+        "brook.archer@company0.com",
+        "https://www.company0.com",
     )
     # Windows 1, 301 (empty: the newest lead is looked up), 601, 901 and 1201 (empty: the end).
     assert emulator.calls["GET /rest/v1/leads.json"] == 5

@@ -90,10 +90,10 @@ def test_seeding_is_deterministic_and_realistic() -> None:
     assert {k: v for k, v in lead.items() if k not in stamps} == {
         k: v for k, v in second.record("leads", "1").items() if k not in stamps
     }
-    assert lead["email"] == "ada.archer@company0.example"
+    assert lead["email"] == "ada.archer@company0.com"
     assert (lead["company"], lead["website"], lead[SEGMENT_FIELD]) == ("Company 0", None, None)
-    assert first.record("leads", "2")["website"] == "https://www.company0.example"
-    assert first.record("leads", "12")["email"] == "brook.bell@company5.example"
+    assert first.record("leads", "2")["website"] == "https://www.company0.com"
+    assert first.record("leads", "12")["email"] == "brook.bell@company5.com"
     # A minute apart, the newest at today's midnight (UTC).
     midnight = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     assert first.record("leads", "20")["createdAt"] == midnight.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -164,11 +164,11 @@ def test_get_leads_by_filter_type(start: Callable[..., Api]) -> None:
     )
     assert body["success"] is True and "nextPageToken" not in body
     assert body["result"] == [
-        {"id": 2, "email": "brook.archer@company0.example", SEGMENT_FIELD: None},
-        {"id": 4, "email": "dana.archer@company1.example", SEGMENT_FIELD: None},
+        {"id": 2, "email": "brook.archer@company0.com", SEGMENT_FIELD: None},
+        {"id": 4, "email": "dana.archer@company1.com", SEGMENT_FIELD: None},
     ]
     plain = api.get(
-        "/rest/v1/leads.json", filterType="email", filterValues="ADA.archer@company0.example"
+        "/rest/v1/leads.json", filterType="email", filterValues="ADA.archer@company0.com"
     )
     assert set(plain["result"][0]) == {
         "id",
@@ -261,7 +261,7 @@ def test_sync_updates_in_input_order_and_logs_each_write(start: Callable[..., Ap
     assert api.emulator.record("leads", "2")[SEGMENT_FIELD] is None
     assert api.emulator.record("leads", "1")[SEGMENT_FIELD] is None
     by_email = api.sync(
-        [{"email": "ada.archer@company0.example", "company": "Acme"}], lookupField="email"
+        [{"email": "ada.archer@company0.com", "company": "Acme"}], lookupField="email"
     )
     assert by_email["result"] == [{"id": 1, "status": "updated"}]
 
@@ -373,7 +373,7 @@ def test_injected_limits(start: Callable[..., Api], fault: str, code: str) -> No
 def test_new_lead_activities_page_from_a_paging_token(start: Callable[..., Api]) -> None:
     api = start(records=5)
     api.emulator.delete_record("leads", "5")
-    [added] = api.emulator.add_records("leads", [{"email": "new@company9.example"}])
+    [added] = api.emulator.add_records("leads", [{"email": "new@company9.com"}])
     third = api.emulator.record("leads", "3")["createdAt"]  # two minutes before midnight
     since = api.get("/rest/v1/activities/pagingtoken.json", sinceDatetime=third)
     token = since["nextPageToken"]
@@ -420,7 +420,8 @@ def test_activity_and_routing_refusals(
 def test_describe_and_stats(start: Callable[..., Api]) -> None:
     api = start(records=1)
     described = api.emulator.describe()
-    assert set(described) == {"base_url", "client_id", "client_secret"}
+    assert set(described) == {"base_url", "client_id", "client_secret", "fields"}
+    assert described["fields"] == {"leads": SEGMENT_FIELD}
     assert described["base_url"].startswith("https://127.0.0.1:")
     api.get("/rest/v1/leads.json", filterType="id", filterValues="1")
     api.sync([{"id": 1, SEGMENT_FIELD: "x"}])

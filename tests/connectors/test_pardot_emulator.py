@@ -121,11 +121,11 @@ def test_seeding_is_deterministic_and_linked_to_the_salesforce_sandbox() -> None
     first, second = PardotEmulator(records=30), PardotEmulator(records=30)
     prospect = first.record("prospects", "1001")
     assert prospect == second.record("prospects", "1001")
-    assert prospect["email"] == "ada.archer@company1.example"
+    assert prospect["email"] == "ada.archer@company1.com"
     assert prospect["company"] == "Company 1"
     assert prospect["salesforceAccountId"] == make_id("001", 1)
     assert prospect[SEGMENT_FIELD] is None and prospect["isDeleted"] is False
-    assert first.record("prospects", "1002")["website"] == "https://www.company1.example"
+    assert first.record("prospects", "1002")["website"] == "https://www.company1.com"
     assert first.record("prospects", "1002")["salesforceAccountId"] is None
     assert first.record("prospects", "1010")["email"].endswith("@gmail.com")
     assert PardotEmulator().add_records("prospects", [{}]) == ["1001"]
@@ -138,7 +138,8 @@ def test_seeding_is_deterministic_and_linked_to_the_salesforce_sandbox() -> None
 def test_describe_and_route_names() -> None:
     emulator = PardotEmulator()
     described = emulator.describe()
-    assert set(described) == {"base_url", "access_token", "business_unit_id", "oauth"}
+    assert set(described) == {"base_url", "access_token", "business_unit_id", "oauth", "fields"}
+    assert described["fields"] == {"prospects": SEGMENT_FIELD}
     assert (
         described["business_unit_id"].startswith("0Uv") and len(described["business_unit_id"]) == 18
     )
@@ -319,7 +320,7 @@ def test_read_one_prospect_and_a_deleted_one(start: Callable[..., Api]) -> None:
     answer = api.call("GET", "objects/prospects/1001", params={"fields": f"email,{SEGMENT_FIELD}"})
     assert answer.json() == {
         "id": 1001,
-        "email": "ada.archer@company1.example",
+        "email": "ada.archer@company1.com",
         SEGMENT_FIELD: None,
     }
     api.emulator.delete_record("prospects", "1001")
@@ -338,7 +339,7 @@ def test_patch_sets_the_given_fields_and_answers_the_fields_asked_for(
     assert answer.json() == {
         "id": 1001,
         SEGMENT_FIELD: "A;B",
-        "email": "ada.archer@company1.example",
+        "email": "ada.archer@company1.com",
     }
     assert api.patch("1001", {SEGMENT_FIELD: ""}).status_code == 204
     assert api.emulator.record("prospects", "1001")[SEGMENT_FIELD] is None
@@ -440,7 +441,7 @@ def test_blank_cells_overwrite_only_fields_whose_null_overwrite_is_set(
     )
     assert (first[SEGMENT_FIELD], first["jobTitle"]) == (None, "CTO")  # jobTitle: Pardot's default
     assert (second[SEGMENT_FIELD], second["jobTitle"]) == ("New", "CTO")
-    assert second["email"] == "brook.archer@company1.example"  # not in the CSV: untouched
+    assert second["email"] == "brook.archer@company1.com"  # not in the CSV: untouched
 
 
 def test_overwrite_false_keeps_a_value_that_is_there(start: Callable[..., Api]) -> None:

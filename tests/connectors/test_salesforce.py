@@ -790,7 +790,7 @@ def test_bulk_query_is_used_for_large_objects_and_survives_expiry(
     rest = list(records)
     by_id = {r.id: r for r in [first, *rest]}
     assert len(by_id) == 2503 and by_id[ids[7]].value == "v7"
-    assert by_id[next(iter(org.store.records["Lead"]))].email.endswith("@company1.example")  # type: ignore[union-attr]
+    assert by_id[next(iter(org.store.records["Lead"]))].email.endswith("@company1.com")  # type: ignore[union-attr]
     assert org.calls["POST /services/data/v59.0/jobs/query"] == 1
     assert org.calls["GET /services/data/v59.0/jobs/query/{id}/results"] == 4  # 3 pages + retry
     assert org.calls["POST /services/Soap/u/59.0"] == 2

@@ -107,7 +107,7 @@ def test_seeding_is_deterministic_and_linked() -> None:
         domain = contact["Email"].split("@")[1]
         assert accounts[contact["AccountId"]]["Website"] == f"https://www.{domain}"
     lead = next(iter(first.store.records["Lead"].values()))
-    assert lead["Email"].endswith("@company1.example") and lead["Company"] == "Company 1"
+    assert lead["Email"].endswith("@company1.com") and lead["Company"] == "Company 1"
 
 
 def test_ids_are_18_characters_with_the_key_prefix_and_checksum() -> None:
