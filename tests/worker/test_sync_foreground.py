@@ -416,3 +416,19 @@ def test_an_interrupted_foreground_run_is_cancelled_not_left_running(
     monkeypatch.undo()
     # Nothing is left active: the next run goes ahead.
     assert cli.json("sync", "Leads")["status"] == "succeeded"  # type: ignore[index]
+
+
+def test_progress_at_a_terminal_is_redrawn_in_place(cli: Cli, sandbox: Sandbox) -> None:
+    import os
+
+    from tests.worker.test_cli_terminal import run_in_terminal
+
+    seed_leads(sandbox)
+    leads_orchestration(cli)
+
+    status, screen = run_in_terminal(["sync", "Leads"], {**os.environ, **cli.env}, "")
+
+    assert status == 0, screen
+    # One line, redrawn: reading, then writing, then the line is ended before the counts.
+    assert "\rrun 1 reading: 6 records\rrun 1 writing: 0/1 batches" in screen, screen
+    assert "\rrun 1 writing: 1/1 batches" in screen and "succeeded" in screen
