@@ -1,7 +1,10 @@
 """Celery tasks: thin wrappers that take ids, call worker.sync, and decide on retries.
 
 Only ids travel in messages; a task re-reads its rows, and the database's conditional UPDATEs make
-a second delivery of the same message a no-op.
+a second delivery of the same message a no-op. However a run's task ends (retries spent, a bug, a
+secret missing from the worker's environment, a time limit), its run ends `failed` with a one-line
+reason (worker.task_endings); only a worker killed outright hands its message back to the broker
+(task_reject_on_worker_lost) for another worker to take up.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import task_failure
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,6 +22,7 @@ from connectors.errors import ConnectorError, DailyQuotaError, RetryableError
 from connectors.ratelimit import RateLimiter, rate_limiter
 from models.connections import Connection, resolve_secrets
 from models.db import make_engine, make_session_factory
+from models.errors import InputError
 from models.orchestrations import Orchestration
 from models.runs import SyncBatch, SyncRun
 from worker.app import app
@@ -32,9 +36,13 @@ from worker.scheduling import (
 )
 from worker.settings import Settings
 from worker.sync import defer_run, fail_run, give_up_batch, plan_run, write_batch
+from worker.task_endings import PLAN_TASK, WRITE_TASK, end_run_of_failed_task, kill_margin
 
-# After this many attempts a batch's records are counted as failed (the cap lives in the database).
+# After this many attempts a batch's vendor still refusing fails the run (the count lives in the
+# database, SyncBatch.attempts, so it holds across redeliveries).
 MAX_BATCH_ATTEMPTS = 8
+# After this many retries of a refused plan the run fails. Both caps are also the tasks'
+# max_retries, which Celery reads (retry(max_retries=None) means the task's own, by default 3).
 MAX_PLAN_RETRIES = 5
 # The longest a task waits in the worker before a retry; longer waits are deferred in the database.
 MAX_RETRY_COUNTDOWN = 60.0
@@ -62,19 +70,33 @@ def shared_limiter() -> RateLimiter:
 _connectors: dict[int, tuple[Any, Connector]] = {}
 
 
-def connector_for(session: Session, orchestration: Orchestration) -> Connector:
-    """A connector for the orchestration's connection, behind the shared rate limit."""
+def connector_for(session: Session, orchestration: Orchestration, worker: str) -> Connector:
+    """A connector for the orchestration's connection, behind the shared rate limit.
+
+    InputError, in one line, when this worker (`worker`, its name) cannot build it: a secret
+    missing from its environment, a key that cannot decrypt, settings that do not fit.
+    """
     connection = session.get_one(Connection, orchestration.connection_id)
     cached = _connectors.get(connection.id)
     if cached is not None and cached[0] == connection.updated_at:
         return cached[1]
-    secrets = resolve_secrets(connection, settings().secret_key_text())
+    try:
+        secrets = resolve_secrets(connection, settings().secret_key_text())
+    except InputError as exc:
+        # Workers may not share one environment: say which one lacks the secret.
+        raise InputError(f"on worker {worker}: {exc}") from None
     connector = build_connector(connection.system, dict(connection.settings), secrets)
     apply_rate_limits(
         connector, connection.system, f"{connection.system}:{connection.id}", shared_limiter()
     )
     _connectors[connection.id] = (connection.updated_at, connector)
     return connector
+
+
+def _connector(factory: sessionmaker[Session], orchestration_id: int, worker: str) -> Connector:
+    # Its own session, closed before the caller records a failure (SQLite: one writer at a time).
+    with factory() as session:
+        return connector_for(session, session.get_one(Orchestration, orchestration_id), worker)
 
 
 def _countdown(exc: RetryableError, attempt: int) -> float:
@@ -90,6 +112,12 @@ def _run_label(session: Session, run: SyncRun) -> str:
     )
 
 
+# Celery puts the sending process's time limits into each message, and a worker applies those
+# before its own: the CLI's settings would then rule a run queued from a shell. Sent as None, the
+# limits of the worker that runs the task apply (its task attributes below), and a retry keeps them.
+_WORKER_TIME_LIMITS: dict[str, Any] = {"time_limit": None, "soft_time_limit": None}
+
+
 def enqueue_run(run_id: int, factory: sessionmaker[Session] | None = None) -> None:
     """Send the task that plans run `run_id` (labelled for Flower).
 
@@ -98,7 +126,7 @@ def enqueue_run(run_id: int, factory: sessionmaker[Session] | None = None) -> No
     factory = factory or sessions()
     with factory() as session:
         label = _run_label(session, session.get_one(SyncRun, run_id))
-    run_orchestration.apply_async(args=[run_id], argsrepr=label)
+    run_orchestration.apply_async(args=[run_id], argsrepr=label, **_WORKER_TIME_LIMITS)
     mark_enqueued(factory, [run_id], [])
 
 
@@ -117,27 +145,31 @@ def enqueue_batches(batch_ids: list[int]) -> None:
             for batch_id, number, run in rows
         }
     for batch_id in batch_ids:
-        write_batch_task.apply_async(args=[batch_id], argsrepr=labels.get(batch_id))
+        write_batch_task.apply_async(
+            args=[batch_id], argsrepr=labels.get(batch_id), **_WORKER_TIME_LIMITS
+        )
     mark_enqueued(sessions(), [], batch_ids)
-
-
-def plan_kill_margin() -> float:
-    """Planning gets SEGSYNC_PLAN_TIME_LIMIT_SECONDS (soft: the run fails saying so), then this
-    much more before the worker kills it (hard): a minute, or a tenth of a shorter limit."""
-    return min(60.0, settings().plan_time_limit_seconds / 10)
 
 
 def planning_lease() -> timedelta:
     """How long after a run's planning began its planner is surely gone (killed at the hard
     limit), with the same margin again before the sweeper plans the run anew."""
-    return timedelta(seconds=settings().plan_time_limit_seconds + 2 * plan_kill_margin())
+    limit = settings().plan_time_limit_seconds
+    return timedelta(seconds=limit + 2 * kill_margin(limit))
 
 
+_PLAN_LIMIT = settings().plan_time_limit_seconds
+_BATCH_LIMIT = settings().batch_time_limit_seconds
+
+
+# Past the soft limit the run fails saying so (worker.task_endings); a task that does not stop
+# is killed kill_margin() later, and the worker's main process fails its run saying that.
 @app.task(
-    name="segsync.run_orchestration",
+    name=PLAN_TASK,
     bind=True,
-    soft_time_limit=settings().plan_time_limit_seconds,
-    time_limit=settings().plan_time_limit_seconds + plan_kill_margin(),
+    max_retries=MAX_PLAN_RETRIES,
+    soft_time_limit=_PLAN_LIMIT,
+    time_limit=_PLAN_LIMIT + kill_margin(_PLAN_LIMIT),
 )
 def run_orchestration(self: Any, run_id: int) -> None:
     """Plan run `run_id` (read, match, diff, store batches), then fan its batches out."""
@@ -146,35 +178,35 @@ def run_orchestration(self: Any, run_id: int) -> None:
         run = session.get(SyncRun, run_id)
         if run is None or run.status != "queued":
             return  # already planned by another delivery, or finished
-        connector = connector_for(session, session.get_one(Orchestration, run.orchestration_id))
+        orchestration_id = run.orchestration_id
+    try:
+        connector = _connector(factory, orchestration_id, self.request.hostname)
+    except InputError as exc:
+        fail_run(factory, run_id, str(exc))
+        return
     try:
         batch_ids = plan_run(factory, run_id, connector)
-    except SoftTimeLimitExceeded:
-        limit = settings().plan_time_limit_seconds
-        fail_run(
-            factory,
-            run_id,
-            f"planning took longer than {limit:g} s (reading every record and comparing); "
-            "raise SEGSYNC_PLAN_TIME_LIMIT_SECONDS or narrow the orchestration's scope",
-        )
-        return
     except RetryableError as exc:
+        # plan_run put the run back in the queue; it fails here once the retries are spent.
         if self.request.retries >= MAX_PLAN_RETRIES:
             fail_run(
                 factory, run_id, f"gave up planning after {self.request.retries} retries: {exc}"
             )
             return
-        # max_retries=None: MAX_PLAN_RETRIES above decides (Celery's own default of 3 would raise
-        # MaxRetriesExceededError first and leave the run queued until the sweeper finds it).
-        raise self.retry(
-            countdown=_countdown(exc, self.request.retries), max_retries=None
-        ) from None
+        mark_enqueued(factory, [run_id], [])  # the retry is on its way: not for the sweeper
+        raise self.retry(countdown=_countdown(exc, self.request.retries)) from None
     except ConnectorError:
         return  # plan_run recorded the run as failed or deferred
     enqueue_batches(batch_ids)
 
 
-@app.task(name="segsync.write_batch", bind=True)
+@app.task(
+    name=WRITE_TASK,
+    bind=True,
+    max_retries=MAX_BATCH_ATTEMPTS,
+    soft_time_limit=_BATCH_LIMIT,
+    time_limit=_BATCH_LIMIT + kill_margin(_BATCH_LIMIT),
+)
 def write_batch_task(self: Any, batch_id: int) -> None:
     """Write one batch of record updates under the shared rate limit."""
     factory = sessions()
@@ -185,20 +217,33 @@ def write_batch_task(self: Any, batch_id: int) -> None:
         run = session.get_one(SyncRun, batch.run_id)
         if run.status != "running":
             return
-        attempts = batch.attempts
-        connector = connector_for(session, session.get_one(Orchestration, run.orchestration_id))
-        run_id = run.id
+        attempts, run_id, orchestration_id = batch.attempts, run.id, run.orchestration_id
+        which = f"batch {batch.number}/{run.batches_total}"
+    try:
+        connector = _connector(factory, orchestration_id, self.request.hostname)
+    except InputError as exc:
+        fail_run(factory, run_id, str(exc))
+        return
     try:
         write_batch(factory, batch_id, connector, timedelta(seconds=settings().batch_lease_seconds))
     except RetryableError as exc:
         if attempts + 1 >= MAX_BATCH_ATTEMPTS:
-            give_up_batch(factory, batch_id, f"still failing after {attempts + 1} attempts: {exc}")
+            # The vendor kept refusing: the run fails (first, so this batch cannot close it as
+            # done), and the batch's records are listed as failed with the reason.
+            reason = f"{which} still failing after {attempts + 1} attempts: {exc}"
+            fail_run(factory, run_id, reason)
+            give_up_batch(factory, batch_id, reason)
             return
-        raise self.retry(countdown=_countdown(exc, attempts), max_retries=None) from None
+        mark_enqueued(factory, [], [batch_id])  # the retry is on its way: not for the sweeper
+        raise self.retry(countdown=_countdown(exc, attempts)) from None
     except DailyQuotaError as exc:
         defer_run(factory, run_id, str(exc))
     except ConnectorError as exc:
         fail_run(factory, run_id, str(exc))
+
+
+# Every other way a run's task ends (a bug, MaxRetriesExceededError, a time limit) fails its run.
+task_failure.connect(end_run_of_failed_task, weak=False)
 
 
 @app.task(name="segsync.dispatch_due")
