@@ -31,6 +31,9 @@ worker_prefetch_multiplier = 1
 # stays well under it so a slow task is killed before it is handed to a second worker.
 VISIBILITY_TIMEOUT = 3600
 broker_transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT}
+# Beat's short tasks (dispatch_due, sweep). Planning and writing set their own on their tasks
+# (worker/tasks.py), from SEGSYNC_PLAN_TIME_LIMIT_SECONDS and SEGSYNC_BATCH_TIME_LIMIT_SECONDS
+# (at most 3,300 s, killed at most a minute later: under the visibility timeout).
 task_soft_time_limit = 900
 task_time_limit = 1200
 broker_connection_retry_on_startup = True
