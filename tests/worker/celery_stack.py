@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -45,7 +46,9 @@ class RecordingHubSpot(HubSpotEmulator):
     """HubSpot's emulator that also notes the status of every API answer (429s included), can
     make batch updates alone slow, and can lose and regain its segment property as if an admin
     deleted and re-created it: at once, or at a known call through a `remove_property` fault
-    (params object_type and name; e.g. after=2, path="/batch/update$": at the third write)."""
+    (params object_type and name; e.g. after=2, path="/batch/update$": at the third write).
+    A `hold` fault stops the request it meets until `release()`: a worker can be killed while
+    that call is surely in flight."""
 
     def __init__(self, records: int = 0, latency: float = 0.0) -> None:
         super().__init__(records=records, latency=latency)
@@ -54,6 +57,9 @@ class RecordingHubSpot(HubSpotEmulator):
         self.write_latency = 0.0
         # Batch updates received and not yet applied.
         self.updates_in_flight = 0
+        # Requests a `hold` fault stopped, not yet released.
+        self.held = 0
+        self._released = threading.Event()
         self._removed: dict[str, Any] = {}
 
     def handle(self, request: Request, call: int) -> Response:
@@ -64,6 +70,13 @@ class RecordingHubSpot(HubSpotEmulator):
             with self.lock:
                 self.updates_in_flight += 1
             time.sleep(self.write_latency)
+        if self.faults.take("hold") is not None:
+            with self.lock:
+                self.held += 1
+            # Bounded, so a test that fails before releasing it leaves no thread behind for long.
+            self._released.wait(timeout=120)
+            with self.lock:
+                self.held -= 1
         try:
             response = super().handle(request, call)
         finally:
@@ -78,6 +91,10 @@ class RecordingHubSpot(HubSpotEmulator):
         with self.lock:
             super().reset()
             self.statuses.clear()
+
+    def release(self) -> None:
+        """Let every request a `hold` fault stopped (and any it meets later) go on."""
+        self._released.set()
 
     def remove_property(self, object_type: str, name: str) -> None:
         with self.lock:

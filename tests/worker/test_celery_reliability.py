@@ -109,28 +109,27 @@ def test_a_worker_killed_mid_run_leaves_a_run_that_a_new_worker_completes(stack:
     hubspot = stack.hubspot
     expected = seed(stack.sandbox, "hubspot", "contacts", 1500, stack.companies)
     stack.orchestration("killed", "hs", "contacts")
-    # Each batch update takes 0.3 s, so the kill lands in the middle of one.
-    hubspot.write_latency = 0.3
+    # The fourth batch update reaches HubSpot and stops there until released: killed now, the
+    # worker never learns that this batch's write lands.
+    hubspot.faults.inject("hold", after=3, path="/batch/update$")
     doomed = stack.worker("doomed", concurrency=1)
     run_id = stack.queue("killed")
 
     def mid_write() -> SyncBatch | None:
-        # A batch update has reached HubSpot and is not applied yet: killed now, the worker never
-        # learns that this batch's write lands.
-        if hubspot.updates_in_flight == 0:
+        if hubspot.held == 0:
             return None
         batches = stack.batches(run_id)
         running = [b for b in batches if b.status == "running"]
-        done = sum(b.status == "done" for b in batches)
-        return running[0] if done >= 3 and len(running) == 1 else None
+        return running[0] if len(running) == 1 else None
 
-    interrupted = wait_until(mid_write, 30, "three batches done and a fourth being written")
+    interrupted = wait_until(mid_write, 60, "a fourth batch being written", stack.tails)
     doomed.kill()  # the whole process group, with no chance to clean up or acknowledge
     at_kill = stack.batches(run_id)
     assert len(at_kill) == 15
-    assert sum(b.status == "done" for b in at_kill) < 15
+    assert sum(b.status == "done" for b in at_kill) == 3
     # The write the dead worker sent still lands: its batch's records now hold their values.
-    wait_until(lambda: hubspot.updates_in_flight == 0, 5, "the interrupted write to land")
+    hubspot.release()
+    wait_until(lambda: hubspot.updates_in_flight == 0, 30, "the interrupted write to land")
     landed = {w.record_id for w in hubspot.writes}
     assert {record_id for record_id, _value in interrupted.updates} <= landed
 
@@ -153,23 +152,23 @@ def test_a_worker_killed_while_planning_leaves_a_run_that_is_planned_again(
     hubspot = stack.hubspot
     expected = seed(stack.sandbox, "hubspot", "contacts", 1500, stack.companies)
     stack.orchestration("replanned", "hs", "contacts")
-    # Planning may take 6 s (killed at 6.6 s); the sweeper steps in 7.2 s after it began.
-    stack.env["SEGSYNC_PLAN_TIME_LIMIT_SECONDS"] = "6"
-    # Reading 15 pages at 0.3 s each: the kill lands in the middle of the read.
-    hubspot.latency = 0.3
+    # Planning may take 15 s, time enough to see it stopped below and kill its worker; the
+    # sweeper plans the run anew once its planner is surely gone (worker.tasks.planning_lease).
+    stack.env["SEGSYNC_PLAN_TIME_LIMIT_SECONDS"] = "15"
+    # The fourth page of the read (15 pages) stops at HubSpot until released: the kill lands in
+    # the middle of the read.
+    hubspot.faults.inject("hold", after=3, path="^/crm/v3/objects/contacts$", method="GET")
     doomed = stack.worker("doomed", concurrency=1)
     run_id = stack.queue("replanned")
 
-    def reads() -> int:
-        return sum(n for route, n in hubspot.calls.items() if route.startswith("GET /crm/v3"))
-
-    wait_until(lambda: stack.run(run_id).status == "running" and reads() >= 3, 30, "a read")
+    wait_until(lambda: hubspot.held == 1, 60, "the fourth page of the read", stack.tails)
     doomed.kill()
+    assert stack.run(run_id).status == "running"
     assert stack.batches(run_id) == []  # killed before anything was planned
-    hubspot.latency = 0.0
+    hubspot.release()
 
     ready([stack.worker("rescuer", wait=False)], [stack.beat("sweeper", wait=False)])
-    run = stack.finished(run_id, timeout=60)
+    run = stack.finished(run_id, timeout=120)
     assert run.status == "succeeded", (run.reason, stack.tails())
     assert run.plan_attempts == 2
     assert run.enriched == len(expected) and run.failed == 0
