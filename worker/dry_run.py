@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.base import Connector
 from models.db import transaction
 from models.orchestrations import Orchestration
-from worker.sync import Plan, Progress, count_api_usage, diff, value_format
+from worker.planning import Plan, Progress, diff, value_format
+from worker.sync import count_api_usage
 
 # How many of the changes a dry run shows, with each record's current and new value.
 CHANGES_SHOWN = 20

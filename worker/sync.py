@@ -7,27 +7,22 @@ Every step moves database rows by conditional UPDATE, so the same functions serv
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, and_, case, insert, select, update
+from sqlalchemy import ColumnElement, and_, case, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector, Update, WriteResult
-from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
-from models.accounts import Account
+from connectors.errors import ConnectorError, DailyQuotaError, RetryableError
 from models.base import utcnow
 from models.db import transaction
-from models.enrichment import ValueFormat, enrichment_values
-from models.matching import build_account_index, match_account
 from models.orchestrations import Orchestration
 from models.runs import (
     ACTIVE_RUN_STATUSES,
@@ -38,7 +33,7 @@ from models.runs import (
     SyncRun,
     partial_reason,
 )
-from models.segments import SegmentMembership
+from worker.planning import Progress, diff, value_format
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +41,6 @@ log = logging.getLogger(__name__)
 BATCH_LEASE = timedelta(minutes=10)
 # The longest the foreground run sleeps before retrying a batch.
 MAX_FOREGROUND_WAIT = 60.0
-# The planner stores how many records it has read every READ_NOTE_EVERY records, at most every
-# READ_NOTE_INTERVAL seconds: progress an operator sees before any batch exists, and the moment
-# it learns that the run was cancelled (it then stops reading).
-READ_NOTE_EVERY = 100
-READ_NOTE_INTERVAL = 0.25
-# Told of progress: ("read", records read and compared, None), ("write", batches done, batches).
-Progress = Callable[[str, int, int | None], None]
-# Asked while reading, with the records read so far: False stops the plan (run cancelled).
-KeepReading = Callable[[int], bool]
 
 
 def start_run(session: Session, orchestration: Orchestration, trigger: str) -> SyncRun:
@@ -92,20 +78,6 @@ def _still_active(active: SyncRun | None) -> str:
         when = active.resume_at.strftime("%Y-%m-%d %H:%M UTC")
         reason += f": it resumes at {when} ({active.reason})"
     return reason
-
-
-@dataclass
-class Plan:
-    """What a run would write: (record id, new value) per record to change, and the counts."""
-
-    updates: list[tuple[str, str]]
-    records_read: int = 0
-    eligible: int = 0
-    unchanged: int = 0
-    unmatched: int = 0
-    truncated: int = 0
-    # The first changes with the value each record holds now: (record id, current, new).
-    first_changes: list[tuple[str, str | None, str]] = field(default_factory=list)
 
 
 def _claim_run(factory: sessionmaker[Session], run_id: int) -> tuple[Orchestration, int] | None:
@@ -273,87 +245,6 @@ def plan_run(
         batch_ids = _store_batches(session, run_id, plan.updates, size)
         _finish_if_complete(session, run_id)
     return batch_ids
-
-
-def _scope_accounts(orchestration: Orchestration) -> Select[int] | None:
-    # recent:DAYS covers accounts created or changed (by an import) in the last DAYS days.
-    if orchestration.scope_kind == "recent" and orchestration.scope_days:
-        since = utcnow() - timedelta(days=orchestration.scope_days)
-        return select(Account.id).where(Account.updated_at >= since)
-    if orchestration.scope_kind == "segment" and orchestration.scope_segment_id is not None:
-        return select(SegmentMembership.account_id).where(
-            SegmentMembership.segment_id == orchestration.scope_segment_id
-        )
-    return None
-
-
-def value_format(orchestration: Orchestration, connector: Connector) -> ValueFormat:
-    """How the orchestration's values are written to its field (described by the vendor)."""
-    described = connector.describe_field(orchestration.object_type, orchestration.field)
-    if not described.writable:
-        raise FatalError(f"field {described.name} on {described.object_type} is not writable")
-    limits = [n for n in (orchestration.max_length, described.max_length) if n]
-    return ValueFormat(orchestration.delimiter, min(limits) if limits else None)
-
-
-def diff(
-    factory: sessionmaker[Session],
-    orchestration: Orchestration,
-    connector: Connector,
-    fmt: ValueFormat,
-    progress: Progress | None,
-    keep_reading: KeepReading,
-    changes_kept: int = 0,
-) -> Plan | None:
-    """Read the target records, match them to accounts and compare: what to write, and the
-    counts (with the first `changes_kept` changes). None when `keep_reading` said stop."""
-    with factory() as session:
-        connection = session.connection()
-        scope = _scope_accounts(orchestration)
-        desired = {
-            v.account_id: (v.value, v.dropped) for v in enrichment_values(connection, fmt, scope)
-        }
-        index = build_account_index(connection, connector.system)
-    # Stale names are cleared only when every account is in scope (as the reference product).
-    clear_empty = orchestration.scope_kind == "all" and not orchestration.keep_when_empty
-    plan = Plan(updates=[])
-    noted_at = -math.inf
-    for number, record in enumerate(
-        connector.read_records(orchestration.object_type, orchestration.field), start=1
-    ):
-        plan.records_read = number
-        if number % READ_NOTE_EVERY == 0:
-            if progress is not None:
-                progress("read", number, None)
-            if time.monotonic() - noted_at >= READ_NOTE_INTERVAL:
-                noted_at = time.monotonic()
-                if not keep_reading(number):
-                    return None
-        account_id = match_account(
-            index,
-            linked_account_id=record.linked_account_id,
-            email=record.email,
-            website=record.website,
-        )
-        if account_id is None:
-            plan.unmatched += 1
-            continue
-        if account_id not in desired:
-            continue  # outside the orchestration's scope
-        value, dropped = desired[account_id]
-        if not value and not clear_empty:
-            continue
-        plan.eligible += 1
-        plan.truncated += bool(dropped)
-        if (record.value or "") == value:
-            plan.unchanged += 1
-        else:
-            plan.updates.append((record.id, value))
-            if len(plan.first_changes) < changes_kept:
-                plan.first_changes.append((record.id, record.value, value))
-    if progress is not None:
-        progress("read", plan.records_read, None)
-    return plan
 
 
 def _chunks(items: list[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
