@@ -118,8 +118,8 @@ def local_http() -> requests.Session:
 def flower_answers(http: requests.Session, port: int) -> bool:
     """Whether Flower serves its health check yet."""
     try:
-        return http.get(f"http://127.0.0.1:{port}/healthcheck", timeout=5).status_code == 200
-    except requests.ConnectionError:
+        return http.get(f"http://127.0.0.1:{port}/healthcheck", timeout=10).status_code == 200
+    except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
         return False
 
 
@@ -164,7 +164,7 @@ def test_celery_programs_of_the_wheel_run_from_any_folder(
             {**default_state_env, "XDG_STATE_HOME": str(xdg_state)},
         ),
         "segsync flower": (
-            [str(installed.segsync), "flower", f"--port={port}"],
+            [str(installed.segsync), "flower", f"--port={port}", "--persistent=True"],
             {**env, "SEGSYNC_FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH)},
         ),
     }
@@ -181,14 +181,15 @@ def test_celery_programs_of_the_wheel_run_from_any_folder(
         http = local_http()
         wait_until(lambda: flower_answers(http, port), START_TIMEOUT, "Flower", flower.output)
         metrics = f"http://127.0.0.1:{port}/metrics"
-        assert http.get(metrics, timeout=10).status_code == 401
-        assert http.get(metrics, auth=FLOWER_AUTH, timeout=10).status_code == 200
+        assert http.get(metrics, timeout=30).status_code == 401
+        assert http.get(metrics, auth=FLOWER_AUTH, timeout=30).status_code == 200
     finally:
         for program in programs.values():
             program.stop()
     for name, program in programs.items():
         assert "Traceback" not in program.output(), f"{name}:\n{program.output()[-3000:]}"
     assert list(state.glob("celerybeat-schedule*")), sorted(state.parent.rglob("*"))
+    assert list(state.glob("flower*")), sorted(state.parent.rglob("*"))  # Flower's database
     assert list((xdg_state / "segsync").glob("celerybeat-schedule*"))
     assert list(cwd.iterdir()) == []
     redis.Redis.from_url(env["SEGSYNC_BROKER_URL"]).flushdb()
