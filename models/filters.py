@@ -1,6 +1,7 @@
 """The filter language of segment definitions: parsed into comparisons, compiled to one SQL WHERE.
 
 Text `=`, `!=`, `in`, `contains` ignore case (lower() of both sides); `!=`, `not in` match no value.
+A filter stays within the limits below, so that every filter accepted runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -46,6 +47,29 @@ _TOKEN = re.compile(
 _Op = Callable[[Any, Any], ColumnElement[bool]]
 _OPERATORS: dict[str, _Op] = {"=": op.eq, ">": op.gt, ">=": op.ge, "<": op.lt, "<=": op.le}
 _ORDERING = frozenset(_OPERATORS) - {"="}
+
+# The limits of a filter, each refused with its position (README, `segsync segments create`). The
+# ceilings they keep clear of, measured with SQLite 3.40 and PostgreSQL 15 (tests/models/
+# test_filters.py runs filters at every limit on both):
+# - SQLite's parser stack (YYSTACKDEPTH, 100 entries) takes three entries for a "(" that follows an
+#   operand, one for a "(" that starts one: `a or (b and (c or ...))` overflows it past about 30
+#   levels, so _compile puts the most nested part first (then 100 levels parse). Python's recursion:
+#   50 levels take about 400 of its 1000 frames, most in SQLAlchemy's compiler.
+# - SQLite parses `a OR b OR c` left-deep and refuses expressions deeper than 1000
+#   (SQLITE_MAX_EXPR_DEPTH); a comparison adds up to 2 operands (`!=` is `IS NULL OR !=`), so 400
+#   comparisons reach a depth near 800, nesting included. PostgreSQL flattens such chains.
+# - SQLite's LIKE pattern is at most 50000 characters (SQLITE_MAX_LIKE_PATTERN_LENGTH): a
+#   `contains` value within 20000 characters stays under it with every character escaped. The
+#   length also bounds the bind parameters (one per value, a value and its comma take two
+#   characters) far under SQLite's 32766 and PostgreSQL's 65535.
+MAX_LENGTH = 20_000  # characters of the expression, surrounding spaces stripped
+MAX_DEPTH = 50  # levels of parentheses around a comparison
+MAX_COMPARISONS = 400
+MAX_LIST_VALUES = 1_000  # values of one `in (...)` or `not in (...)`
+MAX_DIGITS = 30  # of one number: far below a float's 308 and Python's int() limit of 4300
+# PostgreSQL text cannot hold NUL; a lone surrogate (undecodable command-line bytes) is no UTF-8.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_EXCERPT = 40  # characters of a token shown in an error message
 
 Value = str | int | Decimal
 
@@ -108,6 +132,12 @@ def _fail(message: str, position: int, hint: str = "") -> InputError:
     return InputError(f"filter: {message} at position {position}{hint}")
 
 
+def _excerpt(text: str) -> str:
+    """`text` fit for a one-line message: control characters escaped, at most _EXCERPT shown."""
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:_EXCERPT])
+    return shown + ("..." if len(text) > _EXCERPT else "")
+
+
 def _quote(value: Value) -> str:
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -115,6 +145,12 @@ def _quote(value: Value) -> str:
 
 
 def _tokenize(text: str) -> list[_Token]:
+    if len(text) > MAX_LENGTH:
+        raise _fail(f"too long (at most {MAX_LENGTH} characters)", MAX_LENGTH + 1)
+    unstorable = _UNSTORABLE.search(text)
+    if unstorable:
+        shown = f"U+{ord(unstorable.group()):04X}"
+        raise _fail(f"character {shown} is not allowed", unstorable.start() + 1)
     tokens: list[_Token] = []
     at = 0
     while at < len(text):
@@ -122,7 +158,7 @@ def _tokenize(text: str) -> list[_Token]:
         if match is None:
             if text[at] in "\"'":
                 raise _fail("unclosed string", at + 1)
-            raise _fail(f'unexpected character "{text[at]}"', at + 1)
+            raise _fail(f'unexpected character "{_excerpt(text[at])}"', at + 1)
         kind, chunk = match.lastgroup or "", match.group()
         value: Value | None = None
         if kind == "string":
@@ -130,9 +166,11 @@ def _tokenize(text: str) -> list[_Token]:
             bad = next((e for e in escapes if e.group(1) not in "\\\"'"), None)
             if bad:
                 hint = " (write \\\\ for a backslash)"
-                raise _fail(f'unknown escape "{bad.group()}"', at + bad.start() + 2, hint)
+                raise _fail(f'unknown escape "{_excerpt(bad.group())}"', at + bad.start() + 2, hint)
             value = re.sub(r"\\(.)", r"\1", chunk[1:-1], flags=re.DOTALL)
         elif kind == "number":
+            if sum(c.isdigit() for c in chunk) > MAX_DIGITS:
+                raise _fail(f"number too long (at most {MAX_DIGITS} digits)", at + 1)
             value = Decimal(chunk) if "." in chunk else int(chunk)
         if kind != "space":
             tokens.append(_Token(kind, chunk, at + 1, value))
@@ -147,13 +185,14 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokenize(text)
         self.at = 0
+        self.depth = 0  # parentheses open around the current term
         self.comparisons: list[Comparison] = []
 
     def parse(self) -> _Test | _Combination:
         node = self._combination("or")
         token = self._peek()
         if token.kind != "end":
-            raise _fail(f'unexpected "{token.text}"', token.position)
+            raise _fail(f'unexpected "{_excerpt(token.text)}"', token.position)
         return node
 
     def _peek(self) -> _Token:
@@ -180,15 +219,24 @@ class _Parser:
     def _term(self) -> _Test | _Combination:
         token = self._next()
         if token.kind == "op" and token.text == "(":
+            # Refused before recursing: deeper nesting would exhaust Python's stack, then SQLite's.
+            if self.depth == MAX_DEPTH:
+                raise _fail(
+                    f"too deeply nested (at most {MAX_DEPTH} levels of parentheses)", token.position
+                )
+            self.depth += 1
             node = self._combination("or")
             self._close(token, '")"')
+            self.depth -= 1
             return node
         if token.kind == "end":
-            after = f' after "{self.tokens[self.at - 2].text}"' if self.at >= 2 else ""
+            after = f' after "{_excerpt(self.tokens[self.at - 2].text)}"' if self.at >= 2 else ""
             raise _fail(f"expected a comparison{after}", token.position)
         if token.kind != "word" or token.text.lower() in _KEYWORDS:
             hint = " (use != or not in)" if token.text.lower() == "not" else ""
-            raise _fail(f'unexpected "{token.text}"', token.position, hint)
+            raise _fail(f'unexpected "{_excerpt(token.text)}"', token.position, hint)
+        if len(self.comparisons) == MAX_COMPARISONS:
+            raise _fail(f"too many comparisons (at most {MAX_COMPARISONS})", token.position)
         return self._comparison(token)
 
     def _comparison(self, field_token: _Token) -> _Test:
@@ -235,21 +283,26 @@ class _Parser:
             values = [self._value("(")]
             while self._is(","):
                 values.append(self._value(self._next().text))
+                if len(values) > MAX_LIST_VALUES:
+                    limit = f"too many values in one list (at most {MAX_LIST_VALUES})"
+                    raise _fail(limit, values[-1].position)
             self._close(opening, '"," or ")"')
             return operator, tuple(values)
-        raise _fail(f'expected an operator after "{field_token.text}"', token.position)
+        raise _fail(f'expected an operator after "{_excerpt(field_token.text)}"', token.position)
 
     def _close(self, opening: _Token, expected: str) -> None:
         closing = self._next()
         if closing.kind == "end":
             raise _fail('unclosed "("', opening.position)
         if closing.text != ")":
-            raise _fail(f'expected {expected} but found "{closing.text}"', closing.position)
+            raise _fail(
+                f'expected {expected} but found "{_excerpt(closing.text)}"', closing.position
+            )
 
     def _value(self, after: str) -> _Token:
         token = self._next()
         if token.value is None:
-            hint = f' (quote text: "{token.text}")' if token.kind == "word" else ""
+            hint = f' (quote text: "{_excerpt(token.text)}")' if token.kind == "word" else ""
             raise _fail(f'expected a value after "{after}"', token.position, hint)
         return token
 
@@ -260,19 +313,19 @@ def _field(token: _Token) -> tuple[str, str]:
         # The accounts import stores crm.<name> keys lower-cased, so names ignore case here too.
         name = lowered[len(CRM_PREFIX) :]
         if not _CRM_NAME.fullmatch(name):
-            raise _fail(f'expected a name after "{token.text}"', token.position)
+            raise _fail(f'expected a name after "{_excerpt(token.text)}"', token.position)
         return CRM_PREFIX + name, "crm_map"
     if lowered in FIELD_KINDS:
         return lowered, FIELD_KINDS[lowered]
     known = ", ".join([*sorted(FIELD_KINDS), "crm.<name>"])
-    raise _fail(f'unknown field "{token.text}"', token.position, f" (known: {known})")
+    raise _fail(f'unknown field "{_excerpt(token.text)}"', token.position, f" (known: {known})")
 
 
 def _check(field: str, operator: str, tokens: tuple[_Token, ...]) -> None:
     """Refuse a value that does not fit its field or operator, at the value's position."""
     text_field = field in FIELD_KINDS and field not in NUMERIC_FIELDS
     for token in tokens:
-        shown, at = token.text, token.position
+        shown, at = _excerpt(token.text), token.position
         if operator == "contains" and field in NUMERIC_FIELDS:
             raise _fail(f'"contains" needs a text field, {field} is a number', at)
         if token.kind == "string" and field in NUMERIC_FIELDS:
@@ -289,9 +342,19 @@ def _check(field: str, operator: str, tokens: tuple[_Token, ...]) -> None:
             raise _fail(f"profile_fit is one of {', '.join(PROFILE_FITS)}, not {shown}", at)
 
 
+def _nesting(node: _Test | _Combination) -> int:
+    """How many combinations deep `node` goes (0 for a single comparison)."""
+    if isinstance(node, _Test):
+        return 0
+    return 1 + max(_nesting(part) for part in node.parts)
+
+
 def _compile(node: _Test | _Combination) -> ColumnElement[bool]:
     if isinstance(node, _Combination):
-        parts = [_compile(part) for part in node.parts]
+        # The most nested part first: SQLite's parser then holds one entry per "(" instead of three.
+        # AND and OR give the same result in any order; no part can raise (CASE guards each CAST).
+        ordered = sorted(node.parts, key=_nesting, reverse=True)
+        parts = [_compile(part) for part in ordered]
         return and_(*parts) if node.operator == "and" else or_(*parts)
     field, operator, values = node.comparison.field, node.operator, node.values
     raw: ColumnElement[Any]

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
-from sqlalchemy import Integer, insert, literal, select
+from sqlalchemy import Integer, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from models.accounts import Account
 from models.errors import InputError
-from models.filters import FIELD_KINDS, Comparison, parse_filter
+from models.filters import (
+    FIELD_KINDS,
+    MAX_COMPARISONS,
+    MAX_DEPTH,
+    MAX_DIGITS,
+    MAX_LENGTH,
+    MAX_LIST_VALUES,
+    Comparison,
+    parse_filter,
+)
 from models.segments import FILTER_KINDS, Segment, SegmentMembership
 
 ACCOUNTS: dict[str, dict[str, Any]] = {
@@ -322,3 +332,169 @@ def test_errors_name_the_problem_and_its_position(expression: str, message: str)
         parse_filter(expression)
     assert str(caught.value).startswith(f"filter: {message}")
     assert "\n" not in str(caught.value)
+
+
+def nested(innermost: str, levels: int, or_part: str, and_part: str) -> str:
+    """`innermost` in `levels` parentheses: `or_part or (...)`, `and_part and (...)` in turn."""
+    expression = innermost
+    for level in range(levels):
+        expression = (
+            f"{and_part} and ({expression})" if level % 2 else f"{or_part} or ({expression})"
+        )
+    return expression
+
+
+def padded(expression: str, length: int) -> str:
+    """`expression or name contains "%%...%"`, exactly `length` characters long."""
+    head = f'{expression} or name contains "'
+    return head + "%" * (length - len(head) - 1) + '"'
+
+
+def refusal(expression: str) -> str:
+    """The message parse_filter refuses `expression` with, checked to be one line."""
+    with pytest.raises(InputError) as caught:
+        parse_filter(expression)
+    message = str(caught.value)
+    assert message.startswith("filter: ") and "\n" not in message
+    return message
+
+
+def test_the_reported_inputs_are_refused_by_the_language() -> None:
+    # A RecursionError traceback and "database error: Expression tree is too large" before.
+    deep = "(" * 2000 + 'industry = "x"' + ")" * 2000
+    assert refusal(deep) == (
+        f"filter: too deeply nested (at most {MAX_DEPTH} levels of parentheses)"
+        f" at position {MAX_DEPTH + 1}"
+    )
+    term = 'industry = "x"'
+    chain = " or ".join([term] * 3000)
+    assert refusal(chain) == (
+        f"filter: too long (at most {MAX_LENGTH} characters) at position {MAX_LENGTH + 1}"
+    )
+    shorter = " or ".join([term] * (MAX_COMPARISONS + 1))
+    assert refusal(shorter) == (
+        f"filter: too many comparisons (at most {MAX_COMPARISONS})"
+        f" at position {MAX_COMPARISONS * len(term + ' or ') + 1}"
+    )
+
+
+def test_each_limit_is_refused_one_past_it_with_its_position() -> None:
+    too_long = padded('industry = "x"', MAX_LENGTH + 1)
+    assert refusal(too_long) == (
+        f"filter: too long (at most {MAX_LENGTH} characters) at position {MAX_LENGTH + 1}"
+    )
+    # Surrounding spaces do not count, as positions count in the stripped text.
+    parse_filter("  " + padded('industry = "x"', MAX_LENGTH) + "\n ")
+    # The parentheses of a list are no nesting.
+    parse_filter("(" * MAX_DEPTH + "industry in ('a')" + ")" * MAX_DEPTH)
+    value = '"v0000", '
+    values = ", ".join(f'"v{n:04}"' for n in range(MAX_LIST_VALUES + 1))
+    assert refusal(f"industry in ({values})") == (
+        f"filter: too many values in one list (at most {MAX_LIST_VALUES})"
+        f" at position {len('industry in (') + MAX_LIST_VALUES * len(value) + 1}"
+    )
+    assert refusal("employee_count < 1" + "0" * MAX_DIGITS) == (
+        f"filter: number too long (at most {MAX_DIGITS} digits) at position 18"
+    )
+    assert refusal("annual_revenue > -0." + "0" * MAX_DIGITS).endswith(" digits) at position 18")
+    # Python's int() refuses more than 4300 digits, float() an int past 1e308: no traceback.
+    assert "number too long" in refusal("employee_count < " + "9" * 5000)
+    assert "number too long" in refusal("employee_count < " + "9" * 400)
+    assert refusal('name = "a\x00b"') == "filter: character U+0000 is not allowed at position 10"
+    # Bytes that are not UTF-8 reach Python's argv as lone surrogates, which no database stores.
+    assert refusal('name = "\udcff"') == "filter: character U+DCFF is not allowed at position 9"
+
+
+def test_error_messages_show_tokens_on_one_short_line() -> None:
+    message = refusal('industry = "x" "' + "y" * 5000 + '\nz"')
+    assert message == f'filter: unexpected ""{"y" * 39}..." at position 16'
+    assert refusal('industry = "a" or "\n"') == 'filter: unexpected ""\\n"" at position 19'
+    assert refusal("industry = \x07") == 'filter: unexpected character "\\x07" at position 12'
+    assert len(refusal("x" * MAX_LENGTH)) < 300
+
+
+def test_filters_at_every_limit_select_on_both_databases(accounts: Session) -> None:
+    # The comparisons of the long chains are of the kinds that compile to two SQL operands each.
+    innermost = " or ".join(
+        ['country = "us"', *["crm.tier is empty"] * (MAX_COMPARISONS - MAX_DEPTH - 1)]
+    )
+    # The deepest group written last, an `or` of MAX_COMPARISONS - MAX_DEPTH comparisons inside it:
+    # SQLite's parser stack and expression depth both at their worst. Each `or` level adds a
+    # comparison no account matches, each `and` level one every account matches.
+    deepest = nested(innermost, MAX_DEPTH, 'crm.tier = "none"', "crm.score != 999")
+    assert len(parse_filter(deepest).comparisons) == MAX_COMPARISONS
+    assert deepest.count("(") == MAX_DEPTH
+    longest = padded('name contains "100%_"', MAX_LENGTH)
+    assert len(longest) == MAX_LENGTH
+    check(
+        accounts,
+        {
+            deepest: {"acme", "eps", "gamma", "delta"},
+            " or ".join(["crm.score != 42"] * MAX_COMPARISONS): EVERYONE - {"acme"},
+            " and ".join(["crm.score not in (42, 7.5)"] * MAX_COMPARISONS): {
+                "beta",
+                "delta",
+                "eps",
+            },
+            "crm.score in ("
+            + ", ".join(str(n) for n in [-3, *range(1000, 1000 + MAX_LIST_VALUES - 1)])
+            + ")": {"eps"},
+            "industry not in ("
+            + ", ".join(f'"v{n}"' for n in range(MAX_LIST_VALUES - 1))
+            + ', "retail")': EVERYONE - {"gamma"},
+            # Every "%" escaped: SQLite's LIKE takes patterns up to 50000 characters.
+            longest: {"delta"},
+            "employee_count < " + "9" * MAX_DIGITS: {"acme", "beta", "gamma", "eps"},
+            "annual_revenue > 0." + "0" * (MAX_DIGITS - 2) + "1": {"acme", "beta", "gamma"},
+        },
+    )
+
+
+def hostile_filters(rng: random.Random) -> list[str]:
+    """Filters built to break a parser or a database: deep, long, huge, unbalanced, binary."""
+    comparison = rng.choice(
+        ['industry = "x"', "crm.score != 1", "crm.tier not in ('a', 'b')", "intent_score > 5"]
+    )
+    size = rng.choice(
+        [
+            rng.randint(1, 5),
+            rng.randint(MAX_DEPTH - 2, MAX_DEPTH + 2),
+            rng.randint(MAX_COMPARISONS - 2, MAX_COMPARISONS + 2),
+            rng.randint(MAX_LIST_VALUES - 2, MAX_LIST_VALUES + 2),
+            rng.randint(1, 5000),
+        ]
+    )
+    fragments = ["(", ")", " or ", " and ", comparison, '"', "'", "\\", ",", " in ", "\x07", "é"]
+    soup = "".join(rng.choice(fragments) for _ in range(rng.randint(1, 60)))
+    bound = 10 ** rng.choice([3, MAX_DIGITS - 1, MAX_DIGITS + 1])
+    numbers = ", ".join(str(rng.randint(-bound, bound)) for _ in range(size))
+    # Any character, lone surrogates included (1 in 550): long texts hold some, short ones rarely.
+    length = rng.choice([rng.randint(1, 20), rng.randint(1, MAX_LENGTH)])
+    text = "".join(chr(rng.randint(1, 0x10FFFF)) for _ in range(length))
+    return [
+        "(" * size + comparison + ")" * rng.randint(size - 2, size + 2),
+        nested(comparison, size, comparison, comparison),
+        rng.choice([" or ", " and "]).join([comparison] * size),
+        f"crm.score in ({numbers})",
+        f'name contains "{"%_" * rng.randint(1, MAX_LENGTH)}"',
+        'name = "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"',  # raw characters
+        soup,
+    ]
+
+
+def test_hostile_filters_are_refused_cleanly_or_run(accounts: Session) -> None:
+    rng = random.Random(9)  # fixed: a failure reproduces
+    accepted = refused = 0
+    for _ in range(40):
+        for expression in hostile_filters(rng):
+            try:
+                where = parse_filter(expression).where_clause()
+            except InputError as error:
+                assert str(error).startswith("filter: ") and "\n" not in str(error)
+                refused += 1
+                continue
+            # What the language accepts runs: no database error, no recursion error.
+            accounts.scalar(select(func.count()).select_from(Account).where(where))
+            accepted += 1
+    # Both sides of every limit were reached.
+    assert accepted > 40 and refused > 40
