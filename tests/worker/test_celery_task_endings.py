@@ -185,6 +185,34 @@ def test_a_secret_missing_from_the_worker_environment_fails_the_run_saying_which
     assert_each_written_once(stack.sandbox, "hubspot", "contacts", expected)
 
 
+# ---- a pool process killed ----------------------------------------------------------------------
+
+
+def test_a_pool_process_killed_mid_write_does_not_fail_the_run_its_batch_comes_back(
+    stack: Stack,
+) -> None:
+    hubspot = stack.hubspot
+    expected = seed(stack.sandbox, "hubspot", "contacts", 300, stack.companies)
+    stack.orchestration("oom", "hs", "contacts")
+    worker = stack.worker("oom", concurrency=1)
+    stack.beat("sweeper")
+    hubspot.write_latency = 1.0
+    run_id = stack.queue("oom")
+    wait_until(lambda: hubspot.updates_in_flight > 0, 60, "a batch update", stack.tails)
+    # Only the pool process dies (as by the kernel's OOM killer); the worker's main process sees
+    # its task lost (WorkerLostError), which is not a way the task ended: the message goes back
+    # to the broker and the batch is written once its lease has passed.
+    os.kill(pool_process(worker), signal.SIGKILL)
+
+    run = stack.finished(run_id, timeout=RUN_ENDS)
+
+    assert run.status == "succeeded", (run.status, run.reason, stack.tails())
+    assert run.reason is None and run.failed == 0
+    assert "WorkerLostError" in worker.output()
+    assert max(b.attempts for b in stack.batches(run_id)) == 2
+    assert_each_written_once(stack.sandbox, "hubspot", "contacts", expected)
+
+
 # ---- time limits --------------------------------------------------------------------------------
 
 
