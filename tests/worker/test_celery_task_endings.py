@@ -267,3 +267,33 @@ def test_a_batch_write_killed_at_its_hard_time_limit_fails_the_run_saying_so(
     wait_until(lambda: hubspot.updates_in_flight == 0, 60, "the stuck update to end")
     next_trigger_succeeds(stack, "stuck writes")
     assert stack.run(run_id).status == "failed"  # the sweeper left it alone
+
+
+def test_planning_killed_at_its_hard_time_limit_fails_the_run_saying_so(stack: Stack) -> None:
+    hubspot = stack.hubspot
+    seed(stack.sandbox, "hubspot", "contacts", 300, stack.companies)
+    stack.orchestration("stuck reads", "hs", "contacts")
+    stack.env["SEGSYNC_PLAN_TIME_LIMIT_SECONDS"] = "3"  # killed 2 s later
+    worker = stack.worker("stuck", concurrency=1)
+    del stack.env["SEGSYNC_PLAN_TIME_LIMIT_SECONDS"]  # the worker's setting rules
+    hubspot.reset()
+    hubspot.latency = 10.0  # every answer takes 10 s
+    run_id = stack.queue("stuck reads")
+
+    def waiting_for_hubspot() -> bool:
+        return stack.run(run_id).status == "running" and sum(hubspot.calls.values()) > 0
+
+    wait_until(waiting_for_hubspot, 60, "planning's first call", stack.tails)
+    child = pool_process(worker)
+    os.kill(child, signal.SIGSTOP)
+
+    reason = failed_with(stack, run_id)
+
+    assert reason == (
+        "planning did not stop at its time limit of 3 s and was killed after 5 s; "
+        "raise SEGSYNC_PLAN_TIME_LIMIT_SECONDS or narrow the orchestration's scope"
+    ), reason
+    assert stack.batches(run_id) == []
+    wait_until(lambda: not Path(f"/proc/{child}").exists(), 60, "the stopped process to go")
+    hubspot.latency = 0.0
+    next_trigger_succeeds(stack, "stuck reads")
