@@ -18,6 +18,20 @@ from tests.services import postgres_server, redis_server
 _database_numbers = itertools.count(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """segsync's state folder (beat's schedule, Flower's db) for every program the tests start:
+    a temporary one, never the home folder of whoever runs the tests."""
+    folder = tmp_path_factory.mktemp("segsync-state")
+    before = os.environ.get("SEGSYNC_STATE_DIR")
+    os.environ["SEGSYNC_STATE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("SEGSYNC_STATE_DIR", None)
+    else:
+        os.environ["SEGSYNC_STATE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """URL of a PostgreSQL maintenance database: from the environment, or a server started here."""
