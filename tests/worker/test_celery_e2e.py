@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ import redis
 from connectors.sandbox.cluster import Sandbox
 from models.connections import new_secret_key
 from tests.factories import write_csv
-from tests.worker.celery_processes import start_worker
+from tests.worker.celery_processes import SEGSYNC, start_worker
 from tests.worker.sandbox_connections import (
     eloqua_connection,
     hubspot_connection,
@@ -52,6 +54,25 @@ def stack(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
         cli.env.update({k: v for k, v in env.items() if k.startswith("SEGSYNC_")})
         companies = load(cli, sandbox, tmp_path)
         yield cli, sandbox, env, companies
+
+
+def queue_and_wait(env: dict[str, str], orchestration: str) -> dict[str, Any]:
+    """`segsync sync NAME --queue --wait --json` in its own process, as a person runs it: the
+    run's counts once it ended (bounded, so a run that never ends fails the test, not hangs it).
+
+    (Its own process: the Celery app reads its broker once per process, at first use, so an
+    in-process CLI would send through whatever broker an earlier test's import configured.)
+    """
+    done = subprocess.run(
+        [SEGSYNC, "sync", orchestration, "--queue", "--wait", "--timeout", "240", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.stdout, done.stderr
+    run: dict[str, Any] = json.loads(done.stdout)
+    return run
 
 
 def worker_environment(database_url: str, redis_url: str) -> dict[str, str]:
@@ -173,8 +194,8 @@ def test_every_system_and_object_through_a_real_worker(stack: Stack, tmp_path: P
     worker = start_worker(env, tmp_path / "worker.log", "one")
     try:
         for system, _connection, object_type, _field, _count in TARGETS:
-            run = cli.json("sync", f"{system} {object_type}", "--queue", "--wait")
-            assert run["status"] == "succeeded", (run, worker.output()[-2000:])  # type: ignore[index]
+            run = queue_and_wait(env, f"{system} {object_type}")
+            assert run["status"] == "succeeded", (run, worker.output()[-2000:])
     finally:
         worker.stop()
     for (system, object_type), values in expected.items():
@@ -223,8 +244,8 @@ def test_marketo_pardot_and_eloqua_through_a_real_worker(
         worker = start_worker(env, tmp_path / "worker.log", "three")
         try:
             for system, *_rest in targets:
-                run = cli.json("sync", system, "--queue", "--wait")
-                assert run["status"] == "succeeded", (run, worker.output()[-2000:])  # type: ignore[index]
+                run = queue_and_wait(env, system)
+                assert run["status"] == "succeeded", (run, worker.output()[-2000:])
         finally:
             worker.stop()
         for system, _connection, object_type, field, _email, _count in targets:
