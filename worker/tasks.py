@@ -9,11 +9,13 @@ reason (worker.task_endings); only a worker killed outright hands its message ba
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from celery.signals import task_failure
+from kombu.exceptions import OperationalError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -36,7 +38,15 @@ from worker.scheduling import (
 )
 from worker.settings import Settings
 from worker.sync import defer_run, fail_run, give_up_batch, plan_run, write_batch
-from worker.task_endings import PLAN_TASK, WRITE_TASK, end_run_of_failed_task, kill_margin
+from worker.task_endings import (
+    PLAN_TASK,
+    WRITE_TASK,
+    end_run_of_failed_task,
+    kill_margin,
+    one_line,
+)
+
+log = logging.getLogger(__name__)
 
 # After this many attempts a batch's vendor still refusing fails the run (the count lives in the
 # database, SyncBatch.attempts, so it holds across redeliveries).
@@ -46,6 +56,13 @@ MAX_BATCH_ATTEMPTS = 8
 MAX_PLAN_RETRIES = 5
 # The longest a task waits in the worker before a retry; longer waits are deferred in the database.
 MAX_RETRY_COUNTDOWN = 60.0
+# When the broker is unreachable (Redis restarting), a publish is retried for about a second
+# (Celery's task_publish_retry_policy), then kombu raises OperationalError. Whatever a task was
+# sending is stored already: a queued run or a pending batch whose message never left is sent
+# again by beat's sweeper after SEGSYNC_STALE_AFTER_SECONDS (scheduling.stalled_work). So the
+# tasks log one warning and end normally; raising would fail a run whose work is safe
+# (worker.task_endings), and a run whose batches are stored cannot be planned again anyway.
+_UNSENT = "the sweeper sends them once SEGSYNC_STALE_AFTER_SECONDS have passed"
 
 
 @lru_cache(maxsize=1)
@@ -197,7 +214,16 @@ def run_orchestration(self: Any, run_id: int) -> None:
         raise self.retry(countdown=_countdown(exc, self.request.retries)) from None
     except ConnectorError:
         return  # plan_run recorded the run as failed or deferred
-    enqueue_batches(batch_ids)
+    try:
+        enqueue_batches(batch_ids)
+    except OperationalError as exc:
+        log.warning(
+            "run %d: %d batches stored but not sent, the broker is unreachable (%s); %s",
+            run_id,
+            len(batch_ids),
+            one_line(exc),
+            _UNSENT,
+        )
 
 
 @app.task(
@@ -246,24 +272,45 @@ def write_batch_task(self: Any, batch_id: int) -> None:
 task_failure.connect(end_run_of_failed_task, weak=False)
 
 
+def _sent(runs: list[int], batches: list[int]) -> bool:
+    """Send the tasks of these runs and batches; False, with one warning, if the broker is
+    unreachable (their rows stay queued or pending, for the sweeper)."""
+    try:
+        for run_id in runs:
+            enqueue_run(run_id)
+        enqueue_batches(batches)
+    except OperationalError as exc:
+        unsent = [f"runs {runs}"] if runs else []
+        if batches:
+            with sessions()() as session:
+                of_runs = set(
+                    session.scalars(select(SyncBatch.run_id).where(SyncBatch.id.in_(batches)))
+                )
+            unsent.append(f"{len(batches)} batches of runs {sorted(of_runs)}")
+        log.warning(
+            "%s not sent, the broker is unreachable (%s); %s",
+            " and ".join(unsent),
+            one_line(exc),
+            _UNSENT,
+        )
+        return False
+    return True
+
+
 @app.task(name="segsync.dispatch_due")
 def dispatch_due() -> None:
     """Every minute (beat): start due scheduled runs and resume deferred runs whose day came."""
     factory = sessions()
-    for run_id in claim_due_runs(factory):
-        enqueue_run(run_id)
+    if not _sent(claim_due_runs(factory), []):
+        return  # deferred runs stay deferred until the broker is back
     resumed = resume_deferred_runs(factory)
-    for run_id in resumed.runs:
-        enqueue_run(run_id)
-    enqueue_batches(resumed.batches)
+    _sent(resumed.runs, resumed.batches)
 
 
 @app.task(name="segsync.sweep")
 def sweep() -> None:
     """Every minute (beat): send again the work whose message was lost or whose worker died."""
-    for run_id in recover_stalled_plans(sessions(), planning_lease()):
-        enqueue_run(run_id)
+    if not _sent(recover_stalled_plans(sessions(), planning_lease()), []):
+        return  # the rest waits for a sweep that finds the broker back
     work = stalled_work(sessions(), stale_after=timedelta(seconds=settings().stale_after_seconds))
-    for run_id in work.runs:
-        enqueue_run(run_id)
-    enqueue_batches(work.batches)
+    _sent(work.runs, work.batches)

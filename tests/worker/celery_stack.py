@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -223,6 +224,16 @@ def stack(
     database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
     redis.Redis.from_url(redis_url).flushdb()
+    with open_stack(database_url, redis_url, tmp_path, monkeypatch) as built:
+        yield built
+
+
+@contextmanager
+def open_stack(
+    database_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    """A Stack whose programs use `redis_url` as broker (the `stack` fixture's, or a test's
+    own redis-server that it stops and starts); its programs are killed on exit."""
     monkeypatch.setitem(
         cluster.EMULATORS,
         "hubspot",
