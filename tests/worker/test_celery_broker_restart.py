@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
+from models.base import utcnow
+from models.orchestrations import Orchestration
 from models.runs import SyncRun
 from tests.services import free_port
 from tests.worker.celery_stack import (
@@ -31,6 +37,10 @@ from tests.worker.test_celery_e2e import seed
 # Generous bounds for a loaded machine; every wait ends as soon as its condition holds.
 STARTUP = 60.0
 FINISH = 120.0
+# Beat's two tasks, run as a worker runs them but in a process of their own (worker.tasks keeps
+# its settings per process), whose broker is down.
+BEAT_TASKS = "from worker.tasks import dispatch_due, sweep; dispatch_due(); sweep()"
+UNSENT = "not sent, the broker is unreachable"
 
 
 class RestartableRedis:
@@ -166,3 +176,63 @@ def test_redis_restarting_while_a_run_sends_its_batches_leaves_them_for_the_swee
     # The same worker wrote them: it lost the broker, lived on and connected again.
     assert "Connection to broker lost" in worker.output()
     assert worker.process.poll() is None, worker.output()[-3000:]
+
+
+def test_dispatch_and_sweep_with_the_broker_down_leave_their_runs_for_the_next_sweep(
+    restart_stack: Stack, broker: RestartableRedis
+) -> None:
+    stack = restart_stack
+    contacts = seed(stack.sandbox, "hubspot", "contacts", 300, stack.companies)
+    leads = seed(stack.sandbox, "salesforce", "Lead", 400, stack.companies)
+    stack.orchestration("queued", "hs", "contacts")
+    stack.orchestration("due", "sf", "Lead", "--schedule", "0 0 1 1 *")
+    # Queued while no worker runs, then Redis restarts without its message: only the sweeper can
+    # send it again. The scheduled one is due, for dispatch_due to start.
+    queued_id = stack.queue("queued")
+    broker.stop()
+    long_ago = utcnow() - timedelta(minutes=5)
+    with Session(stack.database) as session:
+        session.execute(update(SyncRun).where(SyncRun.id == queued_id).values(enqueued_at=long_ago))
+        session.execute(
+            update(Orchestration).where(Orchestration.name == "due").values(next_run_at=long_ago)
+        )
+        session.commit()
+
+    done = subprocess.run(
+        [sys.executable, "-c", BEAT_TASKS],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    # Neither task fails: each logs one warning naming the run it could not send.
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    with Session(stack.database) as session:
+        due_id = session.scalars(
+            select(SyncRun.id)
+            .join(Orchestration, Orchestration.id == SyncRun.orchestration_id)
+            .where(Orchestration.name == "due")
+        ).one()
+    warnings = [line for line in done.stderr.splitlines() if UNSENT in line]
+    assert len(warnings) == 2, done.stderr
+    assert warnings[0].startswith(f"runs [{due_id}] {UNSENT}"), warnings
+    assert warnings[1].startswith(f"runs [{queued_id}] {UNSENT}"), warnings
+    assert "SEGSYNC_STALE_AFTER_SECONDS" in warnings[1]
+    # Both runs wait, queued, and neither is marked as sent.
+    for run_id in (due_id, queued_id):
+        run = stack.run(run_id)
+        assert run.status == "queued", (run_id, run.status, run.reason)
+    assert stack.run(due_id).enqueued_at is None
+    queued_at = stack.run(queued_id).enqueued_at
+    assert queued_at is not None and queued_at.replace(tzinfo=None) <= long_ago.replace(tzinfo=None)
+
+    # Redis back: the sweeper sends both, and each is written once.
+    broker.start()
+    ready([stack.worker("rescuer", wait=False)], [stack.beat("sweeper", wait=False)])
+    for run_id in (due_id, queued_id):
+        run = stack.finished(run_id, timeout=FINISH)
+        assert run.status == "succeeded", (run_id, run.reason, stack.tails())
+    assert_each_written_once(stack.sandbox, "hubspot", "contacts", contacts)
+    assert_each_written_once(stack.sandbox, "salesforce", "Lead", leads)
