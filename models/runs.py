@@ -75,6 +75,10 @@ class SyncRun(Base):
     plan_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Records read and compared so far by the planner: progress before any batch exists.
     records_read: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Planners the sweeper found dead (killed, or past their hard limit): after a few the run
+    # fails. Not plan_attempts, which also counts a planner that put the run back itself to
+    # retry a vendor's refusal.
+    plans_lost: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # One active run per orchestration: a second trigger is recorded as skipped, never run twice.
     __table_args__ = (

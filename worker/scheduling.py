@@ -22,7 +22,7 @@ from worker.sync import start_run
 # A queued run or a pending batch whose task was sent longer ago than this has most likely lost
 # its broker message (a Redis restart without persistence); sending it again is harmless.
 STALE_AFTER = timedelta(minutes=30)
-# A run planned this many times without its planner finishing is failed rather than tried again.
+# A run whose planner was found dead this many times is failed rather than planned again.
 MAX_PLAN_ATTEMPTS = 3
 
 
@@ -122,7 +122,7 @@ def recover_stalled_plans(
     factory: sessionmaker[Session], planning_lease: timedelta, now: datetime | None = None
 ) -> list[int]:
     """Runs whose planner died (killed, or past its hard time limit): queued again, or failed
-    after MAX_PLAN_ATTEMPTS. Returns the run ids to send again.
+    once MAX_PLAN_ATTEMPTS planners of it died. Returns the run ids to send again.
 
     A run being planned is `running` with no batches stored; no planner outlives
     `planning_lease` (the planning task's hard time limit plus a margin), so one that started
@@ -136,23 +136,27 @@ def recover_stalled_plans(
         SyncRun.started_at < now - planning_lease,
     )
     with factory() as session:
-        found = session.execute(select(SyncRun.id, SyncRun.plan_attempts).where(stalled)).all()
+        found = session.execute(
+            select(SyncRun.id, SyncRun.plan_attempts, SyncRun.plans_lost).where(stalled)
+        ).all()
     requeued: list[int] = []
-    for run_id, attempts in found:
+    for run_id, attempts, lost_before in found:
         this = and_(SyncRun.id == run_id, SyncRun.plan_attempts == attempts, stalled)
+        lost = lost_before + 1
         with transaction(factory) as session:
-            if attempts >= MAX_PLAN_ATTEMPTS:
+            if lost >= MAX_PLAN_ATTEMPTS:
                 reason = (
-                    f"planning did not finish in {attempts} attempts (the worker died or ran "
+                    f"planning did not finish in {lost} attempts (the worker died or ran "
                     f"past SEGSYNC_PLAN_TIME_LIMIT_SECONDS)"
                 )
                 values: dict[str, object] = {
                     "status": "failed",
                     "reason": reason,
                     "finished_at": now,
+                    "plans_lost": lost,
                 }
             else:
-                values = {"status": "queued", "started_at": None}
+                values = {"status": "queued", "started_at": None, "plans_lost": lost}
             changed = session.execute(update(SyncRun).where(this).values(**values))
             if getattr(changed, "rowcount", 0) and values["status"] == "queued":
                 requeued.append(run_id)

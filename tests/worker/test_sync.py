@@ -218,13 +218,45 @@ def test_a_run_whose_planner_died_is_planned_again_and_failed_after_three_attemp
     assert recover_stalled_plans(session_factory, lease, later) == [run.id]
 
     session.refresh(run)
-    assert (run.status, run.started_at, run.plan_attempts) == ("queued", None, 1)
-    # Claimed and lost twice more: the third stall fails it, saying why.
-    run.status, run.started_at, run.plan_attempts = "running", began, MAX_PLAN_ATTEMPTS
+    assert (run.status, run.started_at, run.plan_attempts, run.plans_lost) == ("queued", None, 1, 1)
+    # Claimed and lost once more: queued again.
+    run.status, run.started_at, run.plan_attempts = "running", began, 2
+    session.commit()
+    assert recover_stalled_plans(session_factory, lease, later) == [run.id]
+    session.refresh(run)
+    assert (run.status, run.plans_lost) == ("queued", 2)
+    # The third planner lost fails it, saying why.
+    run.status, run.started_at, run.plan_attempts = "running", began, 3
     session.commit()
     assert recover_stalled_plans(session_factory, lease, later) == []
     session.refresh(run)
+    assert run.plans_lost == MAX_PLAN_ATTEMPTS
     assert run.status == "failed" and "planning did not finish in 3 attempts" in (run.reason or "")
+
+
+def test_planners_that_put_the_run_back_to_retry_do_not_count_as_lost(
+    session: Session, session_factory: sessionmaker[Session], orchestration_id: int
+) -> None:
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from worker.scheduling import MAX_PLAN_ATTEMPTS, recover_stalled_plans
+
+    # Claimed five times: four planners met a vendor's refusal and put the run back themselves
+    # (sync.plan_run), and the fifth died. One planner lost: planned again, not failed.
+    lease = timedelta(minutes=52)
+    began = utcnow() - lease - timedelta(minutes=1)
+    run = SyncRun(
+        orchestration_id=orchestration_id,
+        status="running",
+        started_at=began,
+        plan_attempts=MAX_PLAN_ATTEMPTS + 2,
+    )
+    session.add(run)
+    session.commit()
+    assert recover_stalled_plans(session_factory, lease) == [run.id]
+    session.refresh(run)
+    assert (run.status, run.plans_lost, run.reason) == ("queued", 1, None)
 
 
 def test_a_run_with_stored_batches_is_not_a_stalled_plan(

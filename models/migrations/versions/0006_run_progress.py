@@ -1,4 +1,4 @@
-"""records a run has read and compared so far
+"""records a run has read and compared so far; planners of a run found dead
 
 Revision ID: 0006
 Revises: 0005
@@ -24,9 +24,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("records_read", sa.Integer(), server_default="0", nullable=False)
         )
+        batch_op.add_column(
+            sa.Column("plans_lost", sa.Integer(), server_default="0", nullable=False)
+        )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table("sync_runs", schema=None) as batch_op:
+        batch_op.drop_column("plans_lost")
         batch_op.drop_column("records_read")
