@@ -19,7 +19,13 @@ segsync db upgrade
 segsync accounts import sandbox-accounts.csv
 segsync segments create "Sandbox companies" --filter 'name contains "Company"'
 segsync publish "Sandbox companies" --use enrichment --yes
-export SEGSYNC_SECRET_KEY=${SEGSYNC_SECRET_KEY:-$(segsync connections keygen)}
+# Connection secrets are encrypted with SEGSYNC_SECRET_KEY. Without one, a key is made once and
+# kept in segsync.key: later commands need it too (export SEGSYNC_SECRET_KEY=$(cat segsync.key)).
+if [ -z "${SEGSYNC_SECRET_KEY:-}" ]; then
+    [ -e segsync.key ] || (umask 077 && segsync connections keygen > segsync.key)
+    SEGSYNC_SECRET_KEY=$(cat segsync.key)
+    export SEGSYNC_SECRET_KEY
+fi
 ca="ca_bundle=$(sandbox ca_bundle)"
 segsync connections add sandbox-salesforce --system salesforce --set "$ca" \
     --set auth=password --set "login_url=$(sandbox salesforce login_url)" \

@@ -174,6 +174,13 @@ def test_the_readme_path_from_sandbox_to_records_written(
         fields = {entry["field"] for entry in writes}
         assert fields == set(started[system]["fields"].values()), system
         assert {entry["value"] for entry in writes} == {SEGMENT}, system
+    # Going on by hand, as the README says: the key the script kept opens the connections, and a
+    # dry run finds nothing left to write.
+    key = (folder / "segsync.key").read_text(encoding="utf-8").strip()
+    assert oct((folder / "segsync.key").stat().st_mode & 0o777) == "0o600"
+    later = {**environment, "SEGSYNC_SECRET_KEY": key}
+    dry = json.loads(_segsync(folder, later, "sync", "hubspot contacts", "--dry-run", "--json"))
+    assert dry["to_write"] == 0 and dry["unchanged"] == MATCHED[("hubspot", "contacts")], dry
 
 
 def _segsync(folder: Path, environment: dict[str, str], *args: str) -> str:
