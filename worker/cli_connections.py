@@ -7,7 +7,7 @@ The rules live in models.connections; which keys a system takes comes from the c
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import click
@@ -87,31 +87,43 @@ def connections() -> None:
     """Store, list and test connections to CRM/MAP systems."""
 
 
+# What `add` and `update` take alike: plain settings and the three ways to give a secret.
+_VALUE_OPTIONS = (
+    click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A plain setting."),
+    click.option(
+        "--secret",
+        "secrets",
+        multiple=True,
+        metavar="KEY[=VALUE]",
+        help="A secret, stored encrypted (asked for when no VALUE is given).",
+    ),
+    click.option(
+        "--secret-file",
+        "secret_files",
+        multiple=True,
+        metavar="KEY=PATH",
+        help="A secret read from a file now (e.g. a JWT private key), stored encrypted.",
+    ),
+    click.option(
+        "--secret-env",
+        "secret_env",
+        multiple=True,
+        metavar="KEY=VARIABLE",
+        help="A secret read from environment variable VARIABLE when used.",
+    ),
+)
+
+
+def _value_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_VALUE_OPTIONS):
+        command = option(command)
+    return command
+
+
 @connections.command("add")
 @click.argument("name")
 @click.option("--system", required=True, type=click.Choice(list(SYSTEMS)))
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A plain setting.")
-@click.option(
-    "--secret",
-    "secrets",
-    multiple=True,
-    metavar="KEY[=VALUE]",
-    help="A secret, stored encrypted (asked for when no VALUE is given).",
-)
-@click.option(
-    "--secret-file",
-    "secret_files",
-    multiple=True,
-    metavar="KEY=PATH",
-    help="A secret read from a file now (e.g. a JWT private key), stored encrypted.",
-)
-@click.option(
-    "--secret-env",
-    "secret_env",
-    multiple=True,
-    metavar="KEY=VARIABLE",
-    help="A secret read from environment variable VARIABLE when used.",
-)
+@_value_options
 @click.pass_obj
 def add_command(
     database: Database,
@@ -135,28 +147,7 @@ def add_command(
 
 @connections.command("update")
 @click.argument("name")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Set a plain setting.")
-@click.option(
-    "--secret",
-    "secrets",
-    multiple=True,
-    metavar="KEY[=VALUE]",
-    help="Set a secret, stored encrypted (asked for when no VALUE is given).",
-)
-@click.option(
-    "--secret-file",
-    "secret_files",
-    multiple=True,
-    metavar="KEY=PATH",
-    help="Set a secret read from a file now, stored encrypted.",
-)
-@click.option(
-    "--secret-env",
-    "secret_env",
-    multiple=True,
-    metavar="KEY=VARIABLE",
-    help="Read a secret from environment variable VARIABLE when used.",
-)
+@_value_options
 @click.option("--unset", multiple=True, metavar="KEY", help="Remove a setting or secret.")
 @click.pass_obj
 def update_command(
