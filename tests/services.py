@@ -112,6 +112,26 @@ def _redis_answers_ping(port: int) -> bool:
         return False
 
 
+def redis_command(binary: str, port: int, workdir: Path, log: Path) -> list[str]:
+    """A redis-server on 127.0.0.1:`port` that keeps nothing on disk (as after a restart of a
+    server without persistence) and logs to `log`."""
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--logfile",
+        str(log),
+    ]
+
+
 @contextmanager
 def redis_server() -> Iterator[str]:
     """A throwaway redis-server that keeps nothing on disk; yields a URL to its database 0."""
@@ -125,21 +145,7 @@ def redis_server() -> Iterator[str]:
     log = workdir / "server.log"
     port = free_port()
     server = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--logfile",
-            str(log),
-        ],
+        redis_command(binary, port, workdir, log),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -3,7 +3,6 @@ worker` / `segsync beat` processes, with helpers that wait on conditions (never 
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import threading
@@ -25,7 +24,6 @@ from connectors.sandbox.cluster import Sandbox
 from connectors.sandbox.hubspot import HubSpotEmulator
 from connectors.sandbox.salesforce import SalesforceEmulator
 from connectors.sandbox.server import Emulator, Request, Response
-from models.connections import new_secret_key
 from models.runs import SyncBatch, SyncRun
 from tests.worker.celery_processes import (
     BEAT_STARTED,
@@ -35,7 +33,7 @@ from tests.worker.celery_processes import (
     start_beat,
     start_worker,
 )
-from tests.worker.test_celery_e2e import field_value, load
+from tests.worker.test_celery_e2e import field_value, load, worker_environment
 from tests.worker.test_cli import Cli
 
 T = TypeVar("T")
@@ -243,15 +241,7 @@ def open_stack(
     # write lock against the workers.
     database = create_engine(database_url)
     with Sandbox(["salesforce", "hubspot"]) as sandbox:
-        env = {
-            **os.environ,
-            "SEGSYNC_DATABASE_URL": database_url,
-            "SEGSYNC_BROKER_URL": redis_url,
-            "SEGSYNC_SECRET_KEY": new_secret_key(),
-            "SEGSYNC_BATCH_LEASE_SECONDS": "4",
-            "SEGSYNC_STALE_AFTER_SECONDS": "4",
-            "SEGSYNC_BEAT_INTERVAL_SECONDS": "1",
-        }
+        env = worker_environment(database_url, redis_url)
         cli = Cli(database_url)
         cli.env.update({k: v for k, v in env.items() if k.startswith("SEGSYNC_")})
         companies = load(cli, sandbox, tmp_path)

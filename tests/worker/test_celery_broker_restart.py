@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from models.base import utcnow
 from models.orchestrations import Orchestration
 from models.runs import SyncRun
-from tests.services import free_port
+from tests.services import free_port, redis_command
 from tests.worker.celery_stack import (
     Stack,
     assert_each_written_once,
@@ -61,21 +61,7 @@ class RestartableRedis:
         self._starts += 1
         log = self.workdir / f"server-{self._starts}.log"
         self._server = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-                "--logfile",
-                str(log),
-            ],
+            redis_command(binary, self.port, self.workdir, log),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
