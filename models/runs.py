@@ -79,6 +79,10 @@ class SyncRun(Base):
     # fails. Not plan_attempts, which also counts a planner that put the run back itself to
     # retry a vendor's refusal.
     plans_lost: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Times one of its batches was put back to be written again after a retryable refusal.
+    batches_retried: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Answers of "too many requests" (HTTP 429 or the vendor's own rate-limit code) it met.
+    throttled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     # One active run per orchestration: a second trigger is recorded as skipped, never run twice.
     __table_args__ = (
