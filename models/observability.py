@@ -8,6 +8,7 @@ nothing, and the probe and the metrics server read them without talking to a wor
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -44,35 +45,28 @@ class ConnectionQuota(Base):
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-def _upsert(session: Session) -> type[postgresql_insert] | type[sqlite_insert]:
+def _upsert(session: Session, table: type[Base], values: dict[str, Any], keys: list[str]) -> None:
+    """Insert `values` into `table`, or update the row with the same `keys` to them."""
     dialect = session.get_bind().dialect.name
-    return postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).values(**values)
+    changed = {name: value for name, value in values.items() if name not in keys}
+    session.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed))
 
 
 def record_heartbeat(session: Session, component: str, hostname: str, pid: int) -> None:
     """Say that `component` on `hostname` is alive now (one row per component and host)."""
-    insert = _upsert(session)
-    now = utcnow()
-    statement = insert(ServiceHeartbeat).values(
-        component=component, hostname=hostname, pid=pid, seen_at=now
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["component", "hostname"], set_={"pid": pid, "seen_at": now}
-        )
-    )
+    values = {"component": component, "hostname": hostname, "pid": pid, "seen_at": utcnow()}
+    _upsert(session, ServiceHeartbeat, values, ["component", "hostname"])
 
 
 def record_quota(session: Session, connection_id: int, period: str, used: int, limit: int) -> None:
     """Keep the vendor's latest report of `connection_id`'s use against its `period` limit."""
-    insert = _upsert(session)
-    now = utcnow()
-    statement = insert(ConnectionQuota).values(
-        connection_id=connection_id, period=period, used=used, limit=limit, reported_at=now
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["connection_id", "period"],
-            set_={"used": used, "limit": limit, "reported_at": now},
-        )
-    )
+    values = {
+        "connection_id": connection_id,
+        "period": period,
+        "used": used,
+        "limit": limit,
+        "reported_at": utcnow(),
+    }
+    _upsert(session, ConnectionQuota, values, ["connection_id", "period"])
