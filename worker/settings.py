@@ -5,14 +5,40 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 
 def default_state_dir() -> Path:
     """$XDG_STATE_HOME/segsync, or ~/.local/state/segsync: never the current folder."""
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
     return Path(base) / "segsync"
+
+
+# Where Docker (compose and swarm secrets) and many Kubernetes set-ups mount secret files.
+CONTAINER_SECRETS_DIR = Path("/run/secrets")
+
+
+def secrets_dir() -> Path | None:
+    """The folder of secret files: SEGSYNC_SECRETS_DIR, else /run/secrets when it exists.
+
+    Each file holds one setting and is named like its variable (segsync_secret_key or
+    SEGSYNC_SECRET_KEY); a variable set in the environment wins over its file.
+    """
+    given = os.environ.get("SEGSYNC_SECRETS_DIR")
+    if given:
+        folder = Path(given)
+        if not folder.is_dir():
+            # Named on purpose: a mistyped folder would otherwise start segsync without its key.
+            raise SettingsError(f"SEGSYNC_SECRETS_DIR={given} is not a folder")
+        return folder
+    return CONTAINER_SECRETS_DIR if CONTAINER_SECRETS_DIR.is_dir() else None
 
 
 class Settings(BaseSettings):
@@ -22,6 +48,9 @@ class Settings(BaseSettings):
 
     # A SQLite file in the current folder; production uses postgresql+psycopg://user@host/db.
     database_url: str = "sqlite:///segsync.db"
+    # The database user's password, kept out of the URL so it can come from a secret file; it
+    # replaces the password of a URL that names a host (a SQLite file has none).
+    database_password: SecretStr | None = None
     # Fernet key(s) that encrypt connection secrets at rest; comma-separated to rotate keys.
     secret_key: SecretStr | None = None
     # Celery broker (Redis in production). None: only foreground `segsync sync` works.
@@ -47,6 +76,31 @@ class Settings(BaseSettings):
     batch_time_limit_seconds: float = Field(default=900.0, gt=0, le=3300)
     # Where segsync's programs keep their own state files (beat's schedule); created on use.
     state_dir: Path = Field(default_factory=default_state_dir)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the secret files of secrets_dir()."""
+        secret_files = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir())
+        return init_settings, env_settings, dotenv_settings, secret_files
+
+    @model_validator(mode="after")
+    def _password_into_database_url(self) -> Settings:
+        if self.database_password is not None:
+            # Imported here: SQLAlchemy is slow to import and `segsync --help` reads settings.
+            from sqlalchemy import make_url
+
+            url = make_url(self.database_url)
+            if url.host:
+                password = self.database_password.get_secret_value()
+                self.database_url = url.set(password=password).render_as_string(False)
+        return self
 
     def shared_redis_url(self) -> str | None:
         """The Redis that holds shared rate limits, if any (else limits are per process)."""
