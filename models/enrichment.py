@@ -22,8 +22,8 @@ from models.accounts import Account
 from models.errors import InputError
 from models.publishing_tables import Publication
 from models.segments import Segment, SegmentMembership, name_order
+from models.vocabulary import DEFAULT_DELIMITER
 
-DEFAULT_DELIMITER = ";"
 ENRICHMENT_USE = "enrichment"
 MAX_DELIMITER_LENGTH = 5
 # Rows fetched per round trip when streaming: big enough to amortise, small enough for memory.

@@ -8,14 +8,10 @@ from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
+from models.vocabulary import REFERENCE_KINDS as REFERENCE_KINDS
+from models.vocabulary import USES as USES
 
-USES = ("enrichment", "account_details", "gtm", "api", "sales_intelligence")
 LEGACY_USES = ("sales_intelligence",)
-REFERENCE_KINDS = {
-    "6qa_report": "saved 6QA report",
-    "funnel_insights_report": "saved Funnel Insights report",
-    "custom_6qa": "custom 6QA",
-}
 
 
 class Publication(Base):

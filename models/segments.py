@@ -9,9 +9,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
-
-# Where a segment's accounts come from.
-SOURCES = ("uploaded_list", "crm_report_sync", "crm_list_sync", "filter")
+from models.vocabulary import SOURCES as SOURCES
 
 # Every kind of filter a segment definition can be made of.
 FILTER_KINDS = (

@@ -1,80 +1,192 @@
-"""The `segsync` command line: every operation a person does by hand."""
+"""The `segsync` command line: every operation a person does by hand.
+
+Commands are loaded lazily: `segsync --help` lists them from the table below, and a command's
+module (with Celery, SQLAlchemy, the sandbox... behind it) is imported only when that command runs,
+so a shell loop of many short commands does not pay for all of them each time.
+"""
 
 from __future__ import annotations
 
+import importlib
+import sys
+from dataclasses import dataclass
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError
 
 from connectors.errors import ConnectorError
-from models.db import safe_url, upgrade
 from models.errors import SegsyncError
-from worker.cli_accounts import accounts
-from worker.cli_celery import beat_command, flower_command, worker_command
-from worker.cli_connections import connections
 from worker.cli_database import Database
-from worker.cli_demo import demo_command
-from worker.cli_orchestrations import orchestrations
 from worker.cli_output import fail
-from worker.cli_publishing import publish_command, published_command, unpublish_command, values
-from worker.cli_runs import runs, sync_command
-from worker.cli_sandbox import sandbox
-from worker.cli_segments import segments
-from worker.settings import Settings
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command lives ("module:attribute") and the short help `segsync --help` shows."""
+
+    target: str
+    short_help: str
+
+
+# Every top-level command. The short help must equal the command's own first sentence (a test
+# checks each entry against the loaded command), since --help shows it without importing it.
+COMMANDS: dict[str, LazyCommand] = {
+    "accounts": LazyCommand("worker.cli_accounts:accounts", "Import and look up accounts."),
+    "beat": LazyCommand(
+        "worker.cli_celery:beat_command",
+        "Run Celery beat: it fires dispatch_due and sweep every minute "
+        "(a second beat is harmless).",
+    ),
+    "connections": LazyCommand(
+        "worker.cli_connections:connections",
+        "Store, list and test connections to CRM/MAP systems.",
+    ),
+    "db": LazyCommand("worker.cli_db:db", "Create or migrate segsync's database schema."),
+    "demo": LazyCommand(
+        "worker.cli_demo:demo_command",
+        "Enrich sample CRM/MAP records end to end, twice, on a database of the demo's own.",
+    ),
+    "flower": LazyCommand(
+        "worker.cli_celery:flower_command",
+        "Run Flower with basic authentication from SEGSYNC_FLOWER_BASIC_AUTH (user:password).",
+    ),
+    "health": LazyCommand(
+        "worker.cli_health:health_command",
+        "Check that every part of segsync is up; exit 0 only if all are.",
+    ),
+    "metrics": LazyCommand(
+        "worker.cli_metrics:metrics_command",
+        "Serve Prometheus metrics of segsync's runs, records and API use.",
+    ),
+    "orchestrations": LazyCommand(
+        "worker.cli_orchestrations:orchestrations",
+        "Define Segment Name orchestrations: which field of which records to keep enriched.",
+    ),
+    "publish": LazyCommand(
+        "worker.cli_publishing:publish_command",
+        "Publish segment NAME for one or more uses (at most 200 segments are published at once).",
+    ),
+    "published": LazyCommand(
+        "worker.cli_publishing:published_command",
+        "The published-segments settings table: a row per published segment, a column per use.",
+    ),
+    "runs": LazyCommand(
+        "worker.cli_runs:runs",
+        "Run history (of orchestration NAME), newest first; `runs show ID` shows one run and the "
+        "records it could not write; `runs cancel ID` stops a queued or running run.",
+    ),
+    "sandbox": LazyCommand(
+        "worker.cli_sandbox:sandbox",
+        "Local emulators of the CRM/MAP APIs (HTTPS on 127.0.0.1).",
+    ),
+    "segments": LazyCommand("worker.cli_segments:segments", "Create, list and refresh segments."),
+    "sync": LazyCommand(
+        "worker.cli_runs:sync_command",
+        "Run orchestration NAME now: in the foreground (no broker), or on the workers (--queue).",
+    ),
+    "unpublish": LazyCommand(
+        "worker.cli_publishing:unpublish_command",
+        "Unpublish segment NAME from one or more uses.",
+    ),
+    "values": LazyCommand(
+        "worker.cli_publishing:values",
+        "Preview each account's enrichment value: its enrichment-published segment names.",
+    ),
+    "worker": LazyCommand(
+        "worker.cli_celery:worker_command",
+        "Run a Celery worker (extra arguments go to `celery worker`).",
+    ),
+}
+
+
+class CommandUnavailable(SegsyncError):
+    """A command in the table whose module cannot be loaded (not installed, or broken)."""
+
+
+def load_command(name: str, entry: LazyCommand) -> click.Command:
+    """Import the command `entry` points to; CommandUnavailable if it cannot be loaded."""
+    module_name, _, attribute = entry.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CommandUnavailable(f"command {name!r} is not available: {exc}") from exc
+    command = getattr(module, attribute, None)
+    if not isinstance(command, click.Command):
+        raise CommandUnavailable(
+            f"command {name!r} is not available: {entry.target} is not a click command"
+        )
+    return command
+
+
+def _database_error_line(exc: BaseException) -> str | None:
+    """The one line to print for a database error, or None if `exc` is not one."""
+    # SQLAlchemy is imported only by commands that use the database: if it was never imported,
+    # `exc` cannot be one of its errors, and checking must not import it.
+    sqlalchemy_errors = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_errors is None or not isinstance(exc, sqlalchemy_errors.OperationalError):
+        return None
+    return f"database error: {str(exc.orig).strip().splitlines()[0]}"
 
 
 class SegsyncGroup(click.Group):
-    """A click group that turns every refusal into one line on stderr and exit status 1."""
+    """The top-level group: commands loaded on use, and every refusal one line with exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, without loading any."""
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command named `cmd_name`, importing its module on first use."""
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        command = load_command(cmd_name, entry)
+        self.commands[cmd_name] = command
+        return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """As click does, suggesting close names from the table (none is loaded yet)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The Commands section of --help, from the table: no command is imported for it."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            entry = COMMANDS.get(name)
+            # click's own shortening, applied to the table's text instead of the loaded command's.
+            listed = click.Command(name, help=entry.short_help) if entry else self.commands[name]
+            rows.append((name, listed.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a refusal or database error becomes one line on stderr and exit 1."""
         try:
             return super().invoke(ctx)
         except (SegsyncError, ConnectorError) as exc:
             fail(str(exc))
-        except OperationalError as exc:
-            fail(f"database error: {str(exc.orig).strip().splitlines()[0]}")
+        except Exception as exc:
+            line = _database_error_line(exc)
+            if line is None:
+                raise
+            fail(line)
 
 
 @click.group(cls=SegsyncGroup)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """segsync: keep CRM/MAP records enriched with their accounts' published segment names."""
-    ctx.obj = Database(Settings())
-
-
-@main.group()
-def db() -> None:
-    """Create or migrate segsync's database schema."""
-
-
-@db.command("upgrade")
-@click.pass_obj
-def db_upgrade(database: Database) -> None:
-    """Create the schema, or migrate it to this version of segsync."""
-    before, after = upgrade(database.engine)
-    where = safe_url(database.engine)
-    if before == after:
-        click.echo(f"database {where} is already at revision {after}")
-    else:
-        click.echo(f"database {where} upgraded from {before or 'empty'} to revision {after}")
-
-
-for command in (
-    accounts,
-    segments,
-    publish_command,
-    unpublish_command,
-    published_command,
-    values,
-    connections,
-    orchestrations,
-    sync_command,
-    runs,
-    sandbox,
-    worker_command,
-    beat_command,
-    flower_command,
-    demo_command,
-):
-    main.add_command(command)
+    # This runs before every subcommand, its --help included: whatever is set up here for all
+    # commands must stay cheap, importing its modules here rather than at the top of this file.
+    ctx.obj = Database()

@@ -1,17 +1,20 @@
-"""`segsync accounts ...`: import accounts from CSV and show one account."""
+"""`segsync accounts ...`: import accounts from CSV and show one account.
+
+The models (and SQLAlchemy) are imported inside each command, so that --help loads only click.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from models.account_import import import_accounts
-from models.accounts import Account, find_account
-from models.publishing import account_segment_names
 from worker.cli_database import Database
 from worker.cli_output import echo_json, fail, render_table
+
+if TYPE_CHECKING:
+    from models.accounts import Account
 
 ACCOUNT_DETAILS_USE = "account_details"
 _SHOWN_FIELDS = (
@@ -45,6 +48,8 @@ def import_command(database: Database, file: Path, as_json: bool) -> None:
 
     Rows with errors are reported with their line numbers and skipped; every other row is kept.
     """
+    from models.account_import import import_accounts
+
     with database.transaction() as session:
         result = import_accounts(session, file)
     summary = {
@@ -81,6 +86,9 @@ def account_as_dict(account: Account) -> dict[str, Any]:
 @click.pass_obj
 def show_command(database: Database, key: str, as_json: bool) -> None:
     """Show one account (KEY: external id or domain) and the published segments it appears in."""
+    from models.accounts import find_account
+    from models.publishing import account_segment_names
+
     with database.transaction() as session:
         account = find_account(session, key)
         fields = account_as_dict(account)

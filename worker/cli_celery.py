@@ -9,7 +9,9 @@ import click
 
 from worker.cli_database import Database
 from worker.cli_output import fail
-from worker.state_files import FLOWER_DB_NAME, StateFolderError, ensure_state_folder
+
+# Celery (and worker.state_files, which needs it) is imported inside each command, not here:
+# `segsync worker --help` need not load it.
 
 _PASS_THROUGH = {"ignore_unknown_options": True, "allow_extra_args": True}
 
@@ -22,6 +24,8 @@ def _require_broker(database: Database) -> None:
 
 def _state_folder(database: Database) -> Path:
     """The state folder (SEGSYNC_STATE_DIR), created now; refused in one line if it cannot be."""
+    from worker.state_files import StateFolderError, ensure_state_folder
+
     folder = database.settings.state_dir
     try:
         ensure_state_folder(folder)
@@ -67,6 +71,8 @@ def flower_command(context: click.Context, port: int, address: str) -> None:
     if credentials is None or ":" not in credentials.get_secret_value():
         fail("Flower needs SEGSYNC_FLOWER_BASIC_AUTH=user:password; it never runs unauthenticated")
     assert credentials is not None
+    from worker.state_files import FLOWER_DB_NAME
+
     # Flower's database (kept only with --persistent=True) goes to the state folder too.
     flower_db = _state_folder(database) / FLOWER_DB_NAME
     # Through the environment, not argv: a password in argv shows in every process listing.

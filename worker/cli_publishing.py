@@ -1,29 +1,23 @@
-"""`segsync publish, unpublish, published, values`: the published-segments settings."""
+"""`segsync publish, unpublish, published, values`: the published-segments settings.
+
+The models behind these commands (and SQLAlchemy with them) are imported inside each command, so
+that their --help loads nothing but click.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import select
 
-from models.accounts import Account, find_account
-from models.enrichment import DEFAULT_DELIMITER, ValueFormat, enrichment_values
-from models.publishing import (
-    MAX_PUBLISHED_SEGMENTS,
-    PublicationChange,
-    plan_publish,
-    plan_unpublish,
-    publish,
-    published_segment_count,
-    published_table,
-    unpublish,
-)
-from models.publishing_tables import USES
+from models.vocabulary import DEFAULT_DELIMITER, USES
 from worker.cli_database import Database
 from worker.cli_output import echo_json, echo_json_stream, fail, render_table
+
+if TYPE_CHECKING:
+    from models.publishing import PublicationChange
 
 _use_option = click.option(
     "--use",
@@ -52,6 +46,13 @@ def _confirm(question: str, yes: bool, verb: str) -> None:
 @click.pass_obj
 def publish_command(database: Database, name: str, uses: tuple[str, ...], yes: bool) -> None:
     """Publish segment NAME for one or more uses (at most 200 segments are published at once)."""
+    from models.publishing import (
+        MAX_PUBLISHED_SEGMENTS,
+        plan_publish,
+        publish,
+        published_segment_count,
+    )
+
     with database.transaction() as session:
         planned = plan_publish(session, name, uses)
     if not planned.changed:
@@ -74,6 +75,13 @@ def publish_command(database: Database, name: str, uses: tuple[str, ...], yes: b
 @click.pass_obj
 def unpublish_command(database: Database, name: str, uses: tuple[str, ...], yes: bool) -> None:
     """Unpublish segment NAME from one or more uses."""
+    from models.publishing import (
+        MAX_PUBLISHED_SEGMENTS,
+        plan_unpublish,
+        published_segment_count,
+        unpublish,
+    )
+
     with database.transaction() as session:
         planned = plan_unpublish(session, name, uses)
     if not planned.changed:
@@ -101,6 +109,8 @@ def _already(change: PublicationChange, state: str) -> str:
 @click.pass_obj
 def published_command(database: Database, search: str | None, as_json: bool) -> None:
     """The published-segments settings table: a row per published segment, a column per use."""
+    from models.publishing import MAX_PUBLISHED_SEGMENTS, published_segment_count, published_table
+
     with database.transaction() as session:
         rows = published_table(session, search)
         count = published_segment_count(session)
@@ -140,6 +150,11 @@ def values(
     as_json: bool,
 ) -> None:
     """Preview each account's enrichment value: its enrichment-published segment names."""
+    from sqlalchemy import select
+
+    from models.accounts import Account, find_account
+    from models.enrichment import ValueFormat, enrichment_values
+
     fmt = ValueFormat(delimiter=delimiter, max_length=max_length)
     with database.transaction() as session:
         scope = None

@@ -1,4 +1,7 @@
-"""`segsync segments ...`: create, list, refresh segments and record what references them."""
+"""`segsync segments ...`: create, list, refresh segments and record what references them.
+
+The models (and SQLAlchemy) are imported inside each command, so that --help loads only click.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,7 @@ from pathlib import Path
 
 import click
 
-from models.publishing import add_reference, remove_reference
-from models.publishing_tables import REFERENCE_KINDS
-from models.segment_catalog import (
-    create_segment,
-    list_segments,
-    refresh_segments,
-    unmatched_list_entries,
-)
-from models.segments import SOURCES
+from models.vocabulary import REFERENCE_KINDS, SOURCES
 from worker.cli_database import Database
 from worker.cli_output import echo_json, render_table
 
@@ -52,6 +47,8 @@ def create_command(
     as_json: bool,
 ) -> None:
     """Create segment NAME from a list, a filter expression, or a list narrowed by a filter."""
+    from models.segment_catalog import create_segment, unmatched_list_entries
+
     with database.transaction() as session:
         segment = create_segment(
             session,
@@ -89,6 +86,8 @@ def create_command(
 @click.pass_obj
 def list_command(database: Database, search: str | None, folder: str | None, as_json: bool) -> None:
     """List segments with their source, member count and published uses."""
+    from models.segment_catalog import list_segments
+
     with database.transaction() as session:
         rows = list_segments(session, search=search, folder=folder)
     if as_json:
@@ -108,6 +107,8 @@ def list_command(database: Database, search: str | None, folder: str | None, as_
 @click.pass_obj
 def refresh_command(database: Database, names: tuple[str, ...], as_json: bool) -> None:
     """Recompute the members of the named segments (all segments when none are named)."""
+    from models.segment_catalog import refresh_segments
+
     with database.transaction() as session:
         refreshed = [(s.name, s.member_count) for s in refresh_segments(session, list(names))]
     if as_json:
@@ -126,6 +127,8 @@ def refresh_command(database: Database, names: tuple[str, ...], as_json: bool) -
 @click.pass_obj
 def reference_command(database: Database, name: str, kind: str, title: str, remove: bool) -> None:
     """Record that a saved report or custom 6QA uses GTM segment NAME (which keeps it in gtm)."""
+    from models.publishing import add_reference, remove_reference
+
     label = f"{REFERENCE_KINDS[kind]} {title.strip()!r}"
     with database.transaction() as session:
         if remove:

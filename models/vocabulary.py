@@ -1,0 +1,23 @@
+"""The fixed words of segsync's domain that a command offers as choices or defaults.
+
+They live apart from the tables that use them, with no SQLAlchemy import, so that the command line
+can build its options (and answer --help) without loading the database layer.
+"""
+
+from __future__ import annotations
+
+# What a segment can be published for.
+USES = ("enrichment", "account_details", "gtm", "api", "sales_intelligence")
+
+# What can reference a GTM segment (and so keep it published), with how a message names each.
+REFERENCE_KINDS = {
+    "6qa_report": "saved 6QA report",
+    "funnel_insights_report": "saved Funnel Insights report",
+    "custom_6qa": "custom 6QA",
+}
+
+# Where a segment's accounts come from.
+SOURCES = ("uploaded_list", "crm_report_sync", "crm_list_sync", "filter")
+
+# What separates the names in an enrichment value unless a field says otherwise.
+DEFAULT_DELIMITER = ";"
