@@ -82,7 +82,8 @@ class Connector(ABC):
     """One CRM/MAP account: describe the target field, read records, write batches of updates.
 
     Adapters raise only `connectors.errors` exceptions; no vendor SDK object or exception leaves
-    them. Each counts its HTTP calls in `api_calls`.
+    them. Each counts its HTTP calls in `api_calls`, and the vendor's "too many requests" answers
+    among them in `throttled`.
     """
 
     system: ClassVar[str]
@@ -95,6 +96,7 @@ class Connector(ABC):
 
     def __init__(self) -> None:
         self._api_calls = 0
+        self._throttled = 0
         self._quota: QuotaUsage | None = None
         self._call_slot: CallSlot | None = None
 
@@ -109,6 +111,12 @@ class Connector(ABC):
     def api_calls(self) -> int:
         """HTTP calls made to the vendor by this connector so far (logins included)."""
         return self._api_calls
+
+    @final
+    @property
+    def throttled(self) -> int:
+        """Answers of too many requests (HTTP 429, the vendor's rate-limit code) met so far."""
+        return self._throttled
 
     @final
     @property
@@ -139,6 +147,11 @@ class Connector(ABC):
                 log.info("%s: reading %s again in %.1f s: %s", self.system, what, wait, exc)
                 time.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @final
+    def _note_throttled(self) -> None:
+        """Count one "too many requests" answer: adapters call it where they map one to an error."""
+        self._throttled += 1
 
     @final
     def _report_quota(self, used: int, limit: int, period: str) -> None:

@@ -99,6 +99,7 @@ class EloquaConnector(Connector):
             ca_bundle=config.ca_bundle,
             timeout=config.timeout,
             vendor_call=self._vendor_call,
+            throttled=self._note_throttled,
         )
         self._bulk = BulkImporter(
             self._http, poll_interval=config.poll_interval, sync_timeout=config.sync_timeout

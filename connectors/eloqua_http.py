@@ -15,7 +15,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,11 +61,14 @@ class EloquaHttp:
         ca_bundle: str | None,
         timeout: float,
         vendor_call: CallSlot,
+        throttled: Callable[[], None],
     ) -> None:
         self._credentials = credentials
         self._login_url = login_url.rstrip("/")
         self._timeout = (_CONNECT_TIMEOUT, timeout)
         self._vendor_call = vendor_call
+        # Counts a 429 on the connector (Connector._note_throttled).
+        self._throttled = throttled
         self._authorization = credentials.header()
         self._lock = threading.Lock()
         self._base_url: str | None = None
@@ -181,6 +184,7 @@ class EloquaHttp:
         status = response.status_code
         message = self.clean(describe_body(response.content))
         if status == 429:
+            self._throttled()
             # Eloqua has no daily API quota; the sandbox says "daily" when it simulates one.
             if "daily" in message.lower():
                 return DailyQuotaError(

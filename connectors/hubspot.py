@@ -470,6 +470,8 @@ class HubSpotConnector(Connector):
             return
         status = self._clean(str(answer.get("status") or response.status_code))
         message = self._clean(str(answer.get("message") or response.reason))
+        if response.status_code == 429:
+            self._note_throttled()
         if response.status_code == 429 or response.status_code >= 500:
             raise RetryableError(
                 f"hubspot could not refresh the OAuth token ({status}): {message}",
@@ -528,6 +530,7 @@ class HubSpotConnector(Connector):
         category = str(body.get("category") or body.get("errorType") or status)
         message = self._clean(str(body.get("message") or f"HTTP {status}"))
         if status == 429:
+            self._note_throttled()
             policy = str(body.get("policyName") or "RATE_LIMIT")
             if policy == "DAILY":
                 return DailyQuotaError(

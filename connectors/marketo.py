@@ -473,6 +473,8 @@ class MarketoConnector(Connector):
 
     def _classify(self, code: str, message: str, what: str, field: str | None) -> ConnectorError:
         """Map a response-level error code to retryable, daily-quota or fatal."""
+        if code in ("606", "615"):
+            self._note_throttled()
         if code == "606":
             return RetryableError(
                 f"marketo rate limit reached while {what} (606 {message}); "
@@ -506,6 +508,8 @@ class MarketoConnector(Connector):
     def _answer(self, response: requests.Response, what: str) -> dict[str, Any]:
         """The JSON body of a 200, or the error an HTTP-level failure stands for."""
         status = response.status_code
+        if status == 429:
+            self._note_throttled()
         if status == 429 or status >= 500:
             raise RetryableError(f"marketo answered HTTP {status} while {what}", code=str(status))
         if status != 200:
@@ -566,6 +570,8 @@ class MarketoConnector(Connector):
             return
         error = self._clean(str(answer.get("error") or response.status_code))
         description = self._clean(str(answer.get("error_description") or response.reason))
+        if response.status_code == 429:
+            self._note_throttled()
         if response.status_code == 429 or response.status_code >= 500:
             raise RetryableError(
                 f"marketo's identity service failed ({error}): {description}", code=error

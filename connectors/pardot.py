@@ -48,6 +48,8 @@ _MESSAGE_LIMIT = 300
 # Request-level codes: try again (66 concurrency, 183 internal error, 214 timed out, 62 conflicting
 # update, 202 minute limit, 210/211 page token expired or invalid: the read restarts).
 _RETRYABLE_CODES = frozenset({66, 62, 183, 202, 210, 211, 214})
+# Among them, "too many requests": the concurrent-call limit (66) and the minute limit (202).
+_THROTTLING_CODES = frozenset({66, 202})
 # The daily API allocation (122) and the daily number of import batches (164).
 _DAILY_CODES = frozenset({122, 164})
 # The request names a field the business unit does not have (or cannot write).
@@ -483,6 +485,8 @@ class PardotConnector(Connector):
             return
         error = self._clean(str(answer.body.get("error") or answer.status))
         text = self._clean(str(answer.body.get("error_description") or f"HTTP {answer.status}"))
+        if answer.status == 429:
+            self._note_throttled()
         if answer.status >= 500 or answer.status == 429:
             raise RetryableError(
                 f"salesforce could not renew the token ({error}): {text}", code=error
@@ -500,6 +504,8 @@ class PardotConnector(Connector):
         code = answer.code
         label = str(code if code is not None else answer.status)
         message = self._clean(str(answer.body.get("message") or f"HTTP {answer.status}"))
+        if answer.status == 429 or code in _THROTTLING_CODES:
+            self._note_throttled()
         if code in _DAILY_CODES:
             return DailyQuotaError(
                 f"pardot's daily limit is spent ({label}): {message}", code=label

@@ -23,6 +23,7 @@ from connectors.salesforce_http import (
     make_session,
     parse_limit_info,
     record_failure,
+    throttling,
     transport_error,
 )
 
@@ -292,6 +293,9 @@ class SalesforceConnector(Connector):
         return (*self.config.secrets, token)
 
     def _seen(self, response: requests.Response) -> None:
+        # Every answer passes here, logins and Bulk API calls included.
+        if throttling(response):
+            self._note_throttled()
         self._last_headers = response.headers
         usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
         if usage is not None:

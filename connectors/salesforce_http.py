@@ -140,13 +140,28 @@ def classify(
         f"Salesforce {code or 'error'} (HTTP {status}): {message or 'no message'}", secrets
     )
     if code == "REQUEST_LIMIT_EXCEEDED":
-        # The same code covers the daily total and concurrency limits; only the message tells.
-        if "TotalRequests" in message:
+        if _daily_total(message):
             return DailyQuotaError(text, code=code)
         return RetryableError(text, code=code, retry_after=retry_after(headers))
     if status == 429 or status >= 500 or code in _RETRYABLE_CODES:
         return RetryableError(text, code=code, retry_after=retry_after(headers))
     return FatalError(text, code=code)
+
+
+def throttling(response: requests.Response) -> bool:
+    """Whether an answer says "too many requests": HTTP 429, or the concurrent-request limit."""
+    if response.status_code == 429:
+        return True
+    # Salesforce sends REQUEST_LIMIT_EXCEEDED as 403; other bodies (a streamed result) are not read.
+    if response.status_code != 403:
+        return False
+    code, message = error_details(response.content)
+    return code == "REQUEST_LIMIT_EXCEEDED" and not _daily_total(message)
+
+
+def _daily_total(message: str) -> bool:
+    # REQUEST_LIMIT_EXCEEDED covers the daily total and concurrency limits; only the message tells.
+    return "TotalRequests" in message
 
 
 def transport_error(exc: requests.RequestException) -> RetryableError:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -19,10 +21,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.base import Connector, Update, WriteResult
+from connectors.base import Connector, QuotaUsage, Update, WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, RetryableError
 from models.base import utcnow
 from models.db import transaction
+from models.observability import record_quota
 from models.orchestrations import Orchestration
 from models.runs import (
     ACTIVE_RUN_STATUSES,
@@ -121,16 +124,60 @@ def _held(run_id: int, attempt: int | None, statuses: tuple[str, ...]) -> Column
     return and_(SyncRun.id == run_id, SyncRun.status.in_(statuses))
 
 
-def _add_run_calls(factory: sessionmaker[Session], run_id: int, calls: int) -> None:
+@dataclass(frozen=True)
+class VendorUse:
+    """What a connector spent on one plan or batch: what its run and connection are charged."""
+
+    calls: int
+    # Answers of "too many requests" among those calls.
+    throttled: int
+    # The vendor's report of the connection's quota, when it sent one meanwhile.
+    quota: QuotaUsage | None
+
+
+def _metered(connector: Connector) -> Callable[[], VendorUse]:
+    """What `connector` spends from now on, asked for later (it is reused across runs)."""
+    calls, throttled, quota = connector.api_calls, connector.throttled, connector.quota
+
+    def spent() -> VendorUse:
+        latest = connector.quota
+        return VendorUse(
+            connector.api_calls - calls,
+            connector.throttled - throttled,
+            latest if latest is not quota else None,
+        )
+
+    return spent
+
+
+def _charged(spent: VendorUse) -> dict[str, Any]:
+    """The run's counts with `spent` added, for an UPDATE of its row."""
+    return {
+        "api_calls": SyncRun.api_calls + spent.calls,
+        "throttled": SyncRun.throttled + spent.throttled,
+    }
+
+
+def _count_use(session: Session, orchestration_id: int | None, spent: VendorUse) -> None:
+    """Charge `spent` to the orchestration's usage of today, and keep the vendor's quota report
+    for its connection."""
+    count_api_usage(session, orchestration_id, spent.calls)
+    if spent.quota is None or orchestration_id is None:
+        return
+    connection_id = session.scalar(
+        select(Orchestration.connection_id).where(Orchestration.id == orchestration_id)
+    )
+    if connection_id is not None:
+        quota = spent.quota
+        record_quota(session, connection_id, quota.period, quota.used, quota.limit)
+
+
+def _charge_run(factory: sessionmaker[Session], run_id: int, spent: VendorUse) -> None:
     # Calls of a failed plan attempt still count against the vendor's quota and the budget.
-    if calls:
+    if spent.calls or spent.quota is not None:
         with transaction(factory) as session:
-            session.execute(
-                update(SyncRun)
-                .where(SyncRun.id == run_id)
-                .values(api_calls=SyncRun.api_calls + calls)
-            )
-            count_api_usage(session, _orchestration_of(session, run_id), calls)
+            session.execute(update(SyncRun).where(SyncRun.id == run_id).values(**_charged(spent)))
+            _count_use(session, _orchestration_of(session, run_id), spent)
 
 
 def _orchestration_of(session: Session, run_id: int) -> int | None:
@@ -189,8 +236,7 @@ def plan_run(
     if claimed is None:
         return []
     orchestration, attempt = claimed
-    # The connector is reused across runs in a worker: count only this plan's calls.
-    calls_before = connector.api_calls
+    spent = _metered(connector)
     try:
         fmt = value_format(orchestration, connector)
         plan = diff(
@@ -202,7 +248,7 @@ def plan_run(
             lambda records: _note_read(factory, run_id, attempt, records),
         )
     except ConnectorError as exc:
-        _add_run_calls(factory, run_id, connector.api_calls - calls_before)
+        _charge_run(factory, run_id, spent())
         if isinstance(exc, RetryableError):
             _requeue_run(factory, run_id, attempt)
         elif isinstance(exc, DailyQuotaError):
@@ -214,11 +260,12 @@ def plan_run(
         log.info(
             "run %d: planning attempt %d stopped: the run is no longer its own", run_id, attempt
         )
-        _add_run_calls(factory, run_id, connector.api_calls - calls_before)
+        _charge_run(factory, run_id, spent())
         return []
+    planned = spent()
     with transaction(factory) as session:
         # Spent whether or not this planner still holds the run.
-        count_api_usage(session, orchestration.id, connector.api_calls - calls_before)
+        _count_use(session, orchestration.id, planned)
         size = connector.planned_batch_size(len(plan.updates))
         # Counts first, on condition that this planner still holds the run: when the sweeper
         # gave it to another planner (this one was presumed dead), nothing is stored here, so
@@ -227,13 +274,13 @@ def plan_run(
             update(SyncRun)
             .where(_planning(run_id, attempt))
             .values(
+                **_charged(planned),
                 field_max_length=fmt.max_length,
                 records_read=plan.records_read,
                 eligible=plan.eligible,
                 unchanged=plan.unchanged,
                 unmatched=plan.unmatched,
                 truncated=plan.truncated,
-                api_calls=SyncRun.api_calls + (connector.api_calls - calls_before),
                 batches_total=-(-len(plan.updates) // size),
             )
         )
@@ -322,7 +369,7 @@ def write_batch(
             orchestration.field,
             orchestration.id,
         )
-    calls_before = connector.api_calls
+    spent = _metered(connector)
     try:
         with _lease_kept(factory, batch_id, attempts, lease):
             already = _already_written(connector, object_type, field, updates, attempts)
@@ -331,13 +378,14 @@ def write_batch(
             if pending:
                 results.extend(connector.write_planned(object_type, field, pending))
     except ConnectorError:
-        _release_batch(factory, batch_id, connector.api_calls - calls_before)
+        _release_batch(factory, batch_id, spent())
         raise
     values = {u.record_id: u.value for u in updates}
     written = [r for r in results if r.ok]
     failures = [r for r in results if not r.ok]
+    used = spent()
     with transaction(factory) as session:
-        count_api_usage(session, orchestration_id, connector.api_calls - calls_before)
+        _count_use(session, orchestration_id, used)
         done = session.execute(
             update(SyncBatch)
             .where(SyncBatch.id == batch_id, SyncBatch.status == "running")
@@ -345,7 +393,7 @@ def write_batch(
                 status="done",
                 written=len(written),
                 failed=len(failures),
-                api_calls=connector.api_calls - calls_before,
+                api_calls=used.calls,
                 finished_at=utcnow(),
                 lease_until=None,
             )
@@ -366,7 +414,7 @@ def write_batch(
                 batches_done=SyncRun.batches_done + 1,
                 enriched=SyncRun.enriched + len(written),
                 failed=SyncRun.failed + len(failures),
-                api_calls=SyncRun.api_calls + (connector.api_calls - calls_before),
+                **_charged(used),
             )
         )
         _finish_if_complete(session, run.id)
@@ -460,7 +508,7 @@ def _lease_kept(
         renewer.join()
 
 
-def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int) -> None:
+def _release_batch(factory: sessionmaker[Session], batch_id: int, spent: VendorUse) -> None:
     # The vendor refused the whole call, so nothing of this batch was written: it is pending
     # again for whoever retries it (cancelled, if its run was cancelled meanwhile: nobody will),
     # and the calls it cost still count against the run.
@@ -473,15 +521,24 @@ def _release_batch(factory: sessionmaker[Session], batch_id: int, api_calls: int
             .values(
                 status="cancelled" if run_status == "cancelled" else "pending",
                 lease_until=None,
-                api_calls=SyncBatch.api_calls + api_calls,
+                api_calls=SyncBatch.api_calls + spent.calls,
             )
         )
+        session.execute(update(SyncRun).where(SyncRun.id == batch.run_id).values(**_charged(spent)))
+        _count_use(session, _orchestration_of(session, batch.run_id), spent)
+
+
+def count_batch_retry(factory: sessionmaker[Session], batch_id: int) -> None:
+    """Count on its run that batch `batch_id`, refused for now, goes back to be written again."""
+    with transaction(factory) as session:
         session.execute(
             update(SyncRun)
-            .where(SyncRun.id == batch.run_id)
-            .values(api_calls=SyncRun.api_calls + api_calls)
+            .where(
+                SyncRun.id
+                == select(SyncBatch.run_id).where(SyncBatch.id == batch_id).scalar_subquery()
+            )
+            .values(batches_retried=SyncRun.batches_retried + 1)
         )
-        count_api_usage(session, _orchestration_of(session, batch.run_id), api_calls)
 
 
 def next_utc_day(now: datetime) -> datetime:
@@ -632,6 +689,7 @@ def run_in_foreground(
                 if attempt == max_attempts:
                     fail_run(factory, run_id, f"gave up after {attempt} attempts: {exc}")
                     return _load_run(factory, run_id)
+                count_batch_retry(factory, batch_id)
                 time.sleep(min(exc.retry_after or 2.0**attempt, MAX_FOREGROUND_WAIT))
             except DailyQuotaError as exc:
                 defer_run(factory, run_id, str(exc))

@@ -37,7 +37,14 @@ from worker.scheduling import (
     stalled_work,
 )
 from worker.settings import Settings
-from worker.sync import defer_run, fail_run, give_up_batch, plan_run, write_batch
+from worker.sync import (
+    count_batch_retry,
+    defer_run,
+    fail_run,
+    give_up_batch,
+    plan_run,
+    write_batch,
+)
 from worker.task_endings import (
     PLAN_TASK,
     WRITE_TASK,
@@ -260,6 +267,7 @@ def write_batch_task(self: Any, batch_id: int) -> None:
             fail_run(factory, run_id, reason)
             give_up_batch(factory, batch_id, reason)
             return
+        count_batch_retry(factory, batch_id)
         mark_enqueued(factory, [], [batch_id])  # the retry is on its way: not for the sweeper
         raise self.retry(countdown=_countdown(exc, attempts)) from None
     except DailyQuotaError as exc:

@@ -168,6 +168,8 @@ def test_transient_faults_are_retryable_and_the_next_call_works(
     [result] = connector.write_batch(harness.object_type, harness.field, [Update(record_id, "v1")])
     assert result.ok
     assert harness.stored_value(record_id) == "v1"
+    # Only the vendor's "too many requests" answer is counted as throttling.
+    assert connector.throttled == (1 if fault == "rate_limit" else 0)
 
 
 def test_spent_daily_quota_is_its_own_kind(harness: Harness) -> None:

@@ -356,6 +356,24 @@ def test_the_daily_limit_is_its_own_kind() -> None:
 
 
 @responses.activate
+def test_every_429_is_counted_as_throttled_and_nothing_else_is() -> None:
+    ten_seconds = rate_limited("TEN_SECONDLY_ROLLING", "You have reached your limit.")
+    responses.post(BATCH, status=429, json=ten_seconds, headers={"Retry-After": "1"})
+    responses.post(BATCH, status=502, body="<html>Bad gateway</html>")
+    responses.post(BATCH, status=429, json=rate_limited("DAILY", "You have reached your limit."))
+    connector = private_app()
+    with pytest.raises(RetryableError, match="TEN_SECONDLY_ROLLING"):
+        connector.write_batch("contacts", FIELD, [Update("1", "x")])
+    assert connector.throttled == 1
+    with pytest.raises(RetryableError, match="502"):
+        connector.write_batch("contacts", FIELD, [Update("1", "x")])
+    assert connector.throttled == 1
+    with pytest.raises(DailyQuotaError):
+        connector.write_batch("contacts", FIELD, [Update("1", "x")])
+    assert (connector.throttled, connector.api_calls) == (2, 3)
+
+
+@responses.activate
 def test_server_errors_and_dropped_connections_are_retryable() -> None:
     responses.post(BATCH, status=502, body="<html>Bad gateway</html>")
     responses.post(BATCH, body=requests.ConnectionError("connection reset"))
