@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from celery.beat import PersistentScheduler
 
@@ -40,11 +41,33 @@ def ensure_state_folder(folder: Path) -> Path:
 
 
 class StateFolderScheduler(PersistentScheduler):  # type: ignore[misc]
-    """Celery's default beat scheduler, which first creates the folder of its schedule file.
+    """Celery's default beat scheduler, which first creates the folder of its schedule file, and
+    records beat's heartbeat in the database on every tick (worker.beat_heartbeat).
 
     It is what `celery -A worker beat` uses too (celeryconfig.beat_scheduler), so beat started
-    either way refuses an unusable folder in one line instead of a traceback.
+    either way refuses an unusable folder in one line instead of a traceback, and says it is alive.
     """
+
+    # Set by Celery's __init__ (beat_max_loop_interval or its default), lowered by ours.
+    max_interval: float
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Celery's scheduler, ticking at least once per beat interval (its heartbeat's pace)."""
+        # Here, not at the top: celeryconfig imports this module, and the CLI imports that.
+        from worker.beat_heartbeat import BeatHeartbeat
+        from worker.settings import Settings
+
+        super().__init__(*args, **kwargs)
+        settings = Settings()
+        # Celery sleeps up to max_interval (5 min by default) when nothing is due; `segsync
+        # health` counts beat as gone after three intervals without a heartbeat.
+        self.max_interval = min(self.max_interval, settings.beat_interval_seconds)
+        self._heartbeat = BeatHeartbeat(settings.database_url, settings.beat_interval_seconds)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        """Record the heartbeat, then do Celery's tick (send what is due)."""
+        self._heartbeat.record()
+        return float(super().tick(*args, **kwargs))
 
     def setup_schedule(self) -> None:
         """Create the schedule file's folder, then open the schedule as Celery does."""
