@@ -26,9 +26,22 @@ class Database:
     def settings(self) -> Settings:
         """The settings given, or else those of the environment, read on first use."""
         if self._settings is None:
+            from pydantic import ValidationError
+            from pydantic_settings import SettingsError
+
+            from worker.cli_output import fail
             from worker.settings import Settings
 
-            self._settings = Settings()
+            try:
+                self._settings = Settings()
+            except SettingsError as error:
+                fail(str(error))
+            except ValidationError as error:
+                # The variable and the rule, never the value (it may be a secret).
+                first = error.errors()[0]
+                name = "_".join(str(part) for part in first["loc"]).upper()
+                fail(f"SEGSYNC_{name}: {first['msg']}")
+            assert self._settings is not None
         return self._settings
 
     @property

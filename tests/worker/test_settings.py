@@ -9,6 +9,7 @@ import pytest
 from pydantic_settings import SettingsError
 from sqlalchemy import make_url
 
+from tests.worker.test_cli import Cli
 from worker import settings as settings_module
 from worker.settings import Settings, secrets_dir
 
@@ -105,3 +106,15 @@ def test_a_sqlite_url_takes_no_password(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("SEGSYNC_DATABASE_PASSWORD", "unused")
     monkeypatch.setenv("SEGSYNC_DATABASE_URL", "sqlite:///segsync.db")
     assert Settings().database_url == "sqlite:///segsync.db"
+
+
+def test_the_command_line_refuses_bad_settings_in_one_line(tmp_path: Path) -> None:
+    cli = Cli(f"sqlite:///{tmp_path / 'segsync.db'}")
+    typo = tmp_path / "typo"
+    cli.env["SEGSYNC_SECRETS_DIR"] = str(typo)
+    assert cli.refused("runs") == f"segsync: SEGSYNC_SECRETS_DIR={typo} is not a folder"
+    del cli.env["SEGSYNC_SECRETS_DIR"]
+    cli.env["SEGSYNC_PLAN_TIME_LIMIT_SECONDS"] = "9999"
+    assert cli.refused("runs") == (
+        "segsync: SEGSYNC_PLAN_TIME_LIMIT_SECONDS: Input should be less than or equal to 3300"
+    )
