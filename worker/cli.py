@@ -52,7 +52,8 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "health": LazyCommand(
         "worker.cli_health:health_command",
-        "Check that every part of segsync is up; exit 0 only if all are.",
+        "Check the database, broker, rate-limit Redis, workers, beat and runs; "
+        "exit 1 if any fails.",
     ),
     "metrics": LazyCommand(
         "worker.cli_metrics:metrics_command",
