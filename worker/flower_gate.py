@@ -7,9 +7,6 @@ handler (Application.get_handler_delegate), so a handler a later Flower adds is 
 
 from __future__ import annotations
 
-import binascii
-import hmac
-from base64 import b64decode
 from typing import Any
 
 import flower.command
@@ -17,6 +14,8 @@ from flower.app import Flower
 from flower.views.monitor import Healthcheck
 from tornado.httputil import HTTPServerRequest
 from tornado.web import RequestHandler
+
+from worker.basic_auth import is_authorized
 
 REALM = "segsync flower"
 
@@ -32,27 +31,6 @@ class Unauthorized(RequestHandler):
         self.set_status(401)
         self.set_header("WWW-Authenticate", f'Basic realm="{REALM}"')
         self.finish("Access denied")
-
-
-def presented_credentials(request: HTTPServerRequest) -> bytes | None:
-    """The `user:password` of the request's basic Authorization header, if it has one."""
-    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        return b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def is_authorized(request: HTTPServerRequest, accepted: list[str]) -> bool:
-    """Whether the request carries one of the accepted `user:password` pairs."""
-    presented = presented_credentials(request)
-    if presented is None:
-        return False
-    # Every pair is compared, in constant time, so timing tells nothing about which was close.
-    matches = [hmac.compare_digest(presented, pair.encode()) for pair in accepted]
-    return any(matches)
 
 
 class GuardedFlower(Flower):  # type: ignore[misc]
@@ -71,7 +49,8 @@ class GuardedFlower(Flower):  # type: ignore[misc]
         probe = target_class is Healthcheck and request.method == "GET"
         # No basic_auth configured (e.g. `celery -A worker flower` without credentials):
         # nothing is accepted, so Flower never serves segsync's app in the open.
-        if not probe and not is_authorized(request, list(self.options.basic_auth or [])):
+        authorization = request.headers.get("Authorization", "")
+        if not probe and not is_authorized(authorization, list(self.options.basic_auth or [])):
             target_class, target_kwargs, path_args, path_kwargs = Unauthorized, {}, [], {}
         return super().get_handler_delegate(
             request, target_class, target_kwargs, path_args, path_kwargs
