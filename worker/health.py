@@ -7,6 +7,8 @@ server that accepts a connection and never answers.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import math
 import threading
 import time
@@ -264,9 +266,32 @@ CHECKS: dict[str, Callable[[Settings, float], str]] = {
 }
 
 
+# What each check imports on first use. Imported before the checks' threads start: two threads
+# importing kombu or celery at once meet each other's half-initialised modules (ImportError).
+_MODULES = {
+    "broker": ["kombu.connection", "kombu.utils.url"],
+    "rate_limits": ["redis", "kombu.utils.url"],
+    "workers": ["celery", "kombu.connection", "kombu.utils.url"],
+    "runs": ["worker.task_endings"],
+}
+_DATABASE_CHECKS = ("database", "beat", "runs")
+
+
+def _import_for(settings: Settings, names: list[str]) -> None:
+    """Import, in this thread, the modules the named checks need (the database's driver too)."""
+    for name in names:
+        for module in _MODULES.get(name, []):
+            importlib.import_module(module)
+    if any(name in _DATABASE_CHECKS for name in names):
+        # A bad URL or a missing driver: the check itself says so.
+        with contextlib.suppress(Exception):
+            make_url(settings.database_url).get_dialect().import_dbapi()
+
+
 def run_checks(settings: Settings, names: list[str], timeout: float) -> list[CheckResult]:
     """Run the named checks at once; one that has not ended after `timeout` s fails as timed
     out (its thread is left behind: it is a daemon, and its own I/O is bounded too)."""
+    _import_for(settings, names)
     results: dict[str, CheckResult] = {}
     started = time.monotonic()
 
