@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from worker.cli_output import echo_json
-from worker.health import CHECK_NAMES, DEFAULT_TIMEOUT, run_checks
-from worker.settings import Settings
+# The checks in the order they print (worker.health.CHECKS has one function for each). Here, so
+# that `segsync health --help` imports neither SQLAlchemy nor Celery.
+CHECK_NAMES = ("database", "broker", "rate_limits", "workers", "beat", "runs")
+DEFAULT_TIMEOUT = 5.0
 
 
 @click.command("health")
@@ -30,6 +31,10 @@ def health_command(
     context: click.Context, as_json: bool, checks: tuple[str, ...], timeout: float
 ) -> None:
     """Check the database, broker, rate-limit Redis, workers, beat and runs; exit 1 if any fails."""
+    from worker.cli_output import echo_json
+    from worker.health import run_checks
+    from worker.settings import Settings
+
     # The group's settings when run as `segsync health`, else the environment's.
     database = context.obj
     settings = getattr(database, "settings", None) or Settings()

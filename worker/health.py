@@ -34,8 +34,6 @@ from models.health import (
 )
 from worker.settings import Settings
 
-CHECK_NAMES = ("database", "broker", "rate_limits", "workers", "beat", "runs")
-DEFAULT_TIMEOUT = 5.0
 # What beat records its heartbeat as (service_heartbeats.component).
 BEAT_COMPONENT = "beat"
 # A check's own I/O gets this share of the probe's timeout, so that a server that does not

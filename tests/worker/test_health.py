@@ -28,8 +28,8 @@ from tests.models.test_health import add_run
 from tests.services import free_port
 from tests.worker.celery_processes import SEGSYNC
 from tests.worker.celery_stack import Stack, wait_until
-from worker.cli_health import health_command
-from worker.health import CHECK_NAMES
+from worker.cli_health import CHECK_NAMES, health_command
+from worker.health import CHECKS
 from worker.state_files import StateFolderScheduler
 
 Env = dict[str, str | None]
@@ -242,6 +242,10 @@ def test_json_says_not_ok_when_one_check_fails(redis_url: str) -> None:
     document = json.loads(result.stdout)
     assert document["ok"] is False
     assert [check["ok"] for check in document["checks"]] == [True, False]
+
+
+def test_every_check_the_command_offers_has_its_function() -> None:
+    assert tuple(CHECKS) == CHECK_NAMES
 
 
 def test_an_unknown_check_is_a_usage_error_listing_the_valid_ones() -> None:
