@@ -821,8 +821,14 @@ def test_emulator_read_values_after_a_write_and_a_deletion(
 
 
 @responses.activate
-def test_a_get_answered_429_with_retry_after_is_classified_not_retried_by_urllib3() -> None:
+def test_a_get_answered_429_with_retry_after_is_classified_not_retried_by_urllib3(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     connector = HubSpotConnector(HubSpotConfig(access_token="pat-test-token"))
+    # The read asks the page again after each 7 s the answer names (connectors.base): noted,
+    # not slept, so the test does not spend 21 s waiting.
+    waits: list[float] = []
+    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
     responses.get(
         "https://api.hubapi.com/crm/v3/objects/contacts",
         status=429,
@@ -837,3 +843,5 @@ def test_a_get_answered_429_with_retry_after_is_classified_not_retried_by_urllib
     with pytest.raises(RetryableError) as caught:
         next(iter(connector.read_records("contacts", "segment_names")))
     assert caught.value.retry_after == 7
+    # urllib3 never retried it: every 429 reached the connector, which waited as told.
+    assert waits == [7.0, 7.0, 7.0] and len(responses.calls) == 4

@@ -363,11 +363,17 @@ def test_limits_and_server_errors_are_classified_by_their_code() -> None:
 
 
 @responses.activate
-def test_a_dropped_connection_is_retryable_with_nothing_chained() -> None:
+def test_a_dropped_connection_is_retryable_with_nothing_chained(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The page is asked again after 1, 2 and 4 s (connectors.base): noted, not slept.
+    waits: list[float] = []
+    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
     responses.get(PROSPECTS, body=requests.ConnectionError("connection reset"))
     with pytest.raises(RetryableError, match="ConnectionError") as dropped:
         list(given_token().read_records("prospects", FIELD))
     assert dropped.value.__cause__ is None and dropped.value.__context__ is None
+    assert waits == [1.0, 2.0, 4.0]
 
 
 @responses.activate

@@ -1019,12 +1019,20 @@ def test_read_values_over_200_ids_or_none_cost_nothing() -> None:
     ],
 )
 def test_read_values_errors_are_classified_like_other_calls(
-    mocked: responses.RequestsMock, status: int, code: str, kind: type[ConnectorError]
+    mocked: responses.RequestsMock,
+    status: int,
+    code: str,
+    kind: type[ConnectorError],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A retryable answer is asked again after 1, 2 and 4 s (connectors.base): noted, not slept.
+    waits: list[float] = []
+    monkeypatch.setattr("connectors.base.time.sleep", waits.append)
     mocked.get(f"{DATA}/query/", status=status, json=[{"message": "m", "errorCode": code}])
     with pytest.raises(kind) as raised:
         session_connector().read_values("Lead", FIELD, [LEAD_IDS[0]])
     assert raised.value.code == code and raised.value.__context__ is None
+    assert waits == ([1.0, 2.0, 4.0] if kind is RetryableError else [])
 
 
 def test_read_values_against_the_emulator_after_a_write(
