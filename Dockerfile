@@ -1,8 +1,8 @@
-# syntax=docker/dockerfile:1
 # segsync's image: every program (migrate, worker, beat, flower, metrics) from one installed
 # wheel. deploy/compose.yaml runs it; README "Deploying". No secret is baked in: the Fernet key,
 # Flower's credentials and the database password come at run time from secret files
-# (/run/secrets, SEGSYNC_SECRETS_DIR) or the environment.
+# (/run/secrets, SEGSYNC_SECRETS_DIR) or the environment. Built with BuildKit (Docker's default
+# builder since 23.0) for RUN --mount; no `# syntax` line, so no frontend image is pulled.
 
 # Builder: the wheel of segsync and of every dependency, so the runtime stage needs no compiler
 # and no network.

@@ -252,7 +252,7 @@ def local_service(
     }
     environment = {
         **inherited,
-        **{key: value for key, value in image_environment().items()},
+        **image_environment(),
         "PATH": image.path(),
         "HOME": str(home),
         "HOSTNAME": socket.gethostname(),
