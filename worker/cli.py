@@ -190,4 +190,7 @@ def main(ctx: click.Context) -> None:
     """segsync: keep CRM/MAP records enriched with their accounts' published segment names."""
     # This runs before every subcommand, its --help included: whatever is set up here for all
     # commands must stay cheap, importing its modules here rather than at the top of this file.
+    from worker.logs import configure_logging
+
+    configure_logging("cli")  # SEGSYNC_LOG_FORMAT: text (as always) or one JSON object a line
     ctx.obj = Database()

@@ -3,6 +3,7 @@ pipe, a CI log) plain lines, one at each new stage and otherwise at most one eve
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -34,6 +35,11 @@ class ProgressLine:
         self.quiet = quiet
         self.interval = interval
         self.terminal = self.stream.isatty()
+        from worker.logs import log_format
+
+        # SEGSYNC_LOG_FORMAT=json without a terminal: stderr is read by a log collector, so the
+        # plain lines are log lines too (JSON, with the run's ids).
+        self.logged = not self.terminal and log_format() == "json"
         self._stage: str | None = None
         self._text = ""
         self._printed = ""
@@ -65,7 +71,10 @@ class ProgressLine:
             self._print(self._text)
 
     def _print(self, text: str) -> None:
-        click.echo(text, file=self.stream)
+        if self.logged:
+            logging.getLogger(__name__).info("%s", text)
+        else:
+            click.echo(text, file=self.stream)
         self._printed, self._printed_at = text, time.monotonic()
 
 

@@ -73,7 +73,13 @@ def sync_command(
         if not orchestration.enabled and not dry_run:
             fail(f"orchestration {name!r} is disabled")
         orchestration_id = orchestration.id
-        connection_name = session.get_one(Connection, orchestration.connection_id).name
+        connection = session.get_one(Connection, orchestration.connection_id)
+        connection_name = connection.name
+        fields = {
+            "orchestration": orchestration.name,
+            "system": connection.system,
+            "object": orchestration.object_type,
+        }
     if dry_run:
         _dry_run(database, name, orchestration_id, connection_name, as_json)
         return
@@ -89,10 +95,14 @@ def sync_command(
         run_id, work = resumed
         if not as_json:
             click.echo(f"resuming run {run_id}, deferred until now", err=True)
-    if queued:
-        _queue(database, run_id, work, wait, timeout, as_json)
-    else:
-        _run_here(database, run_id, work, connection_name, as_json)
+    from worker.logs import log_context
+
+    # The run's log lines (a connector's retries, say) carry its ids, as on a worker.
+    with log_context(run_id=run_id, **fields):
+        if queued:
+            _queue(database, run_id, work, wait, timeout, as_json)
+        else:
+            _run_here(database, run_id, work, connection_name, as_json)
 
 
 def _run_here(

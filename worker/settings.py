@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -76,6 +77,8 @@ class Settings(BaseSettings):
     batch_time_limit_seconds: float = Field(default=900.0, gt=0, le=3300)
     # Where segsync's programs keep their own state files (beat's schedule); created on use.
     state_dir: Path = Field(default_factory=default_state_dir)
+    # How segsync's programs log: human-readable text, or one JSON object a line (worker/logs.py).
+    log_format: Literal["text", "json"] = "text"
 
     @classmethod
     def settings_customise_sources(

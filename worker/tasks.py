@@ -29,6 +29,7 @@ from models.orchestrations import Orchestration
 from models.runs import SyncBatch, SyncRun
 from worker.app import app
 from worker.connector_factory import apply_rate_limits, build_connector
+from worker.logs import log_context
 from worker.scheduling import (
     claim_due_runs,
     mark_enqueued,
@@ -127,6 +128,16 @@ def _countdown(exc: RetryableError, attempt: int) -> float:
     return min(exc.retry_after or 2.0 ** min(attempt, 6), MAX_RETRY_COUNTDOWN)
 
 
+def _log_fields(session: Session, orchestration_id: int) -> dict[str, Any]:
+    """What the log lines of this orchestration's runs carry: its name, system and object."""
+    name, system, object_type = session.execute(
+        select(Orchestration.name, Connection.system, Orchestration.object_type)
+        .join(Connection, Connection.id == Orchestration.connection_id)
+        .where(Orchestration.id == orchestration_id)
+    ).one()
+    return {"orchestration": name, "system": system, "object": object_type}
+
+
 def _run_label(session: Session, run: SyncRun) -> str:
     orchestration = session.get_one(Orchestration, run.orchestration_id)
     connection = session.get_one(Connection, orchestration.connection_id)
@@ -203,24 +214,39 @@ def run_orchestration(self: Any, run_id: int) -> None:
         if run is None or run.status != "queued":
             return  # already planned by another delivery, or finished
         orchestration_id = run.orchestration_id
+        fields = _log_fields(session, orchestration_id)
+    with log_context(run_id=run_id, **fields):
+        _plan(self, factory, run_id, orchestration_id)
+
+
+def _plan(task: Any, factory: sessionmaker[Session], run_id: int, orchestration_id: int) -> None:
+    """run_orchestration's work, within its log context."""
     try:
-        connector = _connector(factory, orchestration_id, self.request.hostname)
+        connector = _connector(factory, orchestration_id, task.request.hostname)
     except InputError as exc:
-        fail_run(factory, run_id, str(exc))
+        _fail(factory, run_id, str(exc))
         return
     try:
         batch_ids = plan_run(factory, run_id, connector)
     except RetryableError as exc:
         # plan_run put the run back in the queue; it fails here once the retries are spent.
-        if self.request.retries >= MAX_PLAN_RETRIES:
-            fail_run(
-                factory, run_id, f"gave up planning after {self.request.retries} retries: {exc}"
-            )
+        retries = task.request.retries
+        if retries >= MAX_PLAN_RETRIES:
+            _fail(factory, run_id, f"gave up planning after {retries} retries: {exc}")
             return
+        countdown = _countdown(exc, retries)
+        log.warning("run %d: planning again in %.0f s: %s", run_id, countdown, exc)
         mark_enqueued(factory, [run_id], [])  # the retry is on its way: not for the sweeper
-        raise self.retry(countdown=_countdown(exc, self.request.retries)) from None
-    except ConnectorError:
-        return  # plan_run recorded the run as failed or deferred
+        raise task.retry(countdown=countdown) from None
+    # plan_run recorded the run as deferred or failed
+    except DailyQuotaError as exc:
+        log.warning("run %d deferred: %s", run_id, exc)
+        return
+    except ConnectorError as exc:
+        log.error("run %d failed: %s", run_id, exc)
+        return
+    batches = f"{len(batch_ids)} batch{'es' if len(batch_ids) != 1 else ''}"
+    log.info("run %d planned: %s to write", run_id, batches)
     try:
         enqueue_batches(batch_ids)
     except OperationalError as exc:
@@ -252,28 +278,63 @@ def write_batch_task(self: Any, batch_id: int) -> None:
             return
         attempts, run_id, orchestration_id = batch.attempts, run.id, run.orchestration_id
         which = f"batch {batch.number}/{run.batches_total}"
+        fields = _log_fields(session, orchestration_id)
+    with log_context(run_id=run_id, batch_id=batch_id, **fields):
+        _write(self, factory, batch_id, run_id, orchestration_id, attempts, which)
+
+
+def _write(
+    task: Any,
+    factory: sessionmaker[Session],
+    batch_id: int,
+    run_id: int,
+    orchestration_id: int,
+    attempts: int,
+    which: str,
+) -> None:
+    """write_batch_task's work, within its log context (`which`: "batch 2/5")."""
     try:
-        connector = _connector(factory, orchestration_id, self.request.hostname)
+        connector = _connector(factory, orchestration_id, task.request.hostname)
     except InputError as exc:
-        fail_run(factory, run_id, str(exc))
+        _fail(factory, run_id, str(exc))
         return
     try:
-        write_batch(factory, batch_id, connector, timedelta(seconds=settings().batch_lease_seconds))
+        lease = timedelta(seconds=settings().batch_lease_seconds)
+        written = write_batch(factory, batch_id, connector, lease)
     except RetryableError as exc:
         if attempts + 1 >= MAX_BATCH_ATTEMPTS:
             # The vendor kept refusing: the run fails (first, so this batch cannot close it as
             # done), and the batch's records are listed as failed with the reason.
             reason = f"{which} still failing after {attempts + 1} attempts: {exc}"
-            fail_run(factory, run_id, reason)
+            _fail(factory, run_id, reason)
             give_up_batch(factory, batch_id, reason)
             return
         count_batch_retry(factory, batch_id)
+        countdown = _countdown(exc, attempts)
+        log.warning("run %d: %s again in %.0f s: %s", run_id, which, countdown, exc)
         mark_enqueued(factory, [], [batch_id])  # the retry is on its way: not for the sweeper
-        raise self.retry(countdown=_countdown(exc, attempts)) from None
+        raise task.retry(countdown=countdown) from None
     except DailyQuotaError as exc:
+        log.warning("run %d deferred at %s: %s", run_id, which, exc)
         defer_run(factory, run_id, str(exc))
+        return
     except ConnectorError as exc:
-        fail_run(factory, run_id, str(exc))
+        _fail(factory, run_id, str(exc))
+        return
+    if written:
+        log.info("run %d: %s written", run_id, which)
+    else:
+        log.info(
+            "run %d: %s not taken: done, leased to another worker, or its run stopped",
+            run_id,
+            which,
+        )
+
+
+def _fail(factory: sessionmaker[Session], run_id: int, reason: str) -> None:
+    """Fail the run, saying why in the log too (the reason is also the run's own)."""
+    log.error("run %d failed: %s", run_id, reason)
+    fail_run(factory, run_id, reason)
 
 
 # Every other way a run's task ends (a bug, MaxRetriesExceededError, a time limit) fails its run.
