@@ -200,13 +200,28 @@ def use_segsync_lines(handler: logging.Handler, json: bool) -> None:
         handler.setFormatter(RedactingFormatter(current or logging.Formatter()))
 
 
+# The CLI's commands that run a program rather than a command: their lines carry its name.
+_SERVERS = ("worker", "beat", "flower", "metrics")
+
+
+def _served_program(program: str) -> str:
+    """`segsync worker` (and beat, flower, metrics) logs as that program; other commands as cli."""
+    if program != "cli" or "click" not in sys.modules:
+        return program
+    import click
+
+    context = click.get_current_context(silent=True)
+    command = context.invoked_subcommand if context is not None else None
+    return command if command in _SERVERS else program
+
+
 def configure_logging(program: str) -> None:
     """Set up this process's logging as SEGSYNC_LOG_FORMAT says.
 
     text (the default) leaves the process's output as it always was; json sends every line at
     INFO and above to stderr as one JSON object.
     """
-    set_program(program)
+    set_program(_served_program(program))
     if log_format() != "json":
         return
     root = logging.getLogger()

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 
 from models.errors import InputError
@@ -21,6 +22,7 @@ from tests.worker.test_celery_e2e import seed
 from tests.worker.test_cli import Cli
 from worker.logs import (
     ContextFilter,
+    _served_program,
     configure_logging,
     current_context,
     json_formatter,
@@ -333,3 +335,13 @@ def test_a_bad_format_raises_an_input_error(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("SEGSYNC_LOG_FORMAT", "JSON ")
     with pytest.raises(InputError, match="SEGSYNC_LOG_FORMAT must be text or json, not 'JSON '"):
         configure_logging("cli")
+
+
+@pytest.mark.parametrize(
+    ("command", "program"),
+    [("worker", "worker"), ("beat", "beat"), ("metrics", "metrics"), ("sync", "cli")],
+)
+def test_the_cli_names_the_program_its_command_runs(command: str, program: str) -> None:
+    with click.Context(click.Group("segsync")) as context:
+        context.invoked_subcommand = command
+        assert _served_program("cli") == program
