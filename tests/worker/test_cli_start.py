@@ -71,6 +71,7 @@ def start(args: list[str], cwd: Path) -> tuple[str, dict[str, object]]:
         ["segments", "create", "--help"],
         ["db", "upgrade", "--help"],
         ["worker", "--help"],
+        ["beat", "--help"],
         ["flower", "--help"],
     ],
     ids=" ".join,
