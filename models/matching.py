@@ -9,6 +9,7 @@ from sqlalchemy import Connection, select
 from models.accounts import Account
 from models.domains import registrable_domain
 from models.errors import InputError
+from models.vocabulary import LINK_COLUMNS
 
 # Personal mailbox providers: an address there says nothing about the person's company, so it
 # never matches an account, even one whose own domain it is.
@@ -23,13 +24,6 @@ FREE_MAIL_DOMAINS = frozenset(
     }
 )  # fmt: skip
 
-# Which account column an explicit CRM link refers to, per system.
-# Pardot prospects carry the Salesforce account id of their synced account.
-LINK_COLUMNS = {
-    "salesforce": "salesforce_account_id",
-    "pardot": "salesforce_account_id",
-    "hubspot": "hubspot_company_id",
-}
 # Systems whose links are Salesforce ids (compared on their case-sensitive 15-character form).
 _SALESFORCE_IDS = ("salesforce", "pardot")
 

@@ -21,3 +21,12 @@ SOURCES = ("uploaded_list", "crm_report_sync", "crm_list_sync", "filter")
 
 # What separates the names in an enrichment value unless a field says otherwise.
 DEFAULT_DELIMITER = ";"
+
+# Which account column an explicit CRM link refers to, per system (models.matching matches on it;
+# `segsync sandbox start --accounts-csv` writes these columns).
+# Pardot prospects carry the Salesforce account id of their synced account.
+LINK_COLUMNS = {
+    "salesforce": "salesforce_account_id",
+    "pardot": "salesforce_account_id",
+    "hubspot": "hubspot_company_id",
+}

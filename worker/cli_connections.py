@@ -2,6 +2,8 @@
 
 The rules live in models.connections; which keys a system takes comes from the connectors
 (worker.connector_factory), handed to models as the check they run before storing anything.
+Those modules (SQLAlchemy, the adapters) are imported inside each command, so that --help loads
+only click; the systems offered come from connectors.systems, a list of names.
 """
 
 from __future__ import annotations
@@ -9,26 +11,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import select
 
 from connectors.errors import ConnectorError
-from models.connections import (
-    Connection,
-    ConnectionChanges,
-    ConnectionSpec,
-    add_connection,
-    delete_connection,
-    find_connection,
-    new_secret_key,
-    resolve_secrets,
-    update_connection,
-)
+from connectors.systems import SYSTEMS
 from models.errors import InputError
 from worker.cli_database import Database
 from worker.cli_output import confirm_or_refuse, echo_json, fail, render_table
-from worker.connector_factory import SYSTEMS, build_config, build_connector, check_keys
+
+if TYPE_CHECKING:
+    from models.connections import Connection
 
 # Stands in for a secret not at hand (read from the environment when used, or kept encrypted)
 # when a connection is checked for completeness.
@@ -40,6 +34,8 @@ def check_connection(
 ) -> None:
     """Refuse unknown keys, secrets given as settings, and a connection incomplete for its auth
     mode (models.connections.ConnectionCheck)."""
+    from worker.connector_factory import build_config, check_keys
+
     check_keys(system, settings, {key: value or "" for key, value in secrets.items()})
     build_config(system, {**settings, **{k: v or _NOT_AT_HAND for k, v in secrets.items()}})
 
@@ -135,6 +131,8 @@ def add_command(
     secret_env: tuple[str, ...],
 ) -> None:
     """Store connection NAME to a SYSTEM account."""
+    from models.connections import ConnectionSpec, add_connection
+
     plain = _pairs("--set", settings)
     from_environment = _pairs("--secret-env", secret_env)
     given = {**_secrets(secrets), **_read_secret_files(_pairs("--secret-file", secret_files))}
@@ -160,6 +158,8 @@ def update_command(
     unset: tuple[str, ...],
 ) -> None:
     """Change connection NAME's settings and secrets; those not named stay as they are."""
+    from models.connections import ConnectionChanges, find_connection, update_connection
+
     if not (settings or secrets or secret_files or secret_env or unset):
         raise click.UsageError(
             "nothing to change: give --set, --secret, --secret-file, --secret-env or --unset"
@@ -188,6 +188,8 @@ def update_command(
 @click.pass_obj
 def delete_command(database: Database, name: str, yes: bool) -> None:
     """Delete connection NAME and its stored secrets (refused while an orchestration uses it)."""
+    from models.connections import delete_connection, find_connection
+
     with database.transaction() as session:
         find_connection(session, name)
     confirm_or_refuse(
@@ -203,6 +205,10 @@ def delete_command(database: Database, name: str, yes: bool) -> None:
 @click.pass_obj
 def list_command(database: Database, as_json: bool) -> None:
     """List connections with their settings and the names (never values) of their secrets."""
+    from sqlalchemy import select
+
+    from models.connections import Connection
+
     with database.transaction() as session:
         stored = list(session.scalars(select(Connection).order_by(Connection.name)))
     if as_json:
@@ -247,6 +253,9 @@ def _secret_label(connection: Connection, key: str) -> str:
 @click.pass_obj
 def test_command(database: Database, name: str, object_type: str, field: str) -> None:
     """Check connection NAME's credentials and that OBJECT has FIELD."""
+    from models.connections import find_connection, resolve_secrets
+    from worker.connector_factory import build_connector
+
     with database.transaction() as session:
         connection = find_connection(session, name)
         system, settings = connection.system, dict(connection.settings)
@@ -270,4 +279,6 @@ def test_command(database: Database, name: str, object_type: str, field: str) ->
 @connections.command("keygen")
 def keygen_command() -> None:
     """Print a new key for SEGSYNC_SECRET_KEY."""
+    from models.connections import new_secret_key
+
     click.echo(new_secret_key())

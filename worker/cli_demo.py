@@ -1,4 +1,8 @@
-"""`segsync demo`: the whole job on sample data, with no services and no configuration."""
+"""`segsync demo`: the whole job on sample data, with no services and no configuration.
+
+worker.demo (the sandbox, the models, SQLAlchemy) is imported when the command runs, so that
+--help loads only click.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,8 @@ from typing import Any
 
 import click
 
-from models.runs import RUN_COUNTS
 from worker.cli_output import echo_json, render_table
-from worker.demo import DATABASE_FILE, DEFAULT_ACCOUNTS, run_demo
+from worker.demo_defaults import DATABASE_FILE, DEFAULT_ACCOUNTS
 
 
 @click.command("demo")
@@ -30,6 +33,8 @@ from worker.demo import DATABASE_FILE, DEFAULT_ACCOUNTS, run_demo
 )
 def demo_command(accounts: int, as_json: bool, folder: Path | None) -> None:
     """Enrich sample CRM/MAP records end to end, twice, on a database of the demo's own."""
+    from worker.demo import run_demo
+
     result = run_demo(accounts, folder, say=lambda message: click.echo(message, err=True))
     if as_json:
         echo_json({"first": result.first, "second": result.second})
@@ -44,6 +49,8 @@ def demo_command(accounts: int, as_json: bool, folder: Path | None) -> None:
 
 
 def _table(title: str, rows: list[dict[str, Any]]) -> None:
+    from models.runs import RUN_COUNTS
+
     written = sum(row["enriched"] for row in rows)
     calls = sum(row["api_calls"] for row in rows)
     click.echo(f"{title}: {written} records written, {calls} API calls")

@@ -12,16 +12,14 @@ from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import click
-from prometheus_client import CollectorRegistry, make_wsgi_app
-from sqlalchemy.exc import SQLAlchemyError
 
 from worker.basic_auth import accepted_pairs, is_authorized
 from worker.cli_database import Database
 from worker.cli_output import fail
-from worker.metrics import SegsyncCollector
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -58,6 +56,12 @@ def _plain(
 def metrics_app(sessions: sessionmaker[Session], accepted: list[str]) -> WSGIApplication:
     """The WSGI application: GET /metrics (asking for one of the `accepted` user:password pairs
     when there are any) and an open GET /healthz that answers "ok"."""
+    # Imported here, not at the top, so that `segsync metrics --help` loads neither.
+    from prometheus_client import CollectorRegistry, make_wsgi_app
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from worker.metrics import SegsyncCollector
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SegsyncCollector(sessions))
     prometheus = make_wsgi_app(registry)

@@ -1,35 +1,24 @@
 """`segsync orchestrations ...`: define, change, list and delete Segment Name orchestrations.
 
 The rules live in models.orchestrations; this module parses options, checks a target field through
-the connection (models cannot reach a CRM), and prints.
+the connection (models cannot reach a CRM), and prints. The models (with SQLAlchemy) and the
+connectors are imported inside each command, so that --help loads only click.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from connectors.base import Connector, FieldInfo
-from connectors.ratelimit import rate_limiter
-from models.connections import Connection, find_connection, resolve_secrets
-from models.orchestration_status import LastRun, OrchestrationStatus, orchestration_statuses
-from models.orchestrations import (
-    KEEP,
-    Keep,
-    OrchestrationChanges,
-    OrchestrationSpec,
-    create_orchestration,
-    delete_orchestration,
-    find_orchestration,
-    parse_scope,
-    set_orchestration_enabled,
-    update_orchestration,
-)
 from worker.cli_database import Database
 from worker.cli_output import confirm_or_refuse, echo_json, fail, render_table
-from worker.connector_factory import apply_rate_limits, build_connector
+
+if TYPE_CHECKING:
+    from connectors.base import Connector, FieldInfo
+    from models.orchestration_status import LastRun, OrchestrationStatus
+    from models.orchestrations import Keep
 
 T = TypeVar("T")
 
@@ -39,6 +28,10 @@ def connector_for(database: Database, connection_name: str) -> Connector:
 
     Its calls keep to the vendor's rate, shared with the workers when Redis is configured.
     """
+    from connectors.ratelimit import rate_limiter
+    from models.connections import find_connection, resolve_secrets
+    from worker.connector_factory import apply_rate_limits, build_connector
+
     with database.transaction() as session:
         connection = find_connection(session, connection_name)
         system, settings, key = connection.system, dict(connection.settings), connection.id
@@ -151,6 +144,9 @@ def create_command(
     daily_api_budget: int | None,
 ) -> None:
     """Create orchestration NAME after checking that the connection has the field."""
+    from models.connections import find_connection
+    from models.orchestrations import OrchestrationSpec, create_orchestration, parse_scope
+
     described = writable_field(database, connection_name, object_type, field)
     with database.transaction() as session:
         connection = find_connection(session, connection_name)
@@ -213,6 +209,15 @@ def update_command(
     no_daily_api_budget: bool,
 ) -> None:
     """Change orchestration NAME: every create option; what is not given stays as it is."""
+    from models.connections import Connection, find_connection
+    from models.orchestrations import (
+        KEEP,
+        OrchestrationChanges,
+        find_orchestration,
+        parse_scope,
+        update_orchestration,
+    )
+
     _one_of("--schedule", schedule, "--no-schedule", no_schedule)
     _one_of("--max-length", max_length, "--no-max-length", no_max_length)
     _one_of("--daily-api-budget", daily_api_budget, "--no-daily-api-budget", no_daily_api_budget)
@@ -261,6 +266,8 @@ def _one_of(option: str, value: object, clearing: str, clear: bool) -> None:
 
 
 def _cleared(value: T | None, clear: bool) -> T | Keep | None:
+    from models.orchestrations import KEEP
+
     if clear:
         return None
     return KEEP if value is None else value
@@ -271,6 +278,8 @@ def _cleared(value: T | None, clear: bool) -> T | Keep | None:
 @click.pass_obj
 def list_command(database: Database, as_json: bool) -> None:
     """List orchestrations with their schedule, next run and last run's outcome."""
+    from models.orchestration_status import orchestration_statuses
+
     with database.transaction() as session:
         statuses = orchestration_statuses(session)
     if as_json:
@@ -302,6 +311,9 @@ def list_command(database: Database, as_json: bool) -> None:
 @click.pass_obj
 def show_command(database: Database, name: str, as_json: bool) -> None:
     """Show one orchestration, with its next run and last run."""
+    from models.orchestration_status import orchestration_statuses
+    from models.orchestrations import find_orchestration
+
     with database.transaction() as session:
         found = orchestration_statuses(session, find_orchestration(session, name).name)[0]
     shown = status_as_dict(found)
@@ -316,6 +328,8 @@ def show_command(database: Database, name: str, as_json: bool) -> None:
 
 
 def _set_enabled(database: Database, name: str, enabled: bool) -> None:
+    from models.orchestrations import set_orchestration_enabled
+
     with database.transaction() as session:
         changed = set_orchestration_enabled(session, name, enabled)
     state = "enabled" if enabled else "disabled"
@@ -344,6 +358,8 @@ def disable_command(database: Database, name: str) -> None:
 @click.pass_obj
 def delete_command(database: Database, name: str, yes: bool) -> None:
     """Delete orchestration NAME and its run history."""
+    from models.orchestrations import delete_orchestration, find_orchestration
+
     with database.transaction() as session:
         name = find_orchestration(session, name).name
     confirm_or_refuse(f"Delete orchestration {name!r} and its runs?", yes, "nothing was deleted")

@@ -7,12 +7,14 @@ import logging
 import math
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
 
-from models.runs import SyncRun
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from models.runs import SyncRun
 
 # Without a terminal: a line at each new stage, otherwise at most one this often (seconds).
 PLAIN_LINE_INTERVAL = 10.0
@@ -102,6 +104,8 @@ def wait_for_run(
 ) -> SyncRun | None:
     """Follow the run's row until it is no longer queued or running, or `timeout` seconds
     have passed (the run is then returned as it stands); None if the run was deleted."""
+    from models.runs import SyncRun
+
     deadline = math.inf if timeout is None else time.monotonic() + timeout
     while True:
         with factory() as session:

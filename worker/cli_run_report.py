@@ -1,20 +1,22 @@
 """How runs are printed: one run's outcome (and its exit code), the history, one run in detail,
-and a dry run's plan."""
+and a dry run's plan. The models are imported where they are used, so that importing this module
+(as `segsync sync --help` does) loads no SQLAlchemy."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from models.orchestrations import Orchestration
-from models.runs import RUN_COUNTS, RecordFailure, SyncRun
 from worker.cli_output import echo_json, fail, render_table
-from worker.dry_run import DryRun
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from models.runs import SyncRun
+    from worker.dry_run import DryRun
 
 
 def outcome_problem(run: SyncRun) -> str | None:
@@ -32,6 +34,8 @@ def outcome_problem(run: SyncRun) -> str | None:
 
 def report_run(run: SyncRun, as_json: bool, *, problem: bool = True) -> None:
     """Print the run's counts; exit 1 with the reason unless it succeeded (`problem`)."""
+    from models.runs import RUN_COUNTS
+
     counts = {key: getattr(run, key) for key in RUN_COUNTS}
     if as_json:
         echo_json(
@@ -87,6 +91,8 @@ def _duration(seconds: float | None) -> str | None:
 
 def run_rows(found: Sequence[tuple[SyncRun, str]]) -> tuple[list[str], list[dict[str, Any]]]:
     """The history's columns and one row per (run, orchestration name)."""
+    from models.runs import RUN_COUNTS
+
     headers = ["run", "orchestration", "trigger", "status", "started", "finished", "duration"]
     rows = [
         {
@@ -108,6 +114,11 @@ def run_rows(found: Sequence[tuple[SyncRun, str]]) -> tuple[list[str], list[dict
 
 def run_details(session: Session, run: SyncRun) -> dict[str, Any]:
     """One run as `runs show` prints it, with each record it could not write."""
+    from sqlalchemy import select
+
+    from models.orchestrations import Orchestration
+    from models.runs import RUN_COUNTS, RecordFailure
+
     failures = [
         {"record_id": f.record_id, "code": f.code, "message": f.message}
         for f in session.scalars(

@@ -4,18 +4,18 @@ the run history, cancel a run.
 Exit codes: 0 when the run succeeded (or a dry run was planned); 1, with the reason on stderr,
 when it ended partial, failed or cancelled, was deferred (not done: it resumes on its day), or
 was still going when --timeout passed; 2 for misuse.
+
+The models (with SQLAlchemy), the connectors and the sync engine are imported inside each
+command, so that --help loads only click.
 """
 
 from __future__ import annotations
 
-import click
-from sqlalchemy import func, select
+from typing import TYPE_CHECKING
 
-from models.connections import Connection
-from models.orchestrations import Orchestration, find_orchestration
-from models.runs import SyncBatch, SyncRun
+import click
+
 from worker.cli_database import Database
-from worker.cli_orchestrations import connector_for
 from worker.cli_output import echo_json, fail, render_table
 from worker.cli_progress import (
     ProgressLine,
@@ -25,9 +25,9 @@ from worker.cli_progress import (
     write_progress,
 )
 from worker.cli_run_report import report_dry_run, report_run, run_details, run_rows
-from worker.dry_run import dry_run
-from worker.scheduling import Work, resume_due_run
-from worker.sync import cancel_run, run_in_foreground, start_run
+
+if TYPE_CHECKING:
+    from worker.scheduling import Work
 
 CANCELLED_BY_OPERATOR = "cancelled by `segsync runs cancel`"
 INTERRUPTED = "cancelled: the foreground `segsync sync` was interrupted"
@@ -60,6 +60,11 @@ def sync_command(
     as_json: bool,
 ) -> None:
     """Run orchestration NAME now: in the foreground (no broker), or on the workers (--queue)."""
+    from models.connections import Connection
+    from models.orchestrations import Orchestration, find_orchestration
+    from worker.scheduling import Work, resume_due_run
+    from worker.sync import start_run
+
     if wait and not queued:
         raise click.UsageError("--wait goes with --queue")
     if timeout is not None and not wait:
@@ -109,6 +114,9 @@ def _run_here(
     database: Database, run_id: int, work: Work, connection_name: str, as_json: bool
 ) -> None:
     """Plan and write the run in this process, with progress; Ctrl-C cancels it."""
+    from worker.cli_orchestrations import connector_for
+    from worker.sync import cancel_run, run_in_foreground
+
     connector = connector_for(database, connection_name)
     line = ProgressLine(quiet=as_json)
 
@@ -172,6 +180,9 @@ def _queue(
 def _dry_run(
     database: Database, name: str, orchestration_id: int, connection_name: str, as_json: bool
 ) -> None:
+    from worker.cli_orchestrations import connector_for
+    from worker.dry_run import dry_run
+
     connector = connector_for(database, connection_name)
     line = ProgressLine(quiet=as_json)
 
@@ -190,6 +201,11 @@ def _dry_run(
 def runs(database: Database, words: tuple[str, ...], as_json: bool) -> None:
     """Run history (of orchestration NAME), newest first; `runs show ID` shows one run and the
     records it could not write; `runs cancel ID` stops a queued or running run."""
+    from sqlalchemy import select
+
+    from models.orchestrations import Orchestration, find_orchestration
+    from models.runs import SyncRun
+
     if len(words) == 2 and words[0] in ("show", "cancel"):
         if not words[1].isdigit():
             raise click.UsageError(f"run id {words[1]!r} is not a number")
@@ -217,6 +233,8 @@ def runs(database: Database, words: tuple[str, ...], as_json: bool) -> None:
 
 def _show_run(database: Database, run_id: int, as_json: bool) -> None:
     """One run's counts and times, and the records it could not write with the vendor's code."""
+    from models.runs import SyncRun
+
     with database.transaction() as session:
         run = session.get(SyncRun, run_id)
         if run is None:
@@ -240,6 +258,11 @@ def _show_run(database: Database, run_id: int, as_json: bool) -> None:
 
 def _cancel_run(database: Database, run_id: int, as_json: bool) -> None:
     """Cancel a queued, running or deferred run at its next batch boundary."""
+    from sqlalchemy import func, select
+
+    from models.runs import SyncBatch, SyncRun
+    from worker.sync import cancel_run
+
     factory = database.sessions()
     with factory() as session:
         run = session.get(SyncRun, run_id)

@@ -1,4 +1,7 @@
-"""`segsync sandbox start`: the vendor API emulators in the foreground, for trying segsync."""
+"""`segsync sandbox start`: the vendor API emulators in the foreground, for trying segsync.
+
+The emulators are imported when the command runs, so that --help loads only click.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,16 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from connectors.sandbox.cluster import EMULATORS, Sandbox, parse_systems
-from connectors.sandbox.seeding import SeededCompanies, company_domain, company_name
+from connectors.systems import SYSTEMS
 from models.errors import InputError
-from models.matching import LINK_COLUMNS
+from models.vocabulary import LINK_COLUMNS
+
+if TYPE_CHECKING:
+    from connectors.sandbox.seeding import SeededCompanies
 
 # The accounts CSV's columns: what `segsync accounts import` matches the seeded records by.
 SEEDED_ACCOUNT_COLUMNS = ("external_id", "name", "domain", *dict.fromkeys(LINK_COLUMNS.values()))
@@ -28,7 +34,7 @@ def sandbox() -> None:
 @sandbox.command("start")
 @click.option(
     "--systems",
-    default=",".join(EMULATORS),
+    default=",".join(SYSTEMS),  # every system has an emulator (a test keeps them in step)
     show_default=True,
     help="Comma-separated systems to emulate.",
 )
@@ -53,6 +59,8 @@ def sandbox() -> None:
 )
 def start_command(systems: str, records: int, latency_ms: int, accounts_csv: Path | None) -> None:
     """Run the emulators until interrupted; the first line printed is their JSON description."""
+    from connectors.sandbox.cluster import Sandbox, parse_systems
+
     try:
         chosen = parse_systems(systems)
     except ValueError as exc:
@@ -77,6 +85,8 @@ def start_command(systems: str, records: int, latency_ms: int, accounts_csv: Pat
 
 def write_seeded_accounts(seeded: SeededCompanies, path: Path) -> int:
     """Write an accounts CSV of the seeded companies with their CRM link ids; how many."""
+    from connectors.sandbox.seeding import company_domain, company_name
+
     rows = [
         {
             "external_id": f"SANDBOX-{number:05d}",

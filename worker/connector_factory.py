@@ -12,6 +12,7 @@ from typing import Any
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from connectors.ratelimit import RateLimit, RateLimiter, vendor_limits
+from connectors.systems import ADAPTERS, SYSTEMS
 from models.errors import InputError
 
 # How long one call may wait for the shared rate limit and a concurrent-call place before its
@@ -25,20 +26,10 @@ CALL_SLOT_LEASE = 300.0
 # vendor's window. Counting over a slightly longer window absorbs that (about 5% of throughput).
 RATE_WINDOW_MARGIN = 0.5
 
-# system -> (module, adapter class, config dataclass). A config field declared with repr=False is
-# a secret. Imported on first use: the vendor SDKs take a while to load and most commands need none.
-SYSTEMS: dict[str, tuple[str, str, str]] = {
-    "salesforce": ("connectors.salesforce", "SalesforceConnector", "SalesforceConfig"),
-    "hubspot": ("connectors.hubspot", "HubSpotConnector", "HubSpotConfig"),
-    "marketo": ("connectors.marketo", "MarketoConnector", "MarketoConfig"),
-    "pardot": ("connectors.pardot", "PardotConnector", "PardotConfig"),
-    "eloqua": ("connectors.eloqua", "EloquaConnector", "EloquaConfig"),
-}
-
 
 def _adapter(system: str) -> tuple[type[Connector], type[Any]]:
     try:
-        module_name, adapter_name, config_name = SYSTEMS[system]
+        module_name, adapter_name, config_name = ADAPTERS[system]
     except KeyError:
         raise InputError(f"unknown system {system!r} (systems: {', '.join(SYSTEMS)})") from None
     module = importlib.import_module(module_name)

@@ -33,12 +33,11 @@ from worker.cli_database import Database
 from worker.cli_orchestrations import connector_for
 from worker.connector_factory import build_config, check_keys
 from worker.demo_data import SALESFORCE_FIELD, DemoSample, load_sample, make_sample, seed_emulators
+from worker.demo_defaults import DATABASE_FILE, DEFAULT_ACCOUNTS
 from worker.sandbox_connections import sandbox_connection
 from worker.settings import Settings
 from worker.sync import run_in_foreground, start_run
 
-DEFAULT_ACCOUNTS = 3000
-DATABASE_FILE = "segsync.db"
 # (system, object, field): every object the adapters support, with the emulators' segment field.
 TARGETS = (
     ("salesforce", "Lead", SALESFORCE_FIELD),

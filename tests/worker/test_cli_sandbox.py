@@ -28,7 +28,7 @@ from connectors.sandbox.salesforce import SalesforceEmulator
 from connectors.sandbox.seeding import SeededCompanies
 from models.account_import import import_accounts
 from models.accounts import Account
-from models.matching import LINK_COLUMNS
+from models.vocabulary import LINK_COLUMNS
 from tests.worker.celery_stack import wait_until
 from worker.cli_sandbox import SEEDED_ACCOUNT_COLUMNS, write_seeded_accounts
 

@@ -394,7 +394,7 @@ def test_dry_run_misuse_exits_2(cli: Cli) -> None:
 def test_an_interrupted_foreground_run_is_cancelled_not_left_running(
     cli: Cli, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker import cli_runs
+    from worker import sync
     from worker.sync import plan_run
 
     seed_leads(sandbox)
@@ -406,7 +406,8 @@ def test_an_interrupted_foreground_run_is_cancelled_not_left_running(
         plan_run(factory, run_id, connector)
         raise KeyboardInterrupt  # Ctrl-C before the first batch is written
 
-    monkeypatch.setattr(cli_runs, "run_in_foreground", interrupted_after_planning)
+    # `segsync sync` imports the engine when it runs, so it finds the stand-in there.
+    monkeypatch.setattr(sync, "run_in_foreground", interrupted_after_planning)
     reason = cli.refused("sync", "Leads")
 
     assert "run 1 cancelled: the foreground `segsync sync` was interrupted" in reason
