@@ -16,7 +16,7 @@ import pytest
 
 from models.errors import InputError
 from tests.worker.celery_processes import BEAT_STARTED, SEGSYNC, CeleryProcess, start_beat
-from tests.worker.celery_stack import Stack, assert_each_written_once
+from tests.worker.celery_stack import Stack, assert_each_written_once, ready
 from tests.worker.sandbox_connections import salesforce_password_connection
 from tests.worker.test_celery_e2e import seed
 from tests.worker.test_cli import Cli
@@ -133,7 +133,8 @@ def test_worker_and_beat_log_json_lines_carrying_the_run_and_batch_and_no_secret
     # The first batch update of HubSpot contacts is refused once: its task retries.
     stack.hubspot.faults.inject("server_error", path=UPDATE_CONTACTS)
     stack.env["SEGSYNC_LOG_FORMAT"] = "json"
-    worker = stack.worker("json")
+    # Everything starts together, the runs queued meanwhile: each program takes seconds to start.
+    worker = stack.worker("json", wait=False)
     beat = CeleryCommand(
         ["beat", "--loglevel=INFO", f"--schedule={stack.logs / 'beat-json.schedule'}"],
         stack.env,
@@ -141,12 +142,15 @@ def test_worker_and_beat_log_json_lines_carrying_the_run_and_batch_and_no_secret
     )
     stack.processes.append(beat)
     text_env = {k: v for k, v in stack.env.items() if k != "SEGSYNC_LOG_FORMAT"}
-    text_beat = start_beat(text_env, stack.logs / "beat-text.log", stack.logs / "text.schedule")
+    text_beat = start_beat(
+        text_env, stack.logs / "beat-text.log", stack.logs / "text.schedule", wait=False
+    )
     stack.processes.append(text_beat)
 
     hubspot_run, salesforce_run, wrong_run = queue_together(
         stack, "hs-contacts", "sf-contacts", "sf-wrong-contacts"
     )
+    ready([worker], [text_beat])
     assert stack.finished(hubspot_run, BOUND).status == "succeeded"
     assert stack.finished(salesforce_run, BOUND).status == "succeeded"
     assert stack.finished(wrong_run, BOUND).status == "failed"
