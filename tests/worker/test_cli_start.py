@@ -43,16 +43,20 @@ print(json.dumps({"exit": code, "loaded": [name for name in heavy if name in sys
 """
 
 
-def start(args: list[str], cwd: Path) -> tuple[str, dict[str, object]]:
-    """segsync ARGS in a new process: its output and the probe's report."""
-    env = {
+def fresh_environment() -> dict[str, str]:
+    """The environment of a new interpreter that imports this checkout's code."""
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
+
+
+def start(args: list[str], cwd: Path) -> tuple[str, dict[str, object]]:
+    """segsync ARGS in a new process: its output and the probe's report."""
     done = subprocess.run(
         [sys.executable, "-c", PROBE, json.dumps(HEAVY_MODULES), *args],
         cwd=cwd,
-        env=env,
+        env=fresh_environment(),
         capture_output=True,
         text=True,
         check=False,
@@ -103,6 +107,52 @@ def test_help_imports_no_database_celery_sandbox_or_demo(args: list[str], tmp_pa
     assert report == {"exit": 0, "loaded": []}
     assert output.startswith("Usage: segsync ")
     assert not (tmp_path / "segsync.db").exists()  # --help opened no database either
+
+
+def help_pages() -> list[list[str]]:
+    """The arguments of every --help page: each command's, and each subcommand's of a group."""
+    pages: list[list[str]] = []
+    for name, entry in sorted(COMMANDS.items()):
+        command = load_command(name, entry)
+        pages.append([name, "--help"])
+        if isinstance(command, click.Group):
+            pages.extend([name, sub, "--help"] for sub in sorted(command.commands))
+    return pages
+
+
+# Runs every page given in one fresh interpreter: what all of them load together.
+PROBE_PAGES = """
+import json, sys
+from worker.cli import main
+exits = []
+for args in json.loads(sys.argv[2]):
+    try:
+        main(args, prog_name="segsync")
+    except SystemExit as end:
+        exits.append(end.code)
+heavy = json.loads(sys.argv[1])
+print(json.dumps({"exits": exits, "loaded": [name for name in heavy if name in sys.modules]}))
+"""
+
+
+def test_no_help_page_of_any_command_imports_a_heavy_module(tmp_path: Path) -> None:
+    pages = help_pages()
+
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE_PAGES, json.dumps(HEAVY_MODULES), json.dumps(pages)],
+        cwd=tmp_path,
+        env=fresh_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.rstrip("\n").rpartition("\n")[2])
+    assert len(pages) > len(COMMANDS)  # the groups' subcommands are there too
+    assert report == {"exits": [0] * len(pages), "loaded": []}
+    assert not (tmp_path / "segsync.db").exists()
 
 
 def test_main_help_lists_every_command_with_its_short_help(tmp_path: Path) -> None:
