@@ -52,7 +52,8 @@ class RecordingHubSpot(HubSpotEmulator):
     def __init__(self, records: int = 0, latency: float = 0.0) -> None:
         super().__init__(records=records, latency=latency)
         self.statuses: list[int] = []
-        # Seconds each batch update takes before it is applied (reads stay fast).
+        # Seconds each batch update takes before it is applied (reads stay fast); lowering it
+        # shortens the updates already waiting too.
         self.write_latency = 0.0
         # Batch updates received and not yet applied.
         self.updates_in_flight = 0
@@ -68,7 +69,7 @@ class RecordingHubSpot(HubSpotEmulator):
         if updating:
             with self.lock:
                 self.updates_in_flight += 1
-            time.sleep(self.write_latency)
+            self._write_delay()
         if self.faults.take("hold") is not None:
             with self.lock:
                 self.held += 1
@@ -85,6 +86,14 @@ class RecordingHubSpot(HubSpotEmulator):
         with self.lock:
             self.statuses.append(response.status)
         return response
+
+    def _write_delay(self) -> None:
+        # Until write_latency seconds have passed since the update arrived, reading the setting
+        # anew at each step: a test that lowers it to 0 ends the updates in flight at once
+        # instead of waiting out the long latency it had set.
+        arrived = time.monotonic()
+        while (left := arrived + self.write_latency - time.monotonic()) > 0:
+            time.sleep(min(left, POLL))
 
     def reset(self) -> None:
         with self.lock:
