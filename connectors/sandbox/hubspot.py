@@ -59,6 +59,35 @@ def _error(status: int, message: str, category: str | None, **extra: Any) -> Res
     return Response(status, body)
 
 
+# A 429's policyName -> the word its message uses ("You have reached your secondly limit.").
+_POLICY_WORDS = {
+    "SECONDLY": "secondly",
+    "TEN_SECONDLY_ROLLING": "ten_secondly_rolling",
+    "DAILY": "daily",
+}
+
+
+@dataclass(frozen=True)
+class _RateRefusal:
+    """One 429 as HubSpot sends it: `"category": "RATE_LIMITS"` and no `errorType`; the
+    `policyName` is there in some real answers and missing in others (`named`)."""
+
+    policy: str
+    named: bool = True
+
+    def body(self) -> dict[str, Any]:
+        """The answer's JSON body."""
+        body: dict[str, Any] = {
+            "status": "error",
+            "message": f"You have reached your {_POLICY_WORDS[self.policy]} limit.",
+            "category": "RATE_LIMITS",
+            "correlationId": str(uuid.uuid4()),
+        }
+        if self.named:
+            body["policyName"] = self.policy
+        return body
+
+
 @dataclass
 class _Object:
     id: str
@@ -73,10 +102,12 @@ class HubSpotEmulator(Emulator):
     """HubSpot's CRM objects, properties and OAuth endpoints, with its limits and error bodies.
 
     Faults: rate_limit and daily_limit answer the next request(s) with the TEN_SECONDLY_ROLLING
-    or DAILY 429; expire_token makes every OAuth access token issued so far expire (private-app
-    tokens never expire in HubSpot, so they keep working); record_failure (record_ids=[...],
-    code=category) fails those ids in the next batch update with a 207. As in HubSpot, the
-    daily limit and its X-HubSpot-RateLimit-Daily* headers apply to the private-app token only.
+    or DAILY 429 (params: policy=SECONDLY|TEN_SECONDLY_ROLLING|DAILY picks another one, and
+    policy_name=False leaves policyName out, as some real 429s do); expire_token makes every
+    OAuth access token issued so far expire (private-app tokens never expire in HubSpot, so
+    they keep working); record_failure (record_ids=[...], code=category) fails those ids in the
+    next batch update with a 207. As in HubSpot, the daily limit and its
+    X-HubSpot-RateLimit-Daily* headers apply to the private-app token only.
     """
 
     name = "hubspot"
@@ -90,9 +121,12 @@ class HubSpotEmulator(Emulator):
         leads_enabled: bool = True,
         *,
         window_seconds: float = 10.0,
+        requests_per_second: int | None = None,
     ) -> None:
         super().__init__(latency)
         self.requests_per_ten_seconds = requests_per_ten_seconds
+        # Unless given, the per-second limit never binds before the ten-second one does.
+        self.requests_per_second = requests_per_second or requests_per_ten_seconds
         self.daily_limit = daily_limit
         self.leads_enabled = leads_enabled
         # The rolling window is 10 s in HubSpot; tests shorten it rather than wait.
@@ -250,7 +284,8 @@ class HubSpotEmulator(Emulator):
         return False, _error(401, message, "INVALID_AUTHENTICATION")
 
     def _rate_limit(self, private: bool) -> tuple[Response | None, dict[str, str]]:
-        """HubSpot's rolling ten-second limit for every app and the daily one for private apps."""
+        """HubSpot's per-second and rolling ten-second limits for every app, and the daily one
+        for private apps; the headers of every answer report all three."""
         now = time.monotonic()
         with self.lock:
             today = dt.datetime.now(dt.UTC).date()
@@ -258,23 +293,23 @@ class HubSpotEmulator(Emulator):
                 self._day, self._daily_used = today, 0
             while self._window and self._window[0] <= now - self.window_seconds:
                 self._window.popleft()
-            policy = None
-            if self.faults.take("daily_limit") is not None:
-                policy = "DAILY"
-            elif self.faults.take("rate_limit") is not None:
-                policy = "TEN_SECONDLY_ROLLING"
-            elif private and self._daily_used >= self.daily_limit:
-                policy = "DAILY"
-            elif len(self._window) >= self.requests_per_ten_seconds:
-                policy = "TEN_SECONDLY_ROLLING"
-            else:
+            last_second = sum(1 for moment in self._window if moment > now - 1.0)
+            refusal = self._injected_refusal() or self._spent(private, last_second)
+            if refusal is None:
                 self._window.append(now)
                 self._daily_used += int(private)
+                last_second += 1
             headers = {
                 "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window_seconds * 1000)),
                 "X-HubSpot-RateLimit-Max": str(self.requests_per_ten_seconds),
                 "X-HubSpot-RateLimit-Remaining": str(
                     max(0, self.requests_per_ten_seconds - len(self._window))
+                ),
+                # The per-second pair (developers.hubspot.com changelog 2018-11-06, "Rate limit
+                # information headers"; developers.hubspot.com/docs/api/usage-details).
+                "X-HubSpot-RateLimit-Secondly": str(self.requests_per_second),
+                "X-HubSpot-RateLimit-Secondly-Remaining": str(
+                    max(0, self.requests_per_second - last_second)
                 ),
             }
             # HubSpot sends the daily pair only to private apps: OAuth apps have no daily limit.
@@ -283,17 +318,31 @@ class HubSpotEmulator(Emulator):
                 headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(
                     max(0, self.daily_limit - self._daily_used)
                 )
-        if policy is None:
+        if refusal is None:
             return None, headers
-        spent = "daily" if policy == "DAILY" else "ten_secondly_rolling"
-        body = {
-            "status": "error",
-            "message": f"You have reached your {spent} limit.",
-            "errorType": "RATE_LIMIT",
-            "correlationId": str(uuid.uuid4()),
-            "policyName": policy,
-        }
-        return Response(429, body), headers
+        return Response(429, refusal.body()), headers
+
+    def _spent(self, private: bool, last_second: int) -> _RateRefusal | None:
+        if private and self._daily_used >= self.daily_limit:
+            return _RateRefusal("DAILY")
+        if len(self._window) >= self.requests_per_ten_seconds:
+            return _RateRefusal("TEN_SECONDLY_ROLLING")
+        if last_second >= self.requests_per_second:
+            # Recorded real secondly 429s carry no policyName, only the category.
+            return _RateRefusal("SECONDLY", named=False)
+        return None
+
+    def _injected_refusal(self) -> _RateRefusal | None:
+        """The 429 a daily_limit or rate_limit fault asks for, if one is due."""
+        daily = self.faults.take("daily_limit")
+        fault = daily or self.faults.take("rate_limit")
+        if fault is None:
+            return None
+        default = "DAILY" if daily is not None else "TEN_SECONDLY_ROLLING"
+        policy = str(fault.params.get("policy", default)).upper()
+        if policy not in _POLICY_WORDS:
+            policy = default
+        return _RateRefusal(policy, named=bool(fault.params.get("policy_name", True)))
 
     def _token(self, request: Request) -> Response:
         form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}

@@ -746,6 +746,33 @@ def test_emulator_refusal_of_a_long_value_costs_only_that_record(
     assert FIELD not in emulator.record("contacts", ids[6])["properties"]
 
 
+@pytest.mark.parametrize("fault", [{"policy_name": False}, {}])
+def test_a_secondly_429_waits_a_second_with_or_without_policyname(
+    served: Any, sandbox_certificates: SandboxCertificates, fault: dict[str, Any]
+) -> None:
+    emulator: HubSpotEmulator = served(records=1)
+    connector = hubspot_connector(emulator, sandbox_certificates, auth="private_app")
+    [record] = connector.read_records("contacts", FIELD)
+    emulator.faults.inject("rate_limit", policy="SECONDLY", **fault)
+
+    with pytest.raises(RetryableError) as raised:
+        connector.write_batch("contacts", FIELD, [Update(record.id, "x")])
+
+    # Not the ten-second window the answers' Interval-Milliseconds header names.
+    assert (raised.value.code, raised.value.retry_after) == ("SECONDLY", 1.0)
+    assert connector.throttled == 1
+
+
+def test_a_daily_429_without_policyname_is_still_the_daily_quota(
+    served: Any, sandbox_certificates: SandboxCertificates
+) -> None:
+    emulator: HubSpotEmulator = served(records=1)
+    connector = hubspot_connector(emulator, sandbox_certificates, auth="private_app")
+    emulator.faults.inject("daily_limit", policy_name=False)
+    with pytest.raises(DailyQuotaError, match="daily"):
+        list(connector.read_records("contacts", FIELD))
+
+
 def test_emulator_rate_limit_is_classified_and_waited_out(
     served: Any, sandbox_certificates: SandboxCertificates
 ) -> None:

@@ -323,12 +323,13 @@ def test_the_rolling_window_limit_with_hubspots_body_and_headers(
     assert answers[0].headers["X-HubSpot-RateLimit-Daily"] == "250000"
     assert answers[2].headers["X-HubSpot-RateLimit-Daily-Remaining"] == "249997"
     body = answers[3].json()
-    assert {k: body[k] for k in ("status", "message", "errorType", "policyName")} == {
+    assert {k: body[k] for k in ("status", "message", "category", "policyName")} == {
         "status": "error",
         "message": "You have reached your ten_secondly_rolling limit.",
-        "errorType": "RATE_LIMIT",
+        "category": "RATE_LIMITS",
         "policyName": "TEN_SECONDLY_ROLLING",
     }
+    assert "errorType" not in body and body["correlationId"]
     time.sleep(0.45)
     assert api.get("/crm/v3/objects/contacts").ok
 
@@ -347,6 +348,54 @@ def test_the_daily_limit_applies_to_private_apps_only(start: Callable[..., Api])
     api.emulator.reset()
     api.token = api.emulator.private_app_token
     assert api.get("/crm/v3/objects/contacts").ok
+
+
+def test_the_secondly_limit_answers_as_real_hubspot_does(start: Callable[..., Api]) -> None:
+    api = start(requests_per_second=2)
+    answers = [api.get("/crm/v3/objects/contacts") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert [a.headers["X-HubSpot-RateLimit-Secondly"] for a in answers] == ["2"] * 3
+    assert [a.headers["X-HubSpot-RateLimit-Secondly-Remaining"] for a in answers[:2]] == ["1", "0"]
+    # The recorded real body: a category, no errorType and no policyName.
+    body = answers[2].json()
+    assert body == {
+        "status": "error",
+        "message": "You have reached your secondly limit.",
+        "category": "RATE_LIMITS",
+        "correlationId": body["correlationId"],
+    }
+
+
+def test_successful_answers_carry_the_secondly_headers_besides_the_daily_ones(
+    start: Callable[..., Api],
+) -> None:
+    answer = start().get("/crm/v3/objects/contacts")
+    assert answer.ok
+    assert answer.headers["X-HubSpot-RateLimit-Secondly"] == "100"
+    assert answer.headers["X-HubSpot-RateLimit-Secondly-Remaining"] == "99"
+    assert answer.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "249999"
+
+
+@pytest.mark.parametrize(
+    ("params", "message", "policy"),
+    [
+        ({"policy": "SECONDLY", "policy_name": False}, "secondly", None),
+        ({"policy": "SECONDLY"}, "secondly", "SECONDLY"),
+        ({"policy": "DAILY", "policy_name": False}, "daily", None),
+    ],
+)
+def test_an_injected_429_has_policyname_or_not_as_asked(
+    start: Callable[..., Api], params: dict[str, Any], message: str, policy: str | None
+) -> None:
+    api = start()
+    api.emulator.faults.inject("rate_limit", **params)
+    body = api.get("/crm/v3/objects/contacts").json()
+    assert body["message"] == f"You have reached your {message} limit."
+    assert (body["category"], body.get("policyName"), "errorType" in body) == (
+        "RATE_LIMITS",
+        policy,
+        False,
+    )
 
 
 @pytest.mark.parametrize(
