@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,11 +27,10 @@ from hubspot.crm.objects.exceptions import (  # type: ignore[import-untyped]
 from hubspot.crm.properties.exceptions import (  # type: ignore[import-untyped]
     OpenApiException as PropertiesClientError,
 )
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+from connectors.http import AccessToken, VendorHttp, json_object, redact, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +39,10 @@ DEFAULT_BASE_URL = "https://api.hubapi.com"
 # (knowledge.hubspot.com, "Property field types in HubSpot"); the properties API does not say so.
 STRING_MAX_LENGTH = 65_536
 PAGE_SIZE = 100
-# (connect, read) seconds for every call.
-_TIMEOUT = (10.0, 60.0)
+# Seconds to wait for an answer.
+_TIMEOUT = 60.0
 # Refresh an OAuth access token this long before its expires_in runs out.
 _REFRESH_MARGIN = 60.0
-_MESSAGE_LIMIT = 300
 # The SDK's exception classes differ per API package; both derive from their own OpenApiException.
 _CLIENT_ERRORS = (ObjectsClientError, PropertiesClientError)
 # Properties read besides the target field, per object, to match records to accounts.
@@ -99,7 +95,7 @@ class _HttpError(Exception):
 
     def json(self) -> dict[str, Any]:
         """The body as a JSON object ({} when it is not one)."""
-        return _json_object(self.body)
+        return json_object(self.body)
 
 
 class _SdkResponse:
@@ -169,31 +165,22 @@ class HubSpotConnector(Connector):
         super().__init__()
         self._config = config
         self._base_url = config.base_url.rstrip("/")
-        self._token = config.access_token
+        self._token = AccessToken(
+            self._refresh if config.oauth else None, given=config.access_token
+        )
         self._refresh_token = config.refresh_token
-        self._expires_at = 0.0 if config.oauth else math.inf
         # HubSpot's rolling window, until a response says otherwise.
         self._interval = 10.0
         self._daily_seen = False
-        self._session = requests.Session()
-        # REQUESTS_CA_BUNDLE would override `verify` (psf/requests#3829) and proxies from the
-        # environment would apply: the session takes neither from the environment.
-        self._session.trust_env = False
-        self._session.verify = config.ca_bundle or True
-        # Retry only failed connects (nothing was sent); anything else is the caller's to retry.
-        # respect_retry_after_header=False: otherwise urllib3 retries a GET's 429/503 that carries
-        # Retry-After despite status=0, then raises RetryError and hides HubSpot's answer.
-        retry = Retry(
-            total=1,
-            connect=1,
-            read=0,
-            status=0,
-            other=0,
-            redirect=0,
-            respect_retry_after_header=False,
+        self._http = VendorHttp(
+            "hubspot",
+            ca_bundle=config.ca_bundle,
+            timeout=_TIMEOUT,
+            vendor_call=self._vendor_call,
+            throttled=self._note_throttled,
+            on_answer=lambda response: self._note_limits(response.headers),
+            proxies_from_environment=False,
         )
-        self._session.mount("https://", HTTPAdapter(max_retries=retry))
-        self._session.mount("http://", HTTPAdapter(max_retries=retry))
         client = HubSpot(api_factory=self._api_factory)
         self._basic_api = client.crm.objects.basic_api
         self._batch_api = client.crm.objects.batch_api
@@ -417,36 +404,17 @@ class HubSpotConnector(Connector):
         body: str | None,
     ) -> requests.Response:
         """One authenticated call; an OAuth token HubSpot refuses is refreshed once."""
-        for attempt in (1, 2):
-            sent = {**headers, "Authorization": f"Bearer {self._bearer()}"}
-            response = self._request(method, url, headers=sent, params=params, data=body)
-            if response.status_code == 401 and self._config.oauth and attempt == 1:
-                self._expires_at = 0.0
-                continue
-            break
+
+        def attempt() -> requests.Response:
+            sent = {**headers, "Authorization": f"Bearer {self._token.value()}"}
+            return self._http.request(method, url, headers=sent, params=params, data=body)
+
+        response = self._token.send(attempt, lambda answer: answer.status_code == 401)
         if not 200 <= response.status_code < 300:
             raise _HttpError(response.status_code, response.headers, response.content)
         return response
 
-    def _request(self, method: str, url: str, **options: Any) -> requests.Response:
-        try:
-            with self._vendor_call():
-                response = self._session.request(method, url, timeout=_TIMEOUT, **options)
-        except requests.RequestException as exc:
-            failure = type(exc).__name__
-        else:
-            self._note_limits(response.headers)
-            return response
-        # Raised outside the except block: the requests exception stays out of the chain.
-        raise RetryableError(f"hubspot did not answer ({failure})", code="CONNECTION")
-
-    def _bearer(self) -> str:
-        if self._token is None or time.monotonic() >= self._expires_at:
-            self._refresh()
-        assert self._token is not None
-        return self._token
-
-    def _refresh(self) -> None:
+    def _refresh(self) -> tuple[str, float]:
         """Trade the refresh token for an access token at /oauth/v1/token."""
         form = {
             "grant_type": "refresh_token",
@@ -454,29 +422,25 @@ class HubSpotConnector(Connector):
             "client_secret": self._config.client_secret,
             "refresh_token": self._refresh_token,
         }
-        response = self._request(
+        response = self._http.request(
             "POST",
             f"{self._base_url}/oauth/v1/token",
             data=form,
             headers={"Accept": "application/json"},
         )
-        answer = _json_object(response.content)
+        answer = json_object(response.content)
         if response.status_code == 200 and answer.get("access_token"):
-            self._token = str(answer["access_token"])
             self._refresh_token = str(answer.get("refresh_token") or self._refresh_token)
             lifetime = float(answer.get("expires_in") or 1800)
-            self._expires_at = time.monotonic() + max(lifetime - _REFRESH_MARGIN, lifetime / 2)
             log.debug("hubspot access token refreshed, valid %.0f s", lifetime)
-            return
+            return str(answer["access_token"]), max(lifetime - _REFRESH_MARGIN, lifetime / 2)
         status = self._clean(str(answer.get("status") or response.status_code))
         message = self._clean(str(answer.get("message") or response.reason))
-        if response.status_code == 429:
-            self._note_throttled()
         if response.status_code == 429 or response.status_code >= 500:
             raise RetryableError(
                 f"hubspot could not refresh the OAuth token ({status}): {message}",
                 code=status,
-                retry_after=_retry_after(response.headers),
+                retry_after=retry_after(response.headers),
             )
         raise FatalError(f"hubspot refused the OAuth refresh ({status}): {message}", code=status)
 
@@ -530,13 +494,12 @@ class HubSpotConnector(Connector):
         category = str(body.get("category") or body.get("errorType") or status)
         message = self._clean(str(body.get("message") or f"HTTP {status}"))
         if status == 429:
-            self._note_throttled()
             policy = _rate_policy(body)
             if policy == "DAILY":
                 return DailyQuotaError(
                     f"hubspot's daily API limit is spent ({message})", code="DAILY"
                 )
-            wait = _retry_after(failure.headers) or (
+            wait = retry_after(failure.headers) or (
                 1.0 if policy == "SECONDLY" else self._interval
             )
             return RetryableError(
@@ -548,7 +511,7 @@ class HubSpotConnector(Connector):
             return RetryableError(
                 f"hubspot answered {status} while {what}: {message}",
                 code=category,
-                retry_after=_retry_after(failure.headers),
+                retry_after=retry_after(failure.headers),
             )
         if status == 401:
             return FatalError(
@@ -574,15 +537,8 @@ class HubSpotConnector(Connector):
 
     def _clean(self, text: str) -> str:
         """`text` clipped, with any of this connection's secrets blanked out."""
-        for secret in (
-            self._token,
-            self._refresh_token,
-            self._config.client_secret,
-            self._config.access_token,
-        ):
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+        secrets = (self._token.current, self._refresh_token, self._config.client_secret)
+        return redact(text, secrets)
 
 
 def _values_refused(failure: _HttpError) -> list[dict[str, Any]]:
@@ -601,14 +557,6 @@ def _record_level(failure: _HttpError) -> bool:
     """A refused value that only its record can fix (not an unknown or read-only field)."""
     refused = _values_refused(failure)
     return bool(refused) and not any(item.get("error") in _FIELD_ERRORS for item in refused)
-
-
-def _json_object(content: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(content)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
 
 
 def _first_company(object_type: str, associations: Any) -> str | None:
@@ -643,8 +591,3 @@ def _rate_policy(body: Mapping[str, Any]) -> str:
     if "secondly" in message or body.get("category") == "RATE_LIMITS":
         return "SECONDLY"
     return "RATE_LIMIT"
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    seconds = _number(headers.get("Retry-After"))
-    return seconds if seconds is not None and seconds >= 0 else None
