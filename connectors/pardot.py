@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +27,7 @@ import requests
 
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+from connectors.http import AccessToken, VendorHttp, json_object, redact
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,6 @@ _MAX_LENGTHS = {"Text": TEXT_MAX_LENGTH, "Hidden": TEXT_MAX_LENGTH, "Textarea": 
 _IMPORT_FILE_BYTES = 9_000_000
 _IMPORT_FILES = 10
 _CUSTOM_SUFFIX = "__c"
-_MESSAGE_LIMIT = 300
 # Request-level codes: try again (66 concurrency, 183 internal error, 214 timed out, 62 conflicting
 # update, 202 minute limit, 210/211 page token expired or invalid: the read restarts).
 _RETRYABLE_CODES = frozenset({66, 62, 183, 202, 210, 211, 214})
@@ -116,11 +117,7 @@ class _Answer:
         self.status = response.status_code
         self.headers = response.headers
         self.content = response.content
-        try:
-            parsed = json.loads(response.content) if response.content else {}
-        except ValueError:
-            parsed = {}
-        self.body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+        self.body = json_object(response.content)
 
     @property
     def ok(self) -> bool:
@@ -150,13 +147,17 @@ class PardotConnector(Connector):
         self._config = config
         self._base_url = config.base_url.rstrip("/")
         self._unit = config.business_unit_id.strip()
-        self._token = config.access_token
-        self._session = requests.Session()
-        if config.ca_bundle:
-            self._session.verify = config.ca_bundle
-            # REQUESTS_CA_BUNDLE would otherwise win over Session.verify (psf/requests#3829).
-            self._session.trust_env = False
-        self._timeout = (min(10.0, config.timeout), config.timeout)
+        self._token = AccessToken(
+            self._renew if config.oauth else None, given=config.access_token
+        )
+        self._http = VendorHttp(
+            "pardot",
+            ca_bundle=config.ca_bundle,
+            timeout=config.timeout,
+            vendor_call=self._vendor_call,
+            throttled=self._note_throttled,
+            on_answer=lambda response: self._note_usage(response.headers),
+        )
 
     def __repr__(self) -> str:
         auth = "oauth" if self._config.oauth else "access_token"
@@ -164,7 +165,7 @@ class PardotConnector(Connector):
 
     def close(self) -> None:
         """Close the HTTP connections."""
-        self._session.close()
+        self._http.close()
 
     # ---- the interface ----------------------------------------------------------------------
 
@@ -427,9 +428,10 @@ class PardotConnector(Connector):
     ) -> _Answer:
         """One authenticated v5 call; an OAuth token Pardot refuses is renewed once."""
         url = path if "://" in path else f"{self._base_url}/api/v5/{path}"
-        for attempt in (1, 2):
+
+        def attempt() -> _Answer:
             headers = {
-                "Authorization": f"Bearer {self._bearer()}",
+                "Authorization": f"Bearer {self._token.value()}",
                 "Pardot-Business-Unit-Id": self._unit,
                 # Ask for x-api-usage, the day's calls over the allowance, on every answer.
                 "X-Return-Api-Usage": "1",
@@ -440,37 +442,14 @@ class PardotConnector(Connector):
             if file is not None:
                 options["data"] = dict(form or {})
                 options["files"] = {"file": ("segsync.csv", file, "text/csv")}
-            answer = self._send(method, url, **options)
-            expired = answer.status == 401 and answer.code not in _BUSINESS_UNIT_CODES
-            if expired and self._config.oauth and attempt == 1:
-                log.info("pardot refused the access token; renewing it")
-                self._token = None
-                continue
-            break
+            return _Answer(self._http.request(method, url, what=what, **options))
+
+        answer = self._token.send(attempt, _token_refused)
         if answer.ok or (keep is not None and keep(answer)):
             return answer
         raise self._classify(answer, what, field)
 
-    def _send(self, method: str, url: str, vendor: str = "pardot", **options: Any) -> _Answer:
-        try:
-            with self._vendor_call():
-                response = self._session.request(method, url, timeout=self._timeout, **options)
-        except requests.RequestException as exc:
-            failure = type(exc).__name__
-        else:
-            answer = _Answer(response)
-            self._note_usage(answer.headers)
-            return answer
-        # Raised outside the except block: the requests exception stays out of the chain.
-        raise RetryableError(f"{vendor} did not answer ({failure})", code="CONNECTION")
-
-    def _bearer(self) -> str:
-        if self._token is None:
-            self._renew()
-        assert self._token is not None
-        return self._token
-
-    def _renew(self) -> None:
+    def _renew(self) -> tuple[str, float]:
         """Trade the refresh token for an access token at the Salesforce token endpoint."""
         form = {
             "grant_type": "refresh_token",
@@ -478,15 +457,17 @@ class PardotConnector(Connector):
             "client_secret": self._config.client_secret,
             "refresh_token": self._config.refresh_token,
         }
-        answer = self._send("POST", self._config.token_url, "salesforce", data=form, headers=_JSON)
+        answer = _Answer(
+            self._http.request(
+                "POST", self._config.token_url, what="renewing the token", data=form, headers=_JSON
+            )
+        )
         token = answer.body.get("access_token")
         if answer.ok and isinstance(token, str) and token:
-            self._token = token
-            return
+            # Salesforce says nothing of its lifetime: it is used until Pardot refuses it.
+            return token, math.inf
         error = self._clean(str(answer.body.get("error") or answer.status))
         text = self._clean(str(answer.body.get("error_description") or f"HTTP {answer.status}"))
-        if answer.status == 429:
-            self._note_throttled()
         if answer.status >= 500 or answer.status == 429:
             raise RetryableError(
                 f"salesforce could not renew the token ({error}): {text}", code=error
@@ -504,7 +485,8 @@ class PardotConnector(Connector):
         code = answer.code
         label = str(code if code is not None else answer.status)
         message = self._clean(str(answer.body.get("message") or f"HTTP {answer.status}"))
-        if answer.status == 429 or code in _THROTTLING_CODES:
+        if answer.status != 429 and code in _THROTTLING_CODES:
+            # An HTTP 429 is counted as it arrives (VendorHttp); these codes come in a 400.
             self._note_throttled()
         if code in _DAILY_CODES:
             return DailyQuotaError(
@@ -531,15 +513,13 @@ class PardotConnector(Connector):
 
     def _clean(self, text: str) -> str:
         """`text` clipped, with this connection's secrets blanked out."""
-        for secret in (
-            self._token,
-            self._config.access_token,
-            self._config.client_secret,
-            self._config.refresh_token,
-        ):
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+        secrets = (self._token.current, self._config.client_secret, self._config.refresh_token)
+        return redact(text, secrets)
+
+
+def _token_refused(answer: _Answer) -> bool:
+    """A 401 that a new token may cure (not a wrong business unit)."""
+    return answer.status == 401 and answer.code not in _BUSINESS_UNIT_CODES
 
 
 def _record_level(answer: _Answer) -> bool:
