@@ -28,19 +28,16 @@ read simply continues by id windows.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+from connectors.http import AccessToken, VendorHttp, json_object, redact
 from connectors.marketo_extract import MAX_SPAN, ExportUnavailable, LeadExporter, export_rows
 
 log = logging.getLogger(__name__)
@@ -52,8 +49,6 @@ DEFAULT_DAILY_QUOTA = 50_000
 BATCH_SIZE = 300
 # Renew the access token this long before its expires_in runs out.
 _RENEW_MARGIN = 60.0
-_CONNECT_TIMEOUT = 10.0
-_MESSAGE_LIMIT = 300
 _NEW_LEAD_ACTIVITY = "12"
 # How far back to look for the newest New Lead activity, widening only while none is found.
 _LOOKBACK_DAYS = (1, 7, 31, 366, 3_660, 36_600)
@@ -128,17 +123,14 @@ class MarketoConnector(Connector):
         super().__init__()
         self._config = config
         self._root = config.root
-        self._token: str | None = None
-        self._renew_at = 0.0
-        self._session = requests.Session()
-        if config.ca_bundle:
-            # REQUESTS_CA_BUNDLE would override `verify` (psf/requests#3829).
-            self._session.trust_env = False
-            self._session.verify = config.ca_bundle
-        # Retry only failed connects (nothing was sent); anything else is the caller's to retry.
-        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
-        self._session.mount("https://", HTTPAdapter(max_retries=retry))
-        self._session.mount("http://", HTTPAdapter(max_retries=retry))
+        self._token = AccessToken(self._identity)
+        self._http = VendorHttp(
+            "marketo",
+            ca_bundle=config.ca_bundle,
+            timeout=config.timeout,
+            vendor_call=self._vendor_call,
+            throttled=self._note_throttled,
+        )
         self._exporter = LeadExporter(
             self._api,
             self._download,
@@ -153,7 +145,7 @@ class MarketoConnector(Connector):
 
     def check_credentials(self) -> None:
         """Get an access token, then read today's API usage with it (the quota)."""
-        self._bearer()
+        self._token.value()
         self._refresh_quota(strict=True)
 
     def describe_field(self, object_type: str, field: str) -> FieldInfo:
@@ -426,29 +418,32 @@ class MarketoConnector(Connector):
         field: str | None = None,
     ) -> dict[str, Any]:
         """One REST call; a refused token is renewed once and the call made again."""
-        for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self._bearer()}", "Accept": "application/json"}
-            response = self._request(
-                method, f"{self._root}{path}", params=params, json=body, headers=headers
+
+        def attempt() -> dict[str, Any]:
+            headers = {
+                "Authorization": f"Bearer {self._token.value()}",
+                "Accept": "application/json",
+            }
+            url = f"{self._root}{path}"
+            response = self._http.request(
+                method, url, what=what, params=params, json=body, headers=headers
             )
-            answer = self._answer(response, what)
-            if answer.get("success") is not False:
-                return answer
-            code, message = self._refusal(answer)
-            if code in _TOKEN_CODES and attempt == 1:
-                # 6xx means the call was not executed, so sending it again is safe.
-                log.debug("marketo refused the access token (%s); renewing it", code)
-                self._token = None
-                continue
-            raise self._classify(code, message, what, field)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return self._answer(response, what)
+
+        answer = self._token.send(attempt, _token_refused)
+        if answer.get("success") is not False:
+            return answer
+        code, message = self._refusal(answer)
+        raise self._classify(code, message, what, field)
 
     def _download(self, path: str) -> requests.Response:
         """GET an export file, streamed; a refused token is renewed once, as in `_api`."""
         what = "downloading a lead export"
-        for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self._bearer()}"}
-            response = self._request("GET", f"{self._root}{path}", headers=headers, stream=True)
+
+        def attempt() -> requests.Response | dict[str, Any]:
+            headers = {"Authorization": f"Bearer {self._token.value()}"}
+            url = f"{self._root}{path}"
+            response = self._http.request("GET", url, what=what, headers=headers, stream=True)
             kind = response.headers.get("Content-Type", "")
             if response.status_code == 200 and not kind.startswith("application/json"):
                 return response
@@ -456,20 +451,20 @@ class MarketoConnector(Connector):
                 if response.status_code == 404:
                     # Documented for a job that is not Completed; this one was, a moment ago.
                     raise RetryableError(f"marketo answered HTTP 404 while {what}", code="404")
-                answer = self._answer(response, what)
-            code, message = self._refusal(answer)
-            if code in _TOKEN_CODES and attempt == 1:
-                self._token = None
-                continue
-            raise self._classify(code, message, what, None)
-        raise AssertionError("unreachable")  # pragma: no cover
+                return self._answer(response, what)
+
+        answer = self._token.send(
+            attempt, lambda got: isinstance(got, dict) and _token_refused(got)
+        )
+        if isinstance(answer, requests.Response):
+            return answer
+        code, message = self._refusal(answer)
+        raise self._classify(code, message, what, None)
 
     def _refusal(self, answer: Mapping[str, Any]) -> tuple[str, str]:
         """The code and (cleaned) message of a `success: false` answer's first error."""
-        errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
-        error = errors[0] if errors else {}
-        code = str(error.get("code") or "UNKNOWN")
-        return code, self._clean(str(error.get("message") or "no message"))
+        code, message = _first_error(answer)
+        return code, self._clean(message)
 
     def _classify(self, code: str, message: str, what: str, field: str | None) -> ConnectorError:
         """Map a response-level error code to retryable, daily-quota or fatal."""
@@ -508,38 +503,19 @@ class MarketoConnector(Connector):
     def _answer(self, response: requests.Response, what: str) -> dict[str, Any]:
         """The JSON body of a 200, or the error an HTTP-level failure stands for."""
         status = response.status_code
-        if status == 429:
-            self._note_throttled()
         if status == 429 or status >= 500:
             raise RetryableError(f"marketo answered HTTP {status} while {what}", code=str(status))
         if status != 200:
             # 413/414 (payload or URI too large) and anything else: not worth repeating.
             raise FatalError(f"marketo answered HTTP {status} while {what}", code=str(status))
-        answer = _json_object(response.content)
+        answer = json_object(response.content)
         if not answer:
             raise RetryableError(
                 f"marketo sent an unreadable answer while {what}", code="UNREADABLE"
             )
         return answer
 
-    def _request(self, method: str, url: str, **options: Any) -> requests.Response:
-        try:
-            with self._vendor_call():
-                return self._session.request(
-                    method, url, timeout=(_CONNECT_TIMEOUT, self._config.timeout), **options
-                )
-        except requests.RequestException as exc:
-            failure = type(exc).__name__
-        # Raised outside the except block: the requests exception stays out of the chain.
-        raise RetryableError(f"marketo did not answer ({failure})", code="CONNECTION")
-
-    def _bearer(self) -> str:
-        if self._token is None or time.monotonic() >= self._renew_at:
-            self._identity()
-        assert self._token is not None
-        return self._token
-
-    def _identity(self) -> None:
+    def _identity(self) -> tuple[str, float]:
         """Client credentials for an access token at /identity/oauth/token.
 
         POST with a form body, which Marketo accepts as well as GET, so the secret is never
@@ -550,28 +526,23 @@ class MarketoConnector(Connector):
             "client_id": self._config.client_id,
             "client_secret": self._config.client_secret,
         }
-        response = self._request(
+        response = self._http.request(
             "POST",
             f"{self._root}/identity/oauth/token",
+            what="getting an access token",
             data=form,
             headers={"Accept": "application/json"},
         )
-        answer = _json_object(response.content)
+        answer = json_object(response.content)
         if response.status_code == 200 and answer.get("access_token"):
-            self._token = str(answer["access_token"])
             lifetime = float(_int(answer.get("expires_in")))
-            now = time.monotonic()
+            log.debug("marketo access token obtained, valid %.0f s", lifetime)
             # Asking again before expiry returns the same token with its remaining life, so a
             # token near its end is used until it expires; a 602 after that renews it.
-            self._renew_at = now + (
-                lifetime - _RENEW_MARGIN if lifetime > 2 * _RENEW_MARGIN else lifetime
-            )
-            log.debug("marketo access token obtained, valid %.0f s", lifetime)
-            return
+            usable = lifetime - _RENEW_MARGIN if lifetime > 2 * _RENEW_MARGIN else lifetime
+            return str(answer["access_token"]), usable
         error = self._clean(str(answer.get("error") or response.status_code))
         description = self._clean(str(answer.get("error_description") or response.reason))
-        if response.status_code == 429:
-            self._note_throttled()
         if response.status_code == 429 or response.status_code >= 500:
             raise RetryableError(
                 f"marketo's identity service failed ({error}): {description}", code=error
@@ -602,18 +573,20 @@ class MarketoConnector(Connector):
 
     def _clean(self, text: str) -> str:
         """`text` clipped, with this connection's token and secret blanked out."""
-        for secret in (self._token, self._config.client_secret):
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+        return redact(text, (self._token.current, self._config.client_secret))
 
 
-def _json_object(content: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(content)
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
+def _first_error(answer: Mapping[str, Any]) -> tuple[str, str]:
+    """The code and message of a `success: false` answer's first error."""
+    errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
+    error = errors[0] if errors else {}
+    return str(error.get("code") or "UNKNOWN"), str(error.get("message") or "no message")
+
+
+def _token_refused(answer: Mapping[str, Any]) -> bool:
+    """Marketo refused the access token (6xx: the call was not executed, so it can be sent
+    again)."""
+    return answer.get("success") is False and _first_error(answer)[0] in _TOKEN_CODES
 
 
 def _int(value: Any) -> int:

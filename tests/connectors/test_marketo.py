@@ -440,7 +440,7 @@ def test_a_token_refused_after_renewal_is_fatal() -> None:
 @responses.activate
 def test_a_token_near_its_expiry_is_renewed_before_use(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("connectors.marketo.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("connectors.http.time.monotonic", lambda: clock[0])
     responses.post(IDENTITY, json=token_answer("short:int", expires_in=90))
     responses.post(IDENTITY, json=token_answer("long:int", expires_in=3599))
     responses.get(LEADS, json=ok(result=[]))
