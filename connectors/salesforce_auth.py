@@ -63,7 +63,9 @@ class SalesforceConfig:
     login_url: str = "https://login.salesforce.com"
     instance_url: str | None = None
     jwt_audience: str | None = None
-    api_version: str = "59.0"
+    # Winter '25's REST version, served by every current org (simple-salesforce 1.12 still
+    # defaults to 59.0, Winter '24).
+    api_version: str = "62.0"
     ca_bundle: str | None = None
     timeout: float = 60.0
     bulk_write_threshold: int = 2000

@@ -36,6 +36,13 @@ COLLECTION_LIMIT = 200
 # Salesforce keeps at most 10 open query cursors per user and drops the oldest.
 OPEN_CURSORS = 10
 _DATA = re.compile(r"^/services/data/v(?P<version>\d+\.\d)/(?P<rest>.*?)/?$")
+# The REST versions an org serves: 20.0 (Summer '10) up to 63.0 (Spring '25); Winter '25 was 62.0
+# and each release adds one whole version (so 59.5 or 64.0 do not exist and get 404).
+OLDEST_API_VERSION = 20
+NEWEST_API_VERSION = 63
+SERVED_API_VERSIONS = frozenset(
+    f"{number}.0" for number in range(OLDEST_API_VERSION, NEWEST_API_VERSION + 1)
+)
 _LOCK_MESSAGE = "unable to obtain exclusive access to this record or 1 records"
 _BATCH_SIZE = re.compile(r"batchSize=(\d+)", re.IGNORECASE)
 # The segment-names field every object has (a 255-character text field).
@@ -53,10 +60,13 @@ class SalesforceEmulator(Emulator):
         self,
         records: int = 0,
         latency: float = 0.0,
-        api_version: str = "59.0",
+        api_version: str = "62.0",
         daily_api_limit: int = 1_000_000,
     ) -> None:
         super().__init__(latency)
+        if api_version not in SERVED_API_VERSIONS:
+            raise ValueError(f"Salesforce serves no API version {api_version}")
+        # The version describe() gives a connection; every version in SERVED_API_VERSIONS works.
         self.api_version = api_version
         self.daily_api_limit = daily_api_limit
         self.api_usage = 0
@@ -161,7 +171,7 @@ class SalesforceEmulator(Emulator):
         return response
 
     def _route(self, request: Request, version: str, rest: str, call: int) -> Response:
-        if not 20.0 <= float(version) <= float(self.api_version):
+        if version not in SERVED_API_VERSIONS:
             raise ApiError(404, "NOT_FOUND", "The requested resource does not exist")
         parts = rest.split("/")
         method = request.method

@@ -28,7 +28,7 @@ from tests.connectors.harness import Harness
 from tests.connectors.harness_salesforce import connector_config, running
 
 INSTANCE = "https://acme.my.salesforce.com"
-DATA = f"{INSTANCE}/services/data/v59.0"
+DATA = f"{INSTANCE}/services/data/v62.0"
 TOKEN = "00D5g000000XyZ!AQ4AQLongSessionToken.abcdefghijklmnop"
 FIELD = "Segment_Names__c"
 LEAD_IDS = ["00Q5g00000AbCdEAAV", "00Q5g00000AbCdFAAV", "00Q5g00000AbCdGAAV"]
@@ -281,7 +281,7 @@ def test_query_pages_follow_next_records_url_lazily(mocked: responses.RequestsMo
         json={
             "totalSize": 3,
             "done": False,
-            "nextRecordsUrl": "/services/data/v59.0/query/01gD0000002HU6KIAW-2000",
+            "nextRecordsUrl": "/services/data/v62.0/query/01gD0000002HU6KIAW-2000",
             "records": [
                 {
                     "attributes": {"type": "Lead", "url": "/x"},
@@ -295,7 +295,7 @@ def test_query_pages_follow_next_records_url_lazily(mocked: responses.RequestsMo
         },
     )
     mocked.get(
-        f"{INSTANCE}/services/data/v59.0/query/01gD0000002HU6KIAW-2000",
+        f"{INSTANCE}/services/data/v62.0/query/01gD0000002HU6KIAW-2000",
         headers={"Sforce-Limit-Info": "api-usage=19/5000"},
         json={
             "totalSize": 3,
@@ -432,7 +432,7 @@ SOAP_OK = """<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
  xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>
 <passwordExpired>false</passwordExpired>
-<serverUrl>https://na1-api.salesforce.com/services/Soap/u/59.0/00D5g000000XyZ</serverUrl>
+<serverUrl>https://na1-api.salesforce.com/services/Soap/u/62.0/00D5g000000XyZ</serverUrl>
 <sessionId>{token}</sessionId><userId>005D0000000nVYVIA2</userId>
 </result></loginResponse></soapenv:Body></soapenv:Envelope>"""
 
@@ -460,12 +460,12 @@ def password_connector(**overrides: Any) -> SalesforceConnector:
 
 def test_soap_login_uses_server_url_without_the_api_suffix(mocked: responses.RequestsMock) -> None:
     mocked.post(
-        "https://test.salesforce.com/services/Soap/u/59.0",
+        "https://test.salesforce.com/services/Soap/u/62.0",
         body=SOAP_OK.format(token=TOKEN),
         content_type="text/xml",
     )
     mocked.get(
-        "https://na1.salesforce.com/services/data/v59.0/limits/",
+        "https://na1.salesforce.com/services/data/v62.0/limits/",
         json={"DailyApiRequests": {"Max": 15000, "Remaining": 14000}},
     )
     connector = password_connector(login_url="https://test.salesforce.com")
@@ -483,7 +483,7 @@ def test_soap_login_uses_server_url_without_the_api_suffix(mocked: responses.Req
 
 def test_a_soap_login_fault_is_fatal_and_names_the_code(mocked: responses.RequestsMock) -> None:
     mocked.post(
-        "https://login.salesforce.com/services/Soap/u/59.0",
+        "https://login.salesforce.com/services/Soap/u/62.0",
         status=500,
         body=SOAP_FAULT,
         content_type="text/xml",
@@ -495,7 +495,7 @@ def test_a_soap_login_fault_is_fatal_and_names_the_code(mocked: responses.Reques
 
 
 def test_a_login_server_outage_is_retryable(mocked: responses.RequestsMock) -> None:
-    mocked.post("https://login.salesforce.com/services/Soap/u/59.0", status=503, body="down")
+    mocked.post("https://login.salesforce.com/services/Soap/u/62.0", status=503, body="down")
     with pytest.raises(RetryableError):
         password_connector().check_credentials()
 
@@ -662,6 +662,24 @@ def org(sandbox_certificates: SandboxCertificates) -> Iterator[SalesforceEmulato
         yield emulator
 
 
+def test_the_default_api_version_is_a_current_one_the_org_serves(
+    org: SalesforceEmulator, sandbox_certificates: SandboxCertificates
+) -> None:
+    info = org.describe()
+    config = SalesforceConfig(
+        username=info["username"],
+        password=info["password"],
+        security_token=info["security_token"],
+        login_url=info["login_url"],
+        ca_bundle=str(sandbox_certificates.ca_bundle),
+    )
+    assert config.api_version == "62.0"
+    connector = SalesforceConnector(config)
+    assert len(list(connector.read_records("Lead", FIELD))) == 3
+    assert org.calls["POST /services/Soap/u/62.0"] == 1
+    assert org.calls["GET /services/data/v62.0/query"] >= 1
+
+
 def live(
     org: SalesforceEmulator, certificates: SandboxCertificates, **overrides: Any
 ) -> SalesforceConnector:
@@ -776,7 +794,7 @@ def test_a_session_expiring_mid_read_is_renewed(
     org.faults.inject("expire_token")
     rest = list(records)
     assert len(first) + len(rest) == 2503
-    assert org.calls["POST /services/Soap/u/59.0"] == 2
+    assert org.calls["POST /services/Soap/u/62.0"] == 2
 
 
 def test_bulk_query_is_used_for_large_objects_and_survives_expiry(
@@ -791,9 +809,9 @@ def test_bulk_query_is_used_for_large_objects_and_survives_expiry(
     by_id = {r.id: r for r in [first, *rest]}
     assert len(by_id) == 2503 and by_id[ids[7]].value == "v7"
     assert by_id[next(iter(org.store.records["Lead"]))].email.endswith("@company1.com")  # type: ignore[union-attr]
-    assert org.calls["POST /services/data/v59.0/jobs/query"] == 1
-    assert org.calls["GET /services/data/v59.0/jobs/query/{id}/results"] == 4  # 3 pages + retry
-    assert org.calls["POST /services/Soap/u/59.0"] == 2
+    assert org.calls["POST /services/data/v62.0/jobs/query"] == 1
+    assert org.calls["GET /services/data/v62.0/jobs/query/{id}/results"] == 4  # 3 pages + retry
+    assert org.calls["POST /services/Soap/u/62.0"] == 2
 
 
 def test_a_bulk_result_page_that_fails_briefly_is_fetched_again_by_its_locator(
@@ -813,8 +831,8 @@ def test_a_bulk_result_page_that_fails_briefly_is_fetched_again_by_its_locator(
 
     # One wait of 1 s before the page is asked again (the others are the job's status polls).
     assert len({r.id for r in [first, *rest]}) == 2503 and waits.count(1.0) == 1
-    assert org.calls["POST /services/data/v59.0/jobs/query"] == 1  # the job is not made again
-    assert org.calls["GET /services/data/v59.0/jobs/query/{id}/results"] == 4  # 3 pages + 1
+    assert org.calls["POST /services/data/v62.0/jobs/query"] == 1  # the job is not made again
+    assert org.calls["GET /services/data/v62.0/jobs/query/{id}/results"] == 4  # 3 pages + 1
 
 
 def test_write_bulk_reads_failures_back_and_renews_an_expired_session(
@@ -861,8 +879,8 @@ def test_write_bulk_reads_failures_back_and_renews_an_expired_session(
         'new, with "quotes"\nand a newline',
     ]
     assert sorted(w.record_id for w in org.writes) == sorted([*ids[:2], ids[3]])
-    assert org.calls["POST /services/data/v59.0/jobs/ingest"] == 1
-    assert org.calls["POST /services/Soap/u/59.0"] == 2
+    assert org.calls["POST /services/data/v62.0/jobs/ingest"] == 1
+    assert org.calls["POST /services/Soap/u/62.0"] == 2
 
 
 def test_write_bulk_with_an_unknown_field_is_fatal(
@@ -917,7 +935,7 @@ def test_requests_ca_bundle_in_the_environment_does_not_override_the_config(
     plain = requests.Session()
     plain.verify = str(sandbox_certificates.ca_bundle)
     with pytest.raises(requests.exceptions.SSLError):
-        plain.get(f"{org.base_url}/services/data/v59.0/limits")  # psf/requests#3829
+        plain.get(f"{org.base_url}/services/data/v62.0/limits")  # psf/requests#3829
     plain.close()
     live(org, sandbox_certificates).check_credentials()
 

@@ -308,8 +308,25 @@ def test_rate_limit_is_the_concurrent_variant_and_daily_limit_the_total_one(org:
 
 def test_unsupported_api_version_and_unknown_resource_are_404(org: Org) -> None:
     assert org.call("GET", "/services/data/v99.0/limits").status_code == 404
+    # Versions that do not exist: one release ahead, a point release, one before REST began.
+    for version in ("64.0", "59.5", "19.0"):
+        assert org.call("GET", f"/services/data/v{version}/limits").status_code == 404, version
     missing = org.call("GET", f"{DATA}/sobjects/Opportunity/describe")
     assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("version", ["60.0", "61.0", "62.0", "63.0"])
+def test_current_api_versions_are_served(org: Org, version: str) -> None:
+    assert org.call("GET", f"/services/data/v{version}/limits").status_code == 200
+    query = {"q": "SELECT Id FROM Lead"}
+    answer = org.call("GET", f"/services/data/v{version}/query", params=query)
+    assert answer.status_code == 200 and answer.json()["done"] is True
+
+
+def test_an_org_describes_a_current_version_and_refuses_one_that_does_not_exist() -> None:
+    assert SalesforceEmulator().describe()["api_version"] == "62.0"
+    with pytest.raises(ValueError, match="no API version 64.0"):
+        SalesforceEmulator(api_version="64.0")
 
 
 # -- describe and query -------------------------------------------------------------------------
