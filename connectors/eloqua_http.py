@@ -20,16 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
+from connectors import http
 from connectors.base import CallSlot
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+from connectors.http import VendorHttp, redact, retry_after
 
 log = logging.getLogger(__name__)
 
-_MESSAGE_LIMIT = 300
-_CONNECT_TIMEOUT = 10.0
 _NOT_AUTHENTICATED = "Not authenticated."
 
 
@@ -65,32 +63,17 @@ class EloquaHttp:
     ) -> None:
         self._credentials = credentials
         self._login_url = login_url.rstrip("/")
-        self._timeout = (_CONNECT_TIMEOUT, timeout)
-        self._vendor_call = vendor_call
-        # Counts a 429 on the connector (Connector._note_throttled).
-        self._throttled = throttled
         self._authorization = credentials.header()
         self._lock = threading.Lock()
         self._base_url: str | None = None
-        self._session = requests.Session()
-        # REQUESTS_CA_BUNDLE would override `verify` (psf/requests#3829) and proxies from the
-        # environment would apply: the session takes neither from the environment.
-        self._session.trust_env = False
-        self._session.verify = ca_bundle or True
-        # Retry only failed connects (nothing was sent); anything else is the caller's to retry.
-        # Without respect_retry_after_header=False urllib3 would retry a GET's 429/503 carrying
-        # Retry-After even with status=0, and end in a RetryError that hides the answer.
-        retry = Retry(
-            total=1,
-            connect=1,
-            read=0,
-            status=0,
-            other=0,
-            redirect=0,
-            respect_retry_after_header=False,
+        self._http = VendorHttp(
+            "eloqua",
+            ca_bundle=ca_bundle,
+            timeout=timeout,
+            vendor_call=vendor_call,
+            throttled=throttled,
+            proxies_from_environment=False,
         )
-        self._session.mount("https://", HTTPAdapter(max_retries=retry))
-        self._session.mount("http://", HTTPAdapter(max_retries=retry))
 
     @property
     def base_url(self) -> str | None:
@@ -99,7 +82,7 @@ class EloquaHttp:
 
     def close(self) -> None:
         """Release the session's connections."""
-        self._session.close()
+        self._http.close()
 
     # ---- discovery --------------------------------------------------------------------------
 
@@ -169,22 +152,15 @@ class EloquaHttp:
         headers = {"Authorization": self._authorization, "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
-        try:
-            with self._vendor_call():
-                return self._session.request(
-                    method, url, params=params, data=body, headers=headers, timeout=self._timeout
-                )
-        except requests.RequestException as exc:
-            failure = type(exc).__name__
-        # Raised outside the except block: the requests exception (and its URL) stays out.
-        raise RetryableError(f"eloqua did not answer while {what} ({failure})", code="CONNECTION")
+        return self._http.request(
+            method, url, what=what, params=params, data=body, headers=headers
+        )
 
     def _failure(self, response: requests.Response, what: str) -> ConnectorError:
         """Map a failed answer's status and body to the connector error kinds."""
         status = response.status_code
         message = self.clean(describe_body(response.content))
         if status == 429:
-            self._throttled()
             # Eloqua has no daily API quota; the sandbox says "daily" when it simulates one.
             if "daily" in message.lower():
                 return DailyQuotaError(
@@ -208,14 +184,12 @@ class EloquaHttp:
 
     def clean(self, text: str) -> str:
         """`text` clipped, with this connection's secrets blanked out."""
-        for secret in (
+        secrets = (
             self._credentials.password,
             self._credentials.access_token,
             self._authorization.partition(" ")[2],
-        ):
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return text if len(text) <= _MESSAGE_LIMIT else text[: _MESSAGE_LIMIT - 1] + "…"
+        )
+        return redact(text, secrets)
 
 
 def _json(content: bytes) -> Any:
@@ -227,8 +201,7 @@ def _json(content: bytes) -> Any:
 
 def json_object(response: requests.Response) -> dict[str, Any]:
     """The answer's body as a JSON object ({} when it is not one)."""
-    parsed = _json(response.content)
-    return parsed if isinstance(parsed, dict) else {}
+    return http.json_object(response.content)
 
 
 def describe_body(content: bytes) -> str:
@@ -252,12 +225,3 @@ def describe_body(content: bytes) -> str:
         return parsed
     text = content.decode("utf-8", "replace").strip()
     return " ".join(text.split()) or "no details"
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a Retry-After header (Oracle documents none, but a proxy may send one)."""
-    try:
-        seconds = float(headers.get("Retry-After") or "")
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
