@@ -8,6 +8,8 @@ https://login.salesforce.com at `/services/oauth2/token`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import datetime as dt
 import email.policy
@@ -21,7 +23,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote_plus, urlencode
 
 from connectors.sandbox.salesforce_store import make_id
 from connectors.sandbox.seeding import (
@@ -408,7 +410,9 @@ class PardotEmulator(Emulator):
 
     def _token(self, request: Request) -> Response:
         """Salesforce's refresh-token grant, with its error bodies."""
-        form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
+        form = _token_parameters(request)
+        if form is None:
+            return _oauth_error("invalid_client", "invalid client credentials")
         if form.get("grant_type") != "refresh_token":
             return _oauth_error("unsupported_grant_type", "grant type not supported")
         if form.get("client_id") != self.client_id:
@@ -942,6 +946,32 @@ def _multipart(request: Request) -> dict[str, bytes] | None:
         if isinstance(name, str) and isinstance(payload, bytes):
             parts[name] = payload
     return parts
+
+
+def _token_parameters(request: Request) -> dict[str, str] | None:
+    """A token request's parameters from its query string and form body (the body wins), with
+    the client's credentials from an HTTP Basic header when it has one; None when that header
+    cannot be read. Salesforce takes the client's id and secret either as parameters or as
+    `Authorization: Basic base64(client_id:client_secret)` (Salesforce REST API Developer Guide,
+    "Understanding the OAuth Refresh Token Process"), as RFC 6749 section 2.3.1 asks of every
+    OAuth 2.0 server, and it also reads parameters sent in the query string."""
+    parameters = {key: values[0] for key, values in request.query.items() if values}
+    body = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+    parameters |= {key: values[0] for key, values in body.items()}
+    header = request.headers.get("authorization", "")
+    if header[:6].lower() != "basic ":
+        return parameters
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, colon, client_secret = decoded.partition(":")
+    if not colon:
+        return None
+    # RFC 6749 2.3.1: each part is form-urlencoded before the pair is base64-encoded.
+    parameters.setdefault("client_id", unquote_plus(client_id))
+    parameters.setdefault("client_secret", unquote_plus(client_secret))
+    return parameters
 
 
 def _oauth_error(error: str, description: str) -> Response:

@@ -183,6 +183,45 @@ def test_the_oauth_refresh_grant_and_its_errors(start: Callable[..., Api]) -> No
     ]
 
 
+def test_the_token_endpoint_takes_client_credentials_in_a_basic_header(
+    start: Callable[..., Api],
+) -> None:
+    api = start(records=1)
+    url = f"{api.emulator.base_url}{TOKEN_PATH}"
+    form = {"grant_type": "refresh_token", "refresh_token": api.emulator.refresh_token}
+    # requests form-urlencodes neither part; ids and secrets here need no escaping.
+    answer = api.session.post(
+        url, data=form, auth=(api.emulator.client_id, api.emulator.client_secret)
+    )
+    assert answer.status_code == 200, answer.text
+    api.token = answer.json()["access_token"]
+    assert api.query(fields="id").status_code == 200
+    wrong = api.session.post(url, data=form, auth=(api.emulator.client_id, "wrong"))
+    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_client")
+    garbled = api.session.post(url, data=form, headers={"Authorization": "Basic %%%"})
+    assert (garbled.status_code, garbled.json()["error"]) == (400, "invalid_client")
+
+
+def test_the_token_endpoint_takes_parameters_in_the_query_string(
+    start: Callable[..., Api],
+) -> None:
+    api = start(records=1)
+    url = f"{api.emulator.base_url}{TOKEN_PATH}"
+    parameters = {
+        "grant_type": "refresh_token",
+        "client_id": api.emulator.client_id,
+        "client_secret": api.emulator.client_secret,
+        "refresh_token": api.emulator.refresh_token,
+    }
+    answer = api.session.post(url, params=parameters)
+    assert answer.status_code == 200, answer.text
+    api.token = answer.json()["access_token"]
+    assert api.query(fields="id").status_code == 200
+    # Parameters in the body win over the same ones in the query string.
+    revoked = api.session.post(url, params=parameters, data={"refresh_token": "revoked"})
+    assert revoked.json()["error"] == "invalid_grant"
+
+
 def test_expire_token_expires_every_token_until_a_refresh_or_reset(
     start: Callable[..., Api],
 ) -> None:
