@@ -22,7 +22,8 @@ daily API quota, so this is a 429 whose body says the daily limit is spent (a sa
 the adapter maps to DailyQuotaError); expire_token -> the API session is invalidated: every call
 but /id gets 401 until the client authenticates at /id again; record_failure (record_ids=[...],
 code=...) -> the next import sync rejects those ids; sync_error -> the next sync ends in `error`
-with ELQ-00146 ("temporary error").
+with ELQ-00146 ("temporary error"); sync_warning (code=, message=, count=) -> the next sync ends
+in `warning` with a warning log entry and no rejected row, as real syncs often do.
 """
 
 from __future__ import annotations
@@ -702,7 +703,15 @@ class EloquaEmulator(Emulator):
             sync.logs.append(
                 self._log(uri, "ELQ-00060", "Total rejected records.", len(sync.rejects), "warning")
             )
-        sync.status = "warning" if sync.rejects else "success"
+        warned = self.faults.take("sync_warning")
+        if warned is not None:
+            # Recorded real syncs often end `warning` with nothing rejected (issue 11): the
+            # warning is a log entry only (by default Oracle's "ELQ-00026 Duplicate identifier.").
+            code = str(warned.params.get("code", "ELQ-00026"))
+            message = str(warned.params.get("message", "Duplicate identifier."))
+            count = int(warned.params.get("count", 0))
+            sync.logs.append(self._log(uri, code, message, count, "warning"))
+        sync.status = "warning" if sync.rejects or warned is not None else "success"
         sync.logs.append(
             self._log(
                 uri,

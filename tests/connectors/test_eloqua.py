@@ -688,6 +688,27 @@ def test_emulator_rejects_too_long_values_and_deleted_contacts(
     assert emulator.calls["GET /api/bulk/2.0/syncs/{id}/rejects"] == 1
 
 
+def test_emulator_warning_sync_with_no_rejected_row_writes_every_record(
+    served: Any, sandbox_certificates: SandboxCertificates
+) -> None:
+    emulator: EloquaEmulator = served(records=3)
+    connector = connect(emulator, sandbox_certificates)
+    ids = [r.id for r in connector.read_records("contacts", FIELD)]
+    emulator.faults.inject("sync_warning")
+
+    results = connector.write_batch("contacts", FIELD, [Update(i, "w") for i in ids])
+
+    assert [(r.ok, r.code) for r in results] == [(True, None)] * 3
+    assert sorted(w.record_id for w in emulator.writes) == sorted(ids)
+    # The sync did end `warning`: its rejects were read, and there were none.
+    assert emulator.calls["GET /api/bulk/2.0/syncs/{id}/rejects"] == 1
+    # A warning with rejects still fails those records only.
+    emulator.faults.inject("sync_warning")
+    emulator.faults.inject("record_failure", record_ids=[ids[1]], code="ELQ-00032")
+    mixed = connector.write_batch("contacts", FIELD, [Update(i, "z") for i in ids])
+    assert [(r.ok, r.code) for r in mixed] == [(True, None), (False, "ELQ-00032"), (True, None)]
+
+
 def test_emulator_large_text_takes_32000_characters(
     served: Any, sandbox_certificates: SandboxCertificates
 ) -> None:

@@ -278,6 +278,22 @@ def test_faults_throttle_expire_and_fail(start: Callable[..., Api]) -> None:
     assert [w.record_id for w in emulator.writes] == ["1001"]
 
 
+def test_a_sync_can_end_warning_with_no_rejected_row(start: Callable[..., Api]) -> None:
+    api = start(records=2)
+    api.emulator.faults.inject("sync_warning")
+
+    done = api.imported([{"ContactId": i, "Value": "v"} for i in ("1001", "1002")])
+
+    assert done["status"] == "warning"
+    rejects = api.get(f"/api/bulk/2.0{done['uri']}/rejects").json()
+    assert (rejects["totalResults"], rejects["items"]) == (0, [])
+    logs = api.get(f"/api/bulk/2.0{done['uri']}/logs").json()["items"]
+    assert ("ELQ-00026", "warning") in [(e["statusCode"], e["severity"]) for e in logs]
+    assert [w.record_id for w in api.emulator.writes] == ["1001", "1002"]
+    # Only the next sync: the one after ends `success` again.
+    assert api.imported([{"ContactId": "1001", "Value": "w"}])["status"] == "success"
+
+
 def test_routes_are_counted_by_shape_and_controls_work(start: Callable[..., Api]) -> None:
     api = start(records=1)
     api.imported([{"ContactId": "1001", "Value": "v"}])
