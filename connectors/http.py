@@ -131,9 +131,10 @@ class VendorHttp:
             return RetryableError(
                 f"{self.vendor} sent an answer that is not valid JSON{while_}", code="UNREADABLE"
             )
-        kind = "timed out" if isinstance(exc, requests.Timeout) else "did not answer"
+        kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
         return RetryableError(
-            f"{self.vendor} {kind}{while_} ({type(exc).__name__})", code="CONNECTION"
+            f"the connection to {self.vendor} {kind}{while_} ({type(exc).__name__})",
+            code="CONNECTION",
         )
 
     def close(self) -> None:

@@ -16,16 +16,10 @@ from simple_salesforce.format import format_soql
 
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.errors import ConnectorError, FatalError
+from connectors.http import VendorHttp
 from connectors.salesforce_auth import LoginResult, SalesforceConfig, login
 from connectors.salesforce_bulk import BulkClient
-from connectors.salesforce_http import (
-    classify,
-    make_session,
-    parse_limit_info,
-    record_failure,
-    throttling,
-    transport_error,
-)
+from connectors.salesforce_http import classify, parse_limit_info, record_failure, throttling
 
 __all__ = ["SalesforceConfig", "SalesforceConnector"]
 
@@ -85,7 +79,15 @@ class SalesforceConnector(Connector):
     def __init__(self, config: SalesforceConfig) -> None:
         super().__init__()
         self.config = config
-        self._http = make_session(config.ca_bundle, config.timeout, self._vendor_call, self._seen)
+        # simple-salesforce sends through this session too, so its calls are counted alike.
+        self._http = VendorHttp(
+            "salesforce",
+            ca_bundle=config.ca_bundle,
+            timeout=config.timeout,
+            vendor_call=self._vendor_call,
+            throttled=self._note_throttled,
+            on_answer=self._seen,
+        )
         self._session: LoginResult | None = None
         self._client: Salesforce | None = None
         self._last_headers: Mapping[str, str] = {}
@@ -294,7 +296,7 @@ class SalesforceConnector(Connector):
 
     def _seen(self, response: requests.Response) -> None:
         # Every answer passes here, logins and Bulk API calls included.
-        if throttling(response):
+        if throttling(response):  # a 429 is counted by VendorHttp
             self._note_throttled()
         self._last_headers = response.headers
         usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
@@ -313,7 +315,7 @@ class SalesforceConnector(Connector):
             self._client = Salesforce(
                 instance_url=session.instance_url,
                 session_id=session.access_token,
-                session=self._http,
+                session=self._http.session,
                 version=self.config.api_version,
             )
         return self._client
@@ -347,7 +349,7 @@ class SalesforceConnector(Connector):
             except SalesforceError as exc:
                 error = classify(exc.status, exc.content, self._last_headers, self._secrets())
             except requests.RequestException as exc:
-                error = transport_error(exc)
+                error = self._http.connection_error(exc)
             # Raised outside the except clauses so no simple-salesforce or requests exception
             # travels along as __context__.
             if error is not None:
@@ -361,20 +363,16 @@ class SalesforceConnector(Connector):
             session = self._login()
             headers = {**extra_headers, "Authorization": f"Bearer {session.access_token}"}
             url = f"{session.instance_url}/services/data/v{self.config.api_version}/{path}"
+            response = self._http.request(method, url, headers=headers, **kwargs)
+            if response.status_code < 300:
+                return response
             error: ConnectorError | None
-            try:
-                response = self._http.request(method, url, headers=headers, **kwargs)
-            except requests.RequestException as exc:
-                error = transport_error(exc)
+            if response.status_code == 401:
+                error = self._expired(attempt)
             else:
-                if response.status_code < 300:
-                    return response
-                if response.status_code == 401:
-                    error = self._expired(attempt)
-                else:
-                    error = classify(
-                        response.status_code, response.content, response.headers, self._secrets()
-                    )
+                error = classify(
+                    response.status_code, response.content, response.headers, self._secrets()
+                )
             if error is not None:
                 raise error
         raise AssertionError("unreachable: the second attempt returns or raises")

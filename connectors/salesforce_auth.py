@@ -14,12 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
-import requests
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from connectors.errors import ConnectorError, FatalError, RetryableError
-from connectors.salesforce_http import redact, transport_error
+from connectors.errors import FatalError, RetryableError
+from connectors.http import VendorHttp, redact
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ class LoginResult:
     instance_url: str
 
 
-def login(http: requests.Session, config: SalesforceConfig) -> LoginResult:
+def login(http: VendorHttp, config: SalesforceConfig) -> LoginResult:
     """Log in with `config` over `http`; FatalError for refused credentials."""
     if config.auth == "session":
         assert config.access_token and config.instance_url  # checked by SalesforceConfig
@@ -199,16 +198,7 @@ def _origin(url: str) -> str:
     return f"https://{netloc}"
 
 
-def _post(http: requests.Session, url: str, **kwargs: Any) -> requests.Response:
-    error: ConnectorError
-    try:
-        return http.post(url, **kwargs)
-    except requests.RequestException as exc:
-        error = transport_error(exc)
-    raise error
-
-
-def _soap_login(http: requests.Session, url: str, config: SalesforceConfig) -> LoginResult:
+def _soap_login(http: VendorHttp, url: str, config: SalesforceConfig) -> LoginResult:
     password = (config.password or "") + (config.security_token or "")
     body = (
         '<?xml version="1.0" encoding="utf-8" ?><env:Envelope '
@@ -220,9 +210,10 @@ def _soap_login(http: requests.Session, url: str, config: SalesforceConfig) -> L
         f"<urn:password>{escape(password)}</urn:password>"
         "</urn:login></env:Body></env:Envelope>"
     )
-    response = _post(
-        http,
+    response = http.request(
+        "POST",
         url,
+        what="logging in",
         data=body.encode(),
         headers={"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": "login"},
     )
@@ -250,10 +241,14 @@ def _xml_values(content: bytes) -> dict[str, str]:
 
 
 def _token(
-    http: requests.Session, base: str, config: SalesforceConfig, form: dict[str, Any]
+    http: VendorHttp, base: str, config: SalesforceConfig, form: dict[str, Any]
 ) -> LoginResult:
-    response = _post(
-        http, f"{base}/services/oauth2/token", data=form, headers={"Accept": "application/json"}
+    response = http.request(
+        "POST",
+        f"{base}/services/oauth2/token",
+        what="logging in",
+        data=form,
+        headers={"Accept": "application/json"},
     )
     try:
         body = response.json()

@@ -14,7 +14,8 @@ import requests
 
 from connectors.base import Update, WriteResult
 from connectors.errors import FatalError, RetryableError
-from connectors.salesforce_http import record_failure, redact
+from connectors.http import redact
+from connectors.salesforce_http import record_failure
 
 # Bulk API 2.0 CSV sets a field to null with this marker; an empty cell leaves a field unchanged.
 NULL_MARKER = "#N/A"

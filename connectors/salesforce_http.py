@@ -1,17 +1,20 @@
-"""HTTP plumbing of the Salesforce adapter: a counting requests Session and error classification."""
+"""What is Salesforce's own in its HTTP: error bodies, their classification, the usage header.
+
+The session, call counting, redaction and Retry-After are connectors/http.py's.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
 
-from connectors.base import CallSlot, WriteResult
+from connectors.base import WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+from connectors.http import redact, retry_after
 
 _LIMIT_INFO = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
 # Request-level codes worth trying again later: lock contention, a busy or restarting server,
@@ -19,65 +22,7 @@ _LIMIT_INFO = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
 _RETRYABLE_CODES = frozenset(
     {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "INVALID_QUERY_LOCATOR", "QUERY_TIMEOUT"}
 )
-_MAX_MESSAGE = 300
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-class CountingAdapter(HTTPAdapter):
-    """Counts every request sent (redirects and failed connections too), gives each a timeout,
-    and shows every response to `on_response`."""
-
-    def __init__(
-        self,
-        around_send: CallSlot,
-        on_response: Callable[[requests.Response], None],
-        timeout: float,
-    ) -> None:
-        super().__init__()
-        self._around_send = around_send
-        self._on_response = on_response
-        self._timeout = timeout
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        """Send `request` like HTTPAdapter, inside the call slot (which counts it)."""
-        with self._around_send():
-            response = super().send(
-                request,
-                stream=stream,
-                timeout=self._timeout if timeout is None else timeout,
-                verify=verify,
-                cert=cert,
-                proxies=dict(proxies) if proxies is not None else None,
-            )
-        self._on_response(response)
-        return response
-
-
-def make_session(
-    ca_bundle: str | None,
-    timeout: float,
-    around_send: CallSlot,
-    on_response: Callable[[requests.Response], None],
-) -> requests.Session:
-    """A requests Session that counts calls; with `ca_bundle`, verifies with that file only."""
-    session = requests.Session()
-    if ca_bundle:
-        session.verify = ca_bundle
-        # REQUESTS_CA_BUNDLE in the environment would otherwise win over Session.verify
-        # (psf/requests#3829).
-        session.trust_env = False
-    adapter = CountingAdapter(around_send, on_response, timeout)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
 
 
 def parse_limit_info(header: str | None) -> tuple[int, int] | None:
@@ -109,28 +54,6 @@ def error_details(content: Any) -> tuple[str | None, str]:
     return None, ""
 
 
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every secret replaced, on one line, cut to at most 300 characters."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    text = " ".join(text.split())
-    if len(text) <= _MAX_MESSAGE:
-        return text
-    # Cut the middle: Salesforce echoes the offending value mid-message ("data value too large:
-    # <value> (max length=255)") and the end says what was wrong.
-    return f"{text[: _MAX_MESSAGE // 2]}…{text[-(_MAX_MESSAGE // 2 - 1) :]}"
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds from a Retry-After header given in seconds."""
-    value = headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 def classify(
     status: int, content: Any, headers: Mapping[str, str], secrets: Iterable[str | None]
 ) -> ConnectorError:
@@ -149,9 +72,8 @@ def classify(
 
 
 def throttling(response: requests.Response) -> bool:
-    """Whether an answer says "too many requests": HTTP 429, or the concurrent-request limit."""
-    if response.status_code == 429:
-        return True
+    """Whether an answer is the concurrent-request limit, Salesforce's "too many requests"
+    without a 429 (VendorHttp counts every 429 itself)."""
     # Salesforce sends REQUEST_LIMIT_EXCEEDED as 403; other bodies (a streamed result) are not read.
     if response.status_code != 403:
         return False
@@ -162,14 +84,6 @@ def throttling(response: requests.Response) -> bool:
 def _daily_total(message: str) -> bool:
     # REQUEST_LIMIT_EXCEEDED covers the daily total and concurrency limits; only the message tells.
     return "TotalRequests" in message
-
-
-def transport_error(exc: requests.RequestException) -> RetryableError:
-    """A connection failure or timeout, named without its URL or payload."""
-    if isinstance(exc, ValueError):  # requests' JSONDecodeError: a proxy page, a cut body
-        return RetryableError("Salesforce sent a response that is not valid JSON")
-    kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
-    return RetryableError(f"the connection to Salesforce {kind} ({type(exc).__name__})")
 
 
 # Per-record codes that mean the whole run is misconfigured (the field itself cannot be written),

@@ -646,9 +646,9 @@ def test_a_ca_bundle_is_used_instead_of_the_environment() -> None:
     connector = SalesforceConnector(
         SalesforceConfig(username="u", password="p", ca_bundle="/etc/segsync/ca.pem")
     )
-    http = connector._http
+    http = connector._http.session
     assert http.verify == "/etc/segsync/ca.pem" and http.trust_env is False
-    default = SalesforceConnector(SalesforceConfig(username="u", password="p"))._http
+    default = SalesforceConnector(SalesforceConfig(username="u", password="p"))._http.session
     assert default.trust_env is True
 
 
