@@ -3,28 +3,24 @@ Salesforce OAuth refresh that issues its tokens, and its limits and `{"code","me
 
 Paths live under `base_url` exactly as under https://pi.pardot.com: `/api/v5/objects/prospects`,
 `/api/v5/objects/custom-fields`, `/api/v5/imports`; the token endpoint stands in for
-https://login.salesforce.com at `/services/oauth2/token`.
+https://login.salesforce.com at `/services/oauth2/token`. The Import API lives in pardot_imports
+(this emulator's base class), the token grant in pardot_login.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import csv
 import datetime as dt
-import email.policy
-import io
-import json
 import re
 import secrets
 import threading
 import time
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass, field
-from email.parser import BytesParser
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote_plus, urlencode
+from urllib.parse import urlencode
 
+from connectors.sandbox.pardot_imports import API_PREFIX, ApiError, PardotImports, stamp
+from connectors.sandbox.pardot_login import TOKEN_PATH, new_token, refused_grant, token_answer
 from connectors.sandbox.salesforce_store import make_id
 from connectors.sandbox.seeding import (
     SeededCompanies,
@@ -32,10 +28,8 @@ from connectors.sandbox.seeding import (
     company_name,
     company_website,
 )
-from connectors.sandbox.server import Emulator, Request, Response
+from connectors.sandbox.server import Request, Response
 
-TOKEN_PATH = "/services/oauth2/token"
-API_PREFIX = "/api/v5/"
 # The sandbox's custom text field, as v5 names it (custom field id + "__c").
 SEGMENT_FIELD = "Segment_Names__c"
 # The most a custom Text field holds in the sandbox; Pardot's custom field object reports no
@@ -46,9 +40,6 @@ PAGE_LIMIT_DEFAULT = 200
 PAGE_LIMIT_MAX = 1000
 # A nextPageToken sequence stops after this many records (Pardot-Warning 203).
 PAGE_TOKEN_RECORD_LIMIT = 100_000
-IMPORT_FILE_MAX_BYTES = 10 * 1024 * 1024
-IMPORT_BATCHES_MAX = 10
-ERROR_COLUMN = "Error"
 BUSINESS_UNIT_ID = "0Uv5g000000TESTEAA"
 # Seconds of disuse after which a Salesforce session times out (an org's default is 2 hours).
 SESSION_SECONDS = 7200.0
@@ -90,20 +81,6 @@ _CUSTOM_FIELD_FIELDS = (
     "createdAt",
     "updatedAt",
 )
-_IMPORT_FIELDS = (
-    "id",
-    "status",
-    "operation",
-    "object",
-    "isExpired",
-    "createdCount",
-    "updatedCount",
-    "errorCount",
-    "errorsRef",
-    "createdAt",
-    "updatedAt",
-)
-_MATCH_COLUMNS = ("matchId", "matchEmail", "matchSalesforceId")
 _ID_FILTERS = {
     "idGreaterThan": lambda value, bound: value > bound,
     "idGreaterThanOrEqualTo": lambda value, bound: value >= bound,
@@ -113,22 +90,6 @@ _ID_FILTERS = {
 _FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
 _LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
 _EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
-
-class ApiError(Exception):
-    """An answer with Pardot's error body: HTTP status, numeric code and message."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status, self.code, self.message = status, code, message
-
-    def response(self) -> Response:
-        """The error as Pardot sends it."""
-        return Response(self.status, {"code": self.code, "message": self.message})
-
-
-def _stamp(moment: dt.datetime | None = None) -> str:
-    return (moment or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -145,25 +106,7 @@ class _Cursor:
     issued: float = 0.0
 
 
-@dataclass
-class _Import:
-    id: int
-    status: str  # Open, Waiting, Processing, Complete
-    fields: dict[str, dict[str, bool]]
-    create_on_no_match: bool
-    restore_deleted: bool
-    header: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    batches: int = 0
-    polls_left: int = 0
-    created: int = 0
-    updated: int = 0
-    errors: list[list[str]] = field(default_factory=list)
-    created_at: str = field(default_factory=_stamp)
-    updated_at: str = field(default_factory=_stamp)
-
-
-class PardotEmulator(Emulator):
+class PardotEmulator(PardotImports):
     """Pardot v5 prospects, custom fields and imports, with Pardot's limits and error codes.
 
     Faults: rate_limit answers the next request(s) with the concurrency error (66), daily_limit
@@ -187,32 +130,28 @@ class PardotEmulator(Emulator):
         page_token_record_limit: int = PAGE_TOKEN_RECORD_LIMIT,
         import_batches_per_day: int = 1_000,
     ) -> None:
-        super().__init__(latency)
+        super().__init__(
+            latency, import_polls=import_polls, import_batches_per_day=import_batches_per_day
+        )
         self.max_concurrent = max_concurrent
         self.daily_limit = daily_limit
-        # Status reads of a submitted import that answer "Processing" before it completes.
-        self.import_polls = import_polls
         self.page_token_record_limit = page_token_record_limit
-        self.import_batches_per_day = import_batches_per_day
         self.business_unit_id = BUSINESS_UNIT_ID
         self.client_id = f"3MVG9{secrets.token_urlsafe(24)}"
         self.client_secret = secrets.token_hex(32)
         self.refresh_token = f"5Aep861{secrets.token_urlsafe(40)}"
-        self.access_token = self._new_token()
+        self.access_token = new_token()
         self._tokens: dict[str, float] = {self.access_token: time.monotonic() + SESSION_SECONDS}
         self._prospects: dict[int, dict[str, Any]] = {}
         self._order: list[int] = []  # every prospect id, ascending (ids only ever grow)
         self._next_id = 1001
         self._custom: dict[str, dict[str, Any]] = {}
         self._cursors: dict[str, _Cursor] = {}
-        self._imports: dict[int, _Import] = {}
-        self._next_import = 1
         self._failing: dict[str, int] = {}  # prospect id -> code of its armed record failure
         self._slots: dict[int, float] = {}  # thread -> when its call stops counting as in flight
         self._refused: dict[int, bool] = {}
         self._day = dt.datetime.now(dt.UTC).date()
         self._daily_used = 0
-        self._import_batches_today = 0
         self.add_custom_field("Segment_Names", "Text", name="Segment Names")
         self.seeded = SeededCompanies()
         if records > 0:
@@ -228,7 +167,7 @@ class PardotEmulator(Emulator):
             for row in rows:
                 prospect_id = self._next_id
                 self._next_id += 1
-                created = _stamp(_EPOCH + dt.timedelta(seconds=prospect_id))
+                created = stamp(_EPOCH + dt.timedelta(seconds=prospect_id))
                 prospect: dict[str, Any] = dict.fromkeys(self._field_names())
                 prospect.update(id=prospect_id, isDeleted=False, createdAt=created)
                 prospect["updatedAt"] = created
@@ -273,8 +212,8 @@ class PardotEmulator(Emulator):
                 "isRequired": False,
                 "isUseValues": False,
                 "salesforceId": None,
-                "createdAt": _stamp(_EPOCH),
-                "updatedAt": _stamp(_EPOCH),
+                "createdAt": stamp(_EPOCH),
+                "updatedAt": stamp(_EPOCH),
             }
             for prospect in self._prospects.values():
                 prospect.setdefault(api_name, None)
@@ -409,35 +348,14 @@ class PardotEmulator(Emulator):
     # ---- OAuth ------------------------------------------------------------------------------
 
     def _token(self, request: Request) -> Response:
-        """Salesforce's refresh-token grant, with its error bodies."""
-        form = _token_parameters(request)
-        if form is None:
-            return _oauth_error("invalid_client", "invalid client credentials")
-        if form.get("grant_type") != "refresh_token":
-            return _oauth_error("unsupported_grant_type", "grant type not supported")
-        if form.get("client_id") != self.client_id:
-            return _oauth_error("invalid_client_id", "client identifier invalid")
-        if not secrets.compare_digest(form.get("client_secret", ""), self.client_secret):
-            return _oauth_error("invalid_client", "invalid client credentials")
-        if not secrets.compare_digest(form.get("refresh_token", ""), self.refresh_token):
-            return _oauth_error("invalid_grant", "expired access/refresh token")
-        token = self._new_token()
+        """Salesforce's refresh-token grant, with its error bodies (see pardot_login)."""
+        refused = refused_grant(request, self.client_id, self.client_secret, self.refresh_token)
+        if refused is not None:
+            return refused
+        token = new_token()
         with self.lock:
             self._tokens[token] = time.monotonic() + SESSION_SECONDS
-        body = {
-            "access_token": token,
-            "signature": secrets.token_urlsafe(32),
-            "scope": "refresh_token pardot_api",
-            "instance_url": self.base_url,
-            "id": f"{self.base_url}/id/00D5g000004SANDBOX/0055g00000SANDBOX",
-            "token_type": "Bearer",
-            "issued_at": str(int(time.time() * 1000)),
-        }
-        return Response(body=body)
-
-    @staticmethod
-    def _new_token() -> str:
-        return f"00D5g000004SANDBOX!{secrets.token_urlsafe(72)}"
+        return token_answer(token, self.base_url)
 
     # ---- prospects --------------------------------------------------------------------------
 
@@ -570,7 +488,7 @@ class PardotEmulator(Emulator):
             for name, value in body.items():
                 prospect[name] = value if value != "" else None
                 self.log_write("prospects", str(prospect["id"]), name, prospect[name], call)
-            prospect["updatedAt"] = _stamp()
+            prospect["updatedAt"] = stamp()
             if wanted is None:
                 return Response(204)
             return Response(body=self._render(prospect, wanted))
@@ -650,253 +568,6 @@ class PardotEmulator(Emulator):
             ]
         return Response(body={"nextPageToken": None, "nextPageUrl": None, "values": values})
 
-    # ---- imports ----------------------------------------------------------------------------
-
-    def _imports_route(self, request: Request, rest: list[str], call: int) -> Response:
-        method = request.method
-        if rest == [""] or not rest:
-            if method == "POST":
-                return self._create_import(request)
-        elif rest[0].isdigit():
-            found = self._import(int(rest[0]))
-            if len(rest) == 1 and method == "GET":
-                return self._read_import(request, found, call)
-            if len(rest) == 1 and method == "PATCH":
-                return self._submit_import(request, found)
-            if rest[1:] == ["batches"] and method == "POST":
-                return self._add_batch(request, found)
-            if rest[1:] == ["errors"] and method == "GET":
-                return self._import_errors(found)
-        raise ApiError(405, 60, f"Invalid HTTP request method {method} for {request.path}")
-
-    def _create_import(self, request: Request) -> Response:
-        """POST /imports: an `input` JSON part (and optionally the first `file`)."""
-        parts = _multipart(request)
-        if parts is None:
-            raw, file = request.body, None
-        else:
-            raw, file = parts.get("input", b""), parts.get("file")
-        try:
-            spec = json.loads(raw) if raw else {}
-        except ValueError:
-            spec = None
-        if not isinstance(spec, dict):
-            raise ApiError(400, 166, "The input is not in the required format")
-        if spec.get("operation") != "Upsert" or spec.get("object", "Prospect") != "Prospect":
-            raise ApiError(400, 154, "Invalid property in request: operation must be Upsert")
-        state = str(spec.get("status", spec.get("state", "Open"))).lower()
-        if state not in ("open", "ready"):
-            raise ApiError(400, 154, "Requested state must be open or ready")
-        options = spec.get("fields") or {}
-        if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
-            raise ApiError(400, 165, "column options is invalid")
-        if state == "ready" and file is None:
-            raise ApiError(400, 162, "No file was specified or uploaded")
-        found = _Import(
-            id=0,
-            status="Open",
-            fields={name: dict(value) for name, value in options.items()},
-            create_on_no_match=bool(spec.get("createOnNoMatch", False)),
-            restore_deleted=bool(spec.get("restoreDeleted", False)),
-            header=[],
-        )
-        if file is not None:
-            self._accept_file(found, file)
-        with self.lock:
-            found.id = self._next_import
-            self._next_import += 1
-            self._imports[found.id] = found
-            if state == "ready":
-                self._ready(found)
-            return Response(201, self._render_import(found, list(_IMPORT_FIELDS)))
-
-    def _add_batch(self, request: Request, found: _Import) -> Response:
-        file = (_multipart(request) or {}).get("file")
-        if file is None:
-            raise ApiError(400, 162, "No file was specified or uploaded")
-        with self.lock:
-            if found.status != "Open":
-                message = "The current state of the import does not allow the operation"
-                raise ApiError(400, 161, message)
-        self._accept_file(found, file)
-        with self.lock:
-            return Response(201, self._render_import(found, list(_IMPORT_FIELDS)))
-
-    def _submit_import(self, request: Request, found: _Import) -> Response:
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
-        state = str((body or {}).get("status", (body or {}).get("state", ""))).lower()
-        if state != "ready":
-            raise ApiError(400, 154, 'Invalid property in request: state must be "Ready"')
-        with self.lock:
-            if found.status != "Open":
-                raise ApiError(400, 155, 'Can\'t update. Import must be in "Open" state.')
-            if not found.batches:
-                raise ApiError(400, 156, "Can't start processing. Import has no associated data.")
-            self._ready(found)
-            return Response(body=self._render_import(found, list(_IMPORT_FIELDS)))
-
-    def _read_import(self, request: Request, found: _Import, call: int) -> Response:
-        text = request.param("fields")
-        if not text:
-            raise ApiError(400, 13, "One or more required parameters are missing: fields")
-        names = [name.strip() for name in text.split(",") if name.strip()]
-        unknown = [name for name in names if name not in _IMPORT_FIELDS]
-        if unknown:
-            message = f"One or more of the specified fields are invalid: {', '.join(unknown)}"
-            raise ApiError(400, 180, message)
-        with self.lock:
-            if found.status in ("Waiting", "Processing"):
-                if found.polls_left > 0:
-                    found.polls_left -= 1
-                    found.status = "Processing"
-                else:
-                    self._process(found, call)
-            return Response(body=self._render_import(found, names))
-
-    def _import_errors(self, found: _Import) -> Response:
-        with self.lock:
-            if found.status != "Complete":
-                message = "The current state of the import does not allow the operation"
-                raise ApiError(400, 161, message)
-            out = io.StringIO()
-            writer = csv.writer(out, lineterminator="\r\n")
-            writer.writerow([*found.header, ERROR_COLUMN])
-            writer.writerows(found.errors)
-        return Response(body=out.getvalue(), content_type="text/csv")
-
-    def _import(self, import_id: int) -> _Import:
-        with self.lock:
-            found = self._imports.get(import_id)
-        if found is None:
-            raise ApiError(404, 109, "The requested record was not found.")
-        return found
-
-    def _render_import(self, found: _Import, names: list[str]) -> dict[str, Any]:
-        errors_ref = (
-            f"{self.base_url}{API_PREFIX}imports/{found.id}/errors" if found.errors else None
-        )
-        rendered = {
-            "id": found.id,
-            "status": found.status,
-            "operation": "Upsert",
-            "object": "Prospect",
-            "isExpired": False,
-            "createdCount": found.created,
-            "updatedCount": found.updated,
-            "errorCount": len(found.errors),
-            "errorsRef": errors_ref,
-            "createdAt": found.created_at,
-            "updatedAt": found.updated_at,
-        }
-        return {"id": found.id} | {name: rendered[name] for name in names}
-
-    def _accept_file(self, found: _Import, file: bytes) -> None:
-        """Check one CSV batch like Pardot does before taking it."""
-        if len(file) > IMPORT_FILE_MAX_BYTES:
-            raise ApiError(413, 204, "File size exceeds the max post size")
-        try:
-            rows = list(csv.reader(io.StringIO(file.decode("utf-8-sig"))))
-        except (UnicodeDecodeError, csv.Error):
-            rows = []
-        if len(rows) < 2:
-            raise ApiError(400, 159, "The file is not in a valid CSV format")
-        header = [name.strip() for name in rows[0]]
-        if len({name.lower() for name in header}) != len(header):
-            raise ApiError(400, 159, "CSV header contains the same field multiple times")
-        if any(len(row) != len(header) for row in rows[1:]):
-            raise ApiError(400, 159, "The file is not in a valid CSV format")
-        matches = [name for name in header if name in _MATCH_COLUMNS]
-        if len(matches) > 1:
-            message = "Only one of 'matchId', 'matchEmail', and 'matchSalesforceId' may appear"
-            raise ApiError(400, 159, message + " in import column headers.")
-        invalid = [n for n in header if n not in _MATCH_COLUMNS and not self._writable(n)]
-        if invalid:
-            message = f"One or more of the specified fields are invalid: {', '.join(invalid)}"
-            raise ApiError(400, 130, message)
-        if found.create_on_no_match or not matches:
-            missing = [n for n in ("email", "campaignId") if n not in header]
-            if missing:
-                raise ApiError(400, 13, f"Missing required columns: {', '.join(missing)}")
-        stray = sorted(set(found.fields) - set(header))
-        if stray:
-            raise ApiError(400, 227, f"Mismatched CSV headers and field options: {stray}")
-        with self.lock:
-            if found.batches and header != found.header:
-                raise ApiError(400, 159, "Every batch must have the first batch's columns")
-            if found.batches >= IMPORT_BATCHES_MAX:
-                raise ApiError(400, 160, "The limit of batches per import has been reached")
-            if self._import_batches_today >= self.import_batches_per_day:
-                raise ApiError(400, 164, "Daily limit of import batches has been reached")
-            self._import_batches_today += 1
-            found.header = header
-            found.rows.extend(rows[1:])
-            found.batches += 1
-            found.updated_at = _stamp()
-
-    def _ready(self, found: _Import) -> None:
-        found.status = "Waiting"
-        found.polls_left = self.import_polls
-        found.updated_at = _stamp()
-
-    def _process(self, found: _Import, call: int) -> None:
-        """Apply every row: blanks overwrite only fields whose nullOverwrite is true."""
-        self._arm_failures()
-        match = next((name for name in found.header if name in _MATCH_COLUMNS), None)
-        for row in found.rows:
-            values = dict(zip(found.header, row, strict=True))
-            problem = self._import_row(found, match, values, call)
-            if problem:
-                found.errors.append([*row, problem])
-        found.rows = []
-        found.status = "Complete"
-        found.updated_at = _stamp()
-
-    def _import_row(
-        self, found: _Import, match: str | None, values: dict[str, str], call: int
-    ) -> str | None:
-        key = values.pop(match, "") if match else ""
-        prospect = self._match(match, key) if key else None
-        if prospect is not None and prospect["isDeleted"] and not found.restore_deleted:
-            return f"The prospect matching {match} {key} is in the recycle bin"
-        if prospect is None and not found.create_on_no_match:
-            return f"No prospect matches {match} {key}" if key else f"The {match} value is empty"
-        for name, value in values.items():
-            problem = self._invalid_value(name, value if name != "campaignId" else None)
-            if problem:
-                return problem
-        if prospect is not None:
-            code = self._failing.pop(str(prospect["id"]), None)
-            if code is not None:
-                return f"Unable to save the prospect ({code})"
-        if prospect is None:
-            [new_id] = self.add_records("prospects", [{}])
-            prospect = self._prospects[int(new_id)]
-            found.created += 1
-        else:
-            found.updated += 1
-        prospect["isDeleted"] = False
-        for name, value in values.items():
-            option = found.fields.get(name, {})
-            if value == "" and not option.get("nullOverwrite", False):
-                continue  # Pardot's default: a blank cell leaves the field as it is
-            if value != "" and not option.get("overwrite", True) and prospect[name]:
-                continue
-            stored: Any = (int(value) if name == "campaignId" else value) if value else None
-            prospect[name] = stored
-            self.log_write("prospects", str(prospect["id"]), name, stored, call)
-        prospect["updatedAt"] = _stamp()
-        return None
-
-    def _match(self, match: str | None, key: str) -> dict[str, Any] | None:
-        if match == "matchId":
-            return self._prospects.get(int(key)) if key.isdigit() else None
-        column = "email" if match == "matchEmail" else "salesforceId"
-        found = [p for p in self._prospects.values() if p[column] == key]
-        return max(found, key=lambda p: p["updatedAt"]) if found else None
-
     # ---- seed data --------------------------------------------------------------------------
 
     @staticmethod
@@ -930,49 +601,3 @@ class PardotEmulator(Emulator):
             self.seeded.add(company)
             rows.append(row)
         self.add_records("prospects", rows)
-
-
-def _multipart(request: Request) -> dict[str, bytes] | None:
-    """The parts of a multipart/form-data body by name (None when the body is not multipart)."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        return None
-    head = f"Content-Type: {content_type}\r\n\r\n".encode()
-    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + request.body)
-    parts: dict[str, bytes] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if isinstance(name, str) and isinstance(payload, bytes):
-            parts[name] = payload
-    return parts
-
-
-def _token_parameters(request: Request) -> dict[str, str] | None:
-    """A token request's parameters from its query string and form body (the body wins), with
-    the client's credentials from an HTTP Basic header when it has one; None when that header
-    cannot be read. Salesforce takes the client's id and secret either as parameters or as
-    `Authorization: Basic base64(client_id:client_secret)` (Salesforce REST API Developer Guide,
-    "Understanding the OAuth Refresh Token Process"), as RFC 6749 section 2.3.1 asks of every
-    OAuth 2.0 server, and it also reads parameters sent in the query string."""
-    parameters = {key: values[0] for key, values in request.query.items() if values}
-    body = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-    parameters |= {key: values[0] for key, values in body.items()}
-    header = request.headers.get("authorization", "")
-    if header[:6].lower() != "basic ":
-        return parameters
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    client_id, colon, client_secret = decoded.partition(":")
-    if not colon:
-        return None
-    # RFC 6749 2.3.1: each part is form-urlencoded before the pair is base64-encoded.
-    parameters.setdefault("client_id", unquote_plus(client_id))
-    parameters.setdefault("client_secret", unquote_plus(client_secret))
-    return parameters
-
-
-def _oauth_error(error: str, description: str) -> Response:
-    return Response(400, {"error": error, "error_description": description})

@@ -15,12 +15,12 @@ import requests
 
 import connectors.sandbox.pardot as sandbox
 from connectors.sandbox.pardot import (
-    ERROR_COLUMN,
     SEGMENT_FIELD,
     TEXT_MAX_LENGTH,
     TOKEN_PATH,
     PardotEmulator,
 )
+from connectors.sandbox.pardot_imports import ERROR_COLUMN
 from connectors.sandbox.salesforce_store import make_id
 from connectors.sandbox.server import EmulatorServer, Request
 from connectors.sandbox.tls import SandboxCertificates
