@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence, Sized
+from collections.abc import Callable, Hashable, Iterator, Sequence, Sized
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar, final
 
-from connectors.errors import FatalError, RetryableError
+from connectors.errors import FatalError, RecordError, RetryableError
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,11 @@ class WriteResult:
     code: str | None = None
     message: str | None = None
 
+    @classmethod
+    def refused(cls, record_id: str, error: RecordError) -> WriteResult:
+        """The failed result of a record the vendor refused alone (the others go on)."""
+        return cls(record_id, False, error.code, str(error))
+
 
 @dataclass(frozen=True)
 class QuotaUsage:
@@ -83,7 +89,9 @@ class Connector(ABC):
 
     Adapters raise only `connectors.errors` exceptions; no vendor SDK object or exception leaves
     them. Each counts its HTTP calls in `api_calls`, and the vendor's "too many requests" answers
-    among them in `throttled`.
+    among them in `throttled`. The public methods are final: they check the object, the field,
+    the batch size and duplicate ids once, here, then call the adapter's `_describe_field`,
+    `_read_records`, `_read_values`, `_write_batch` (and `_write_bulk`, `_read_modified`).
     """
 
     system: ClassVar[str]
@@ -176,19 +184,47 @@ class Connector(ABC):
             f"(supported: {', '.join(self.objects)})"
         )
 
+    @final
+    def check_distinct(self, updates: Sequence[Update]) -> None:
+        """Refuse, before any call, a batch that updates one record twice (a caller's bug)."""
+        keys = [self._record_key(update.record_id) for update in updates]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"a {self.system} batch cannot update one record twice")
+
+    def _check_field(self, field: str) -> None:
+        """Refuse a field name the vendor cannot have (FatalError); adapters say which."""
+        return None
+
+    def _record_key(self, record_id: str) -> Hashable:
+        """What makes two ids the same record (ValueError for one that cannot be an id)."""
+        return record_id
+
     @abstractmethod
     def check_credentials(self) -> None:
         """Log in (or call a cheap endpoint) and raise FatalError when the credentials fail."""
 
-    @abstractmethod
+    @final
     def describe_field(self, object_type: str, field: str) -> FieldInfo:
         """The target field's type and length; FatalError 'field F not found on OBJ' if absent."""
+        object_type = self.check_object(object_type)
+        self._check_field(field)
+        return self._describe_field(object_type, field)
 
-    @abstractmethod
-    def read_records(self, object_type: str, field: str) -> Iterator[Record]:
-        """Every record of `object_type`, page by page, lazily, with the field's current value."""
+    @final
+    def read_records(
+        self, object_type: str, field: str, *, modified_since: dt.datetime | None = None
+    ) -> Iterator[Record]:
+        """Every record of `object_type` (or those modified after `modified_since`, where the
+        vendor can tell), page by page, lazily, with the field's current value."""
+        object_type = self.check_object(object_type)
+        self._check_field(field)
+        if modified_since is None:
+            return self._read_records(object_type, field)
+        if modified_since.utcoffset() is None:
+            raise ValueError("modified_since must be a timezone-aware datetime")
+        return self._read_modified(object_type, field, modified_since)
 
-    @abstractmethod
+    @final
     def read_values(
         self, object_type: str, field: str, record_ids: Sequence[str]
     ) -> dict[str, str | None]:
@@ -199,8 +235,14 @@ class Connector(ABC):
         than batch_size ids raise ValueError before any call. A retried batch reads its records
         back with this, so a write the vendor applied before the worker died is not sent again.
         """
+        object_type = self.check_object(object_type)
+        self._check_field(field)
+        self.check_batch(record_ids, "ids")
+        if not record_ids:
+            return {}
+        return self._read_values(object_type, field, record_ids)
 
-    @abstractmethod
+    @final
     def write_batch(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
@@ -209,19 +251,62 @@ class Connector(ABC):
         Returns one WriteResult per update, in order. Raises RetryableError / DailyQuotaError /
         FatalError when the whole call fails; record-level failures are results, not raises.
         """
+        object_type = self.check_object(object_type)
+        self._check_field(field)
+        self.check_batch(updates)
+        self.check_distinct(updates)
+        if not updates:
+            return []
+        return self._write_batch(object_type, field, updates)
+
+    @final
+    def write_bulk(
+        self, object_type: str, field: str, updates: Sequence[Update]
+    ) -> list[WriteResult]:
+        """Write more than `batch_size` updates: the vendor's bulk path, else batch by batch."""
+        object_type = self.check_object(object_type)
+        self._check_field(field)
+        self.check_distinct(updates)
+        if not updates:
+            return []
+        return self._write_bulk(object_type, field, updates)
 
     def prefers_bulk(self, count: int) -> bool:
         """Whether `count` updates are better written in bulk jobs than in batches."""
         return False
 
-    def write_bulk(
+    @abstractmethod
+    def _describe_field(self, object_type: str, field: str) -> FieldInfo:
+        """describe_field for a checked object and field."""
+
+    @abstractmethod
+    def _read_records(self, object_type: str, field: str) -> Iterator[Record]:
+        """read_records for a checked object and field."""
+
+    def _read_modified(self, object_type: str, field: str, since: dt.datetime) -> Iterator[Record]:
+        """read_records(modified_since=...); vendors that can filter by it override this."""
+        raise ValueError(f"{self.system} cannot read only the records modified since a moment")
+
+    @abstractmethod
+    def _read_values(
+        self, object_type: str, field: str, record_ids: Sequence[str]
+    ) -> dict[str, str | None]:
+        """read_values for a checked object and field and 1..batch_size ids."""
+
+    @abstractmethod
+    def _write_batch(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
-        """Write more than `batch_size` updates; adapters with a bulk API override this."""
+        """write_batch for a checked object and field and 1..batch_size distinct updates."""
+
+    def _write_bulk(
+        self, object_type: str, field: str, updates: Sequence[Update]
+    ) -> list[WriteResult]:
+        """write_bulk for checked, distinct updates; adapters with a bulk API override this."""
         results: list[WriteResult] = []
         for start in range(0, len(updates), self.batch_size):
             results.extend(
-                self.write_batch(object_type, field, updates[start : start + self.batch_size])
+                self._write_batch(object_type, field, updates[start : start + self.batch_size])
             )
         return results
 

@@ -121,9 +121,8 @@ class EloquaConnector(Connector):
         """Discover the base URL at /id, which refuses bad credentials."""
         self._http.discover()
 
-    def describe_field(self, object_type: str, field: str) -> FieldInfo:
+    def _describe_field(self, object_type: str, field: str) -> FieldInfo:
         """The contact field by internal name; text holds 100 characters, large text 32,000."""
-        object_type = self.check_object(object_type)
         found = self._field(field, fresh=True)
         return FieldInfo(
             object_type=object_type,
@@ -134,12 +133,11 @@ class EloquaConnector(Connector):
             label=found.label,
         )
 
-    def read_records(self, object_type: str, field: str) -> Iterator[Record]:
+    def _read_records(self, object_type: str, field: str) -> Iterator[Record]:
         """Every contact with the field, email address and linked account, 1,000 per call."""
-        self.check_object(object_type)
         return self._records(field, {})
 
-    def read_values(
+    def _read_values(
         self, object_type: str, field: str, record_ids: Sequence[str]
     ) -> dict[str, str | None]:
         """The field of each id: contacts listed from the lowest id asked for, until all are seen.
@@ -148,8 +146,6 @@ class EloquaConnector(Connector):
         with `id >= the lowest id asked for` (1,000 per call) and stops once every id was seen:
         ids written together are close together, so that is usually a few pages.
         """
-        self.check_object(object_type)
-        self.check_batch(record_ids, "ids")
         wanted = {record_id for record_id in record_ids if record_id.isdigit()}
         if not wanted:
             return {}
@@ -160,19 +156,12 @@ class EloquaConnector(Connector):
                 values[record.id] = record.value
         return values
 
-    def write_batch(
+    def _write_batch(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
         """One import sync for the batch; rows Eloqua rejects come back as failed results."""
-        self.check_object(object_type)
-        self.check_batch(updates)
-        ids = [update.record_id for update in updates]
-        if len(set(ids)) != len(ids):
-            raise ValueError("an eloqua batch cannot update one record twice")
         if not _FIELD_NAME.match(field):
             raise FatalError(f"field {field} not found on contacts (not an Eloqua internal name)")
-        if not updates:
-            return []
         return self._bulk.write(field, updates)
 
     # ---- reading ----------------------------------------------------------------------------

@@ -152,9 +152,7 @@ class EloquaHttp:
         headers = {"Authorization": self._authorization, "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json; charset=utf-8"
-        return self._http.request(
-            method, url, what=what, params=params, data=body, headers=headers
-        )
+        return self._http.request(method, url, what=what, params=params, data=body, headers=headers)
 
     def _failure(self, response: requests.Response, what: str) -> ConnectorError:
         """Map a failed answer's status and body to the connector error kinds."""

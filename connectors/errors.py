@@ -35,4 +35,8 @@ class FatalError(ConnectorError):
 
 
 class RecordError(ConnectorError):
-    """One record cannot be written (bad value, deleted record); the others go on."""
+    """One record cannot be written (bad value, deleted record); the others go on.
+
+    Raised inside an adapter that writes record by record (Pardot) and turned into that record's
+    failed WriteResult (`WriteResult.refused`): a write batch reports it, never raises it.
+    """

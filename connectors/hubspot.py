@@ -200,9 +200,8 @@ class HubSpotConnector(Connector):
             what="checking the credentials",
         )
 
-    def describe_field(self, object_type: str, field: str) -> FieldInfo:
+    def _describe_field(self, object_type: str, field: str) -> FieldInfo:
         """The property's type; string properties hold STRING_MAX_LENGTH characters."""
-        object_type = self.check_object(object_type)
         found = self._call(
             lambda: self._properties_api.get_by_name(object_type, field),
             what=f"describing {field} on {object_type}",
@@ -220,19 +219,14 @@ class HubSpotConnector(Connector):
             label=found.label,
         )
 
-    def read_records(self, object_type: str, field: str) -> Iterator[Record]:
+    def _read_records(self, object_type: str, field: str) -> Iterator[Record]:
         """Every record of the object with the field, email/website and its company, lazily."""
-        object_type = self.check_object(object_type)
         return self._pages(object_type, field)
 
-    def read_values(
+    def _read_values(
         self, object_type: str, field: str, record_ids: Sequence[str]
     ) -> dict[str, str | None]:
         """One batch/read call for up to 100 ids; ids HubSpot cannot find are left out."""
-        object_type = self.check_object(object_type)
-        self.check_batch(record_ids, "ids")
-        if not record_ids:
-            return {}
         wanted = list(dict.fromkeys(record_ids))
         batch = BatchReadInputSimplePublicObjectId(
             inputs=[SimplePublicObjectId(id=record_id) for record_id in wanted],
@@ -267,19 +261,13 @@ class HubSpotConnector(Connector):
                 values[record_id] = (item.properties or {}).get(field) or None
         return values
 
-    def write_batch(
+    def _write_batch(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
         """One batch/update call; invalid values are isolated by splitting the batch."""
-        object_type = self.check_object(object_type)
-        self.check_batch(updates)
-        ids = [update.record_id for update in updates]
-        if len(set(ids)) != len(ids):
-            raise ValueError("a hubspot batch cannot update one record twice")
         outcomes: dict[str, WriteResult] = {}
-        if updates:
-            self._write(object_type, field, list(updates), outcomes)
-        return [outcomes[record_id] for record_id in ids]
+        self._write(object_type, field, list(updates), outcomes)
+        return [outcomes[update.record_id] for update in updates]
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -499,9 +487,7 @@ class HubSpotConnector(Connector):
                 return DailyQuotaError(
                     f"hubspot's daily API limit is spent ({message})", code="DAILY"
                 )
-            wait = retry_after(failure.headers) or (
-                1.0 if policy == "SECONDLY" else self._interval
-            )
+            wait = retry_after(failure.headers) or (1.0 if policy == "SECONDLY" else self._interval)
             return RetryableError(
                 f"hubspot rate limit {policy} reached while {what}; retry in {wait:g} s",
                 code=policy,

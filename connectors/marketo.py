@@ -148,9 +148,8 @@ class MarketoConnector(Connector):
         self._token.value()
         self._refresh_quota(strict=True)
 
-    def describe_field(self, object_type: str, field: str) -> FieldInfo:
+    def _describe_field(self, object_type: str, field: str) -> FieldInfo:
         """The lead field's type, length and read-only flag from Describe Lead."""
-        object_type = self.check_object(object_type)
         answer = self._api("GET", "/rest/v1/leads/describe.json", what="describing leads")
         described = [item for item in answer.get("result") or [] if isinstance(item, dict)]
         # Only fields with a `rest` member can be used through the REST API.
@@ -172,17 +171,14 @@ class MarketoConnector(Connector):
             label=item.get("displayName"),
         )
 
-    def read_records(self, object_type: str, field: str) -> Iterator[Record]:
+    def _read_records(self, object_type: str, field: str) -> Iterator[Record]:
         """Every lead with the field, email and website, id window by id window, lazily."""
-        self.check_object(object_type)
         return self._scan(field)
 
-    def read_values(
+    def _read_values(
         self, object_type: str, field: str, record_ids: Sequence[str]
     ) -> dict[str, str | None]:
         """One Get Leads by Filter Type call (filterType=id) for up to 300 ids."""
-        self.check_object(object_type)
-        self.check_batch(record_ids, "ids")
         # Marketo ids are integers: anything else names no lead, so it is simply absent.
         asked: dict[int, list[str]] = {}
         for record_id in record_ids:
@@ -199,15 +195,10 @@ class MarketoConnector(Connector):
                 values[given] = _text(row.get(field))
         return values
 
-    def write_batch(
+    def _write_batch(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
         """One Sync Leads call, action updateOnly by id; skipped leads fail with their reason."""
-        self.check_object(object_type)
-        self.check_batch(updates)
-        ids = [update.record_id for update in updates]
-        if len(set(ids)) != len(ids):
-            raise ValueError("a marketo batch cannot update one lead twice")
         outcomes: dict[str, WriteResult] = {}
         sent: list[tuple[int, Update]] = []
         for update in updates:
@@ -218,7 +209,7 @@ class MarketoConnector(Connector):
                 outcomes[update.record_id] = WriteResult(update.record_id, False, "1001", message)
         if sent:
             self._sync(field, sent, outcomes)
-        return [outcomes[record_id] for record_id in ids]
+        return [outcomes[update.record_id] for update in updates]
 
     # ---- reading ----------------------------------------------------------------------------
 

@@ -26,7 +26,13 @@ from urllib.parse import urlsplit
 import requests
 
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
-from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
+from connectors.errors import (
+    ConnectorError,
+    DailyQuotaError,
+    FatalError,
+    RecordError,
+    RetryableError,
+)
 from connectors.http import AccessToken, VendorHttp, json_object, redact
 
 log = logging.getLogger(__name__)
@@ -147,9 +153,7 @@ class PardotConnector(Connector):
         self._config = config
         self._base_url = config.base_url.rstrip("/")
         self._unit = config.business_unit_id.strip()
-        self._token = AccessToken(
-            self._renew if config.oauth else None, given=config.access_token
-        )
+        self._token = AccessToken(self._renew if config.oauth else None, given=config.access_token)
         self._http = VendorHttp(
             "pardot",
             ca_bundle=config.ca_bundle,
@@ -175,10 +179,8 @@ class PardotConnector(Connector):
             "GET", "objects/prospects", "checking the credentials", {"fields": "id", "limit": 1}
         )
 
-    def describe_field(self, object_type: str, field: str) -> FieldInfo:
+    def _describe_field(self, object_type: str, field: str) -> FieldInfo:
         """The custom field (API name ending in __c) as the custom-fields query reports it."""
-        object_type = self.check_object(object_type)
-        _check_field(field)
         if not field.endswith(_CUSTOM_SUFFIX):
             raise FatalError(
                 f"field {field} on {object_type} is a standard Pardot field; segsync writes a "
@@ -202,21 +204,16 @@ class PardotConnector(Connector):
             )
         raise FatalError(f"field {field} not found on {object_type}")
 
-    def read_records(self, object_type: str, field: str) -> Iterator[Record]:
+    def _read_records(self, object_type: str, field: str) -> Iterator[Record]:
         """Every live prospect with the field, email, website and Salesforce account, lazily."""
-        object_type = self.check_object(object_type)
-        _check_field(field)
         return self._records(field)
 
-    def read_values(
+    def _read_values(
         self, object_type: str, field: str, record_ids: Sequence[str]
     ) -> dict[str, str | None]:
         """One id-range query (idGreaterThan/idLessThan) per run of ids less than a page apart:
         one call for a batch of neighbouring ids, where a read per id would cost a call per
         record. Deleted prospects are left out, as the query leaves them out."""
-        object_type = self.check_object(object_type)
-        _check_field(field)
-        self.check_batch(record_ids, "ids")
         given: dict[int, list[str]] = {}
         for record_id in record_ids:
             given.setdefault(_prospect_id(record_id), []).append(record_id)
@@ -235,7 +232,7 @@ class PardotConnector(Connector):
                     values[record_id] = _text(item.get(field))
         return values
 
-    def write_batch(
+    def _write_batch(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
         """One PATCH per record (v5 updates a single prospect per call), each its own result.
@@ -244,19 +241,20 @@ class PardotConnector(Connector):
         the records before it were written: the worker's retry reads the batch back first
         (`read_values`), so none of them is written twice.
         """
-        object_type = self.check_object(object_type)
-        _check_field(field)
-        self.check_batch(updates)
-        _check_ids(updates)
-        return [self._patch(field, update) for update in updates]
+        results = []
+        for update in updates:
+            try:
+                self._patch(field, update)
+            except RecordError as refused:
+                results.append(WriteResult.refused(update.record_id, refused))
+            else:
+                results.append(WriteResult(update.record_id, True))
+        return results
 
-    def write_bulk(
+    def _write_bulk(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
         """Any number of updates through Import API imports of up to 10 CSV files each."""
-        object_type = self.check_object(object_type)
-        _check_field(field)
-        _check_ids(updates)
         results: dict[str, WriteResult] = {}
         for files in _chunks(_csv_files(field, updates), _IMPORT_FILES):
             results.update(self._import(field, files))
@@ -265,6 +263,15 @@ class PardotConnector(Connector):
     def prefers_bulk(self, count: int) -> bool:
         """Whether `count` updates are better written with `write_bulk` than in batches."""
         return count > self._config.import_threshold
+
+    def _check_field(self, field: str) -> None:
+        """A v5 field name: it goes into `fields=` lists and CSV headers."""
+        if not _FIELD_NAME.match(field):
+            raise FatalError(f"{field!r} is not a valid Pardot field name")
+
+    def _record_key(self, record_id: str) -> int:
+        """The prospect id as a number ("007" and "7" are one prospect)."""
+        return _prospect_id(record_id)
 
     # ---- reading ----------------------------------------------------------------------------
 
@@ -321,7 +328,8 @@ class PardotConnector(Connector):
 
     # ---- writing ----------------------------------------------------------------------------
 
-    def _patch(self, field: str, update: Update) -> WriteResult:
+    def _patch(self, field: str, update: Update) -> None:
+        """Write one prospect's field; RecordError when Pardot refuses only this record."""
         path = f"objects/prospects/{_prospect_id(update.record_id)}"
         answer = self._api(
             "PATCH",
@@ -332,11 +340,10 @@ class PardotConnector(Connector):
             field=field,
             keep=_record_level,
         )
-        if answer.ok:
-            return WriteResult(update.record_id, True)
-        code = str(answer.code if answer.code is not None else answer.status)
-        message = self._clean(str(answer.body.get("message") or f"HTTP {answer.status}"))
-        return WriteResult(update.record_id, False, code, message)
+        if not answer.ok:
+            code = str(answer.code if answer.code is not None else answer.status)
+            message = self._clean(str(answer.body.get("message") or f"HTTP {answer.status}"))
+            raise RecordError(message, code=code)
 
     def _import(self, field: str, files: list[bytes]) -> dict[str, WriteResult]:
         """One import: create it with the first file, add the rest, submit, poll, read errors."""
@@ -534,21 +541,10 @@ def _record_level(answer: _Answer) -> bool:
     )
 
 
-def _check_field(field: str) -> None:
-    if not _FIELD_NAME.match(field):
-        raise FatalError(f"{field!r} is not a valid Pardot field name")
-
-
 def _prospect_id(record_id: str) -> int:
     if not record_id.isdigit():
         raise ValueError(f"{record_id!r} is not a pardot prospect id")
     return int(record_id)
-
-
-def _check_ids(updates: Sequence[Update]) -> None:
-    ids = [_prospect_id(update.record_id) for update in updates]
-    if len(set(ids)) != len(ids):
-        raise ValueError("a pardot batch cannot update one prospect twice")
 
 
 def _ranges(ids: list[int]) -> Iterator[tuple[int, int]]:

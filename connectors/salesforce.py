@@ -52,6 +52,14 @@ def check_field_name(field: str) -> str:
     return field
 
 
+def _select(object_type: str, field: str) -> str:
+    """SELECT the id, the fields that match a record to an account, and `field`."""
+    columns = ["Id", *(name for name in _MATCH_FIELDS[object_type].values() if name != "Id")]
+    if field.lower() not in {name.lower() for name in columns}:
+        columns.append(field)
+    return format_soql("SELECT {:literal} FROM {:literal}", ", ".join(columns), object_type)
+
+
 def _query_more(url: str) -> Callable[[Salesforce], Any]:
     return lambda client: client.query_more(url, identifier_is_url=True)
 
@@ -119,10 +127,8 @@ class SalesforceConnector(Connector):
                 int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]), "daily"
             )
 
-    def describe_field(self, object_type: str, field: str) -> FieldInfo:
+    def _describe_field(self, object_type: str, field: str) -> FieldInfo:
         """The field as `sobjects/{object}/describe` reports it."""
-        object_type = self.check_object(object_type)
-        check_field_name(field)
         described = self._rest(lambda client: client.restful(f"sobjects/{object_type}/describe"))
         for spec in (described or {}).get("fields", []):
             if str(spec.get("name", "")).lower() == field.lower():
@@ -138,36 +144,24 @@ class SalesforceConnector(Connector):
                 )
         raise FatalError(f"field {field} not found on {object_type}")
 
-    def read_records(
-        self, object_type: str, field: str, *, modified_since: dt.datetime | None = None
-    ) -> Iterator[Record]:
-        """Every record (or those modified after `modified_since`), lazily, page by page."""
+    def _read_records(self, object_type: str, field: str) -> Iterator[Record]:
+        """Every record, lazily, page by page."""
         # SOQL query/queryMore (2,000 a page), or a Bulk API 2.0 query job when SELECT COUNT()
         # finds more than bulk_read_threshold records.
-        object_type = self.check_object(object_type)
-        check_field_name(field)
-        columns = ["Id", *(name for name in _MATCH_FIELDS[object_type].values() if name != "Id")]
-        if field.lower() not in {name.lower() for name in columns}:
-            columns.append(field)
-        soql = format_soql("SELECT {:literal} FROM {:literal}", ", ".join(columns), object_type)
-        if modified_since is not None:
-            if modified_since.utcoffset() is None:
-                raise ValueError("modified_since must be a timezone-aware datetime")
-            soql += format_soql(" WHERE SystemModstamp > {}", modified_since)
+        return self._records(object_type, field, _select(object_type, field))
+
+    def _read_modified(self, object_type: str, field: str, since: dt.datetime) -> Iterator[Record]:
+        """The records whose SystemModstamp is after `since`, as _read_records reads them."""
+        soql = _select(object_type, field) + format_soql(" WHERE SystemModstamp > {}", since)
         return self._records(object_type, field, soql)
 
-    def read_values(
+    def _read_values(
         self, object_type: str, field: str, record_ids: Sequence[str]
     ) -> dict[str, str | None]:
         """One SOQL `WHERE Id IN (...)` query for up to 200 ids (a page holds 2,000 rows)."""
-        self.check_batch(record_ids, "ids")
-        object_type = self.check_object(object_type)
-        check_field_name(field)
         for record_id in record_ids:
             if not _RECORD_ID.match(record_id):
                 raise ValueError(f"{record_id!r} is not a Salesforce record id")
-        if not record_ids:
-            return {}
         # Salesforce answers with 18-character ids whatever length was asked for. The first 15
         # characters are the id itself (the last 3 only encode its case), so they lead an
         # answer back to the id as given, in either length.
@@ -188,15 +182,10 @@ class SalesforceConnector(Connector):
                 values[record_id] = _text(record.get(field.lower()))
         return values
 
-    def write_batch(
+    def _write_batch(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
         """One `PATCH composite/sobjects` call (allOrNone false) for up to 200 updates."""
-        self.check_batch(updates)
-        object_type = self.check_object(object_type)
-        check_field_name(field)
-        if not updates:
-            return []
         body = {
             "allOrNone": False,
             "records": [
@@ -233,19 +222,23 @@ class SalesforceConnector(Connector):
             )
         return outcomes
 
-    def write_bulk(
+    def _write_bulk(
         self, object_type: str, field: str, updates: Sequence[Update]
     ) -> list[WriteResult]:
         """Any number of updates in one Bulk API 2.0 job (see `prefers_bulk`), with results."""
-        object_type = self.check_object(object_type)
-        check_field_name(field)
-        if not updates:
-            return []
         return self._bulk.update(object_type, field, updates)
 
     def prefers_bulk(self, count: int) -> bool:
         """Whether `count` updates are better written with `write_bulk` than in batches."""
         return count > self.config.bulk_write_threshold
+
+    def _check_field(self, field: str) -> None:
+        """Only an API name can reach a SOQL statement."""
+        check_field_name(field)
+
+    def _record_key(self, record_id: str) -> str:
+        """The 15 characters that are the id (the 18-character form adds a case checksum)."""
+        return record_id[:15]
 
     # -- reading -----------------------------------------------------------------------------------
 
