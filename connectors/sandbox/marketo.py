@@ -11,153 +11,61 @@ are assigned in sequence, so it reads id windows of 300 with `GET /rest/v1/leads
 filterType=id`, and learns where the ids end from the newest "New Lead" activities (type 12,
 kept for the life of the lead) through `GET /rest/v1/activities/pagingtoken.json` and
 `GET /rest/v1/activities.json`. Both are emulated here, and the Bulk Lead Extract it uses for
-large sets (connectors/sandbox/marketo_extract.py).
+large sets (connectors/sandbox/marketo_extract.py). Lead fields, reads and syncs live in
+marketo_leads (this emulator's base class).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import secrets
 import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from connectors.sandbox.marketo_extract import ExportRefused, LeadExports
+from connectors.sandbox.marketo_leads import (
+    FIELDS,
+    MESSAGES,
+    PAGE_SIZE_MAX,
+    SEGMENT_FIELD,
+    MarketoLeads,
+    Refused,
+    by_id,
+    failed,
+    json_body,
+    listed,
+    marketo_time,
+    ok,
+    page_token,
+    read_page_token,
+)
+
+# Re-exported: tests and the registry know it from this module.
+from connectors.sandbox.marketo_leads import STRING_MAX_LENGTH as STRING_MAX_LENGTH
 from connectors.sandbox.seeding import (
     SeededCompanies,
     company_domain,
     company_name,
     company_website,
 )
-from connectors.sandbox.server import Emulator, Request, Response
+from connectors.sandbox.server import Request, Response
 
-# Marketo string fields hold 255 characters (describe reports `"length": 255`).
-STRING_MAX_LENGTH = 255
-# Get Leads by Filter Type: up to 300 filterValues and 300 records a page; Sync Leads: 300 inputs.
-FILTER_VALUES_MAX = 300
-PAGE_SIZE_MAX = 300
-SYNC_INPUT_MAX = 300
-# "If the number of leads matching the lead filter is greater than 1,000 an error is returned".
-FILTER_RESULTS_MAX = 1000
 ACTIVITY_TYPE_IDS_MAX = 10
 # Access tokens live 3,600 s; the identity endpoint hands out the same token until it expires.
 ACCESS_TOKEN_SECONDS = 3600
 # GET URIs longer than 8 KB are refused with HTTP 414.
 URI_MAX = 8192
 NEW_LEAD_ACTIVITY = 12
-# The custom string field the sandbox's leads carry for segment names.
-SEGMENT_FIELD = "segmentNames"
 
 _FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
 _LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
-_DEFAULT_FIELDS = ("id", "email", "updatedAt", "createdAt", "firstName", "lastName")
-_FILTER_TYPES = ("id", "email", "company", "website", SEGMENT_FIELD)
-_MESSAGES = {
-    "600": "Access token not specified",
-    "601": "Access token invalid",
-    "602": "Access token expired",
-    "607": "Daily quota reached",
-    "609": "Invalid JSON",
-    "610": "Requested resource not found",
-    "615": "Concurrent access limit reached",
-}
 
 
-@dataclass(frozen=True)
-class _Field:
-    id: int
-    name: str
-    display_name: str
-    data_type: str
-    length: int | None
-    read_only: bool = False
-
-    def describe(self) -> dict[str, Any]:
-        """The field's entry in leads/describe.json."""
-        entry: dict[str, Any] = {
-            "id": self.id,
-            "displayName": self.display_name,
-            "dataType": self.data_type,
-        }
-        if self.length is not None:
-            entry["length"] = self.length
-        entry["rest"] = {"name": self.name, "readOnly": self.read_only}
-        entry["soap"] = {"name": self.name[:1].upper() + self.name[1:], "readOnly": self.read_only}
-        return entry
-
-
-_FIELDS = {
-    spec.name: spec
-    for spec in (
-        _Field(1, "id", "Id", "integer", None, read_only=True),
-        _Field(2, "company", "Company Name", "string", STRING_MAX_LENGTH),
-        _Field(3, "website", "Website", "url", STRING_MAX_LENGTH),
-        _Field(31, "firstName", "First Name", "string", STRING_MAX_LENGTH),
-        _Field(33, "lastName", "Last Name", "string", STRING_MAX_LENGTH),
-        _Field(48, "email", "Email Address", "email", STRING_MAX_LENGTH),
-        _Field(27, "createdAt", "Created At", "datetime", None, read_only=True),
-        _Field(28, "updatedAt", "Updated At", "datetime", None, read_only=True),
-        _Field(1001, SEGMENT_FIELD, "Segment Names", "string", STRING_MAX_LENGTH),
-    )
-}
-_STRING_TYPES = ("string", "email", "url")
-
-
-class _Refused(Exception):
-    """A response-level error: `{"success": false, "errors": [{code, message}]}`."""
-
-    def __init__(self, code: str, message: str | None = None) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message or _MESSAGES.get(code, "Invalid request")
-
-
-def _stamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _request_id() -> str:
-    # Marketo's requestIds look like "e42b#14272d07d78".
-    return f"{secrets.token_hex(2)}#{int(time.time() * 1000):x}"
-
-
-def _ok(**body: Any) -> Response:
-    return Response(body={"requestId": _request_id(), "success": True} | body)
-
-
-def _failed(code: str, message: str) -> Response:
-    errors = [{"code": code, "message": message}]
-    return Response(body={"requestId": _request_id(), "success": False, "errors": errors})
-
-
-def _token(**state: Any) -> str:
-    """An opaque paging token (Marketo's are base32 too)."""
-    return base64.b32encode(json.dumps(state, sort_keys=True).encode()).decode()
-
-
-def _untoken(token: str) -> dict[str, Any]:
-    try:
-        state = json.loads(base64.b32decode(token.encode()))
-    except ValueError:
-        raise _Refused(
-            "1001", f"Invalid value '{token}'. Required of type 'nextPageToken'"
-        ) from None
-    if not isinstance(state, dict):
-        raise _Refused("1001", f"Invalid value '{token}'. Required of type 'nextPageToken'")
-    return state
-
-
-def _listed(request: Request, name: str) -> list[str]:
-    return [part.strip() for value in request.query.get(name, []) for part in value.split(",")]
-
-
-class MarketoEmulator(Emulator):
+class MarketoEmulator(MarketoLeads):
     """One Marketo instance's lead database, identity service and API limits.
 
     Limits, as Marketo documents them: 100 calls per 20 s (606), 10 calls in flight (615) and a
@@ -207,7 +115,7 @@ class MarketoEmulator(Emulator):
         self._activities: list[tuple[int, int, dt.datetime]] = []
         self._next_id = 1
         self._next_activity = 1
-        self.exports = LeadExports(lambda: set(_FIELDS))
+        self.exports = LeadExports(lambda: set(FIELDS))
         self.seeded = SeededCompanies()
         if records > 0:
             self._seed(records)
@@ -281,15 +189,15 @@ class MarketoEmulator(Emulator):
         try:
             if busy:
                 # Checked before the token: the subscription refuses the call before any work.
-                return _failed("615", _MESSAGES["615"])
+                return failed("615", MESSAGES["615"])
             if self.response_seconds:
                 time.sleep(self.response_seconds)
             try:
                 self._authenticate(request)
                 self._limit()
                 return self._route(request, call)
-            except _Refused as refused:
-                return _failed(refused.code, refused.message)
+            except Refused as refused:
+                return failed(refused.code, refused.message)
         finally:
             if not busy:
                 with self._flight_lock:
@@ -298,7 +206,7 @@ class MarketoEmulator(Emulator):
     def _route(self, request: Request, call: int) -> Response:
         method, path = request.method, request.path
         if method == "GET" and path == "/rest/v1/leads/describe.json":
-            return _ok(result=[spec.describe() for spec in _FIELDS.values()])
+            return ok(result=[spec.describe() for spec in FIELDS.values()])
         if path == "/rest/v1/leads.json" and method == "GET":
             return self._read(request)
         if path == "/rest/v1/leads.json" and method == "POST":
@@ -311,7 +219,7 @@ class MarketoEmulator(Emulator):
             return self._activities_page(request)
         if path.startswith(_EXPORTS):
             return self._export(request)
-        raise _Refused("610")
+        raise Refused("610")
 
     def _export(self, request: Request) -> Response:
         """Bulk Lead Extract: create, enqueue, status, cancel and file of export jobs."""
@@ -319,16 +227,16 @@ class MarketoEmulator(Emulator):
         try:
             with self.lock:
                 if method == "POST" and rest == "create.json":
-                    return _ok(result=[self.exports.create(_json_body(request))])
+                    return ok(result=[self.exports.create(json_body(request))])
                 export_id, _, action = rest.partition("/")
                 if method == "POST" and action == "enqueue.json":
                     fail = self.faults.take("export_failed") is not None
-                    leads = [dict(lead) for lead in sorted(self._leads.values(), key=_by_id)]
-                    return _ok(result=[self.exports.enqueue(export_id, leads, fail=fail)])
+                    leads = [dict(lead) for lead in sorted(self._leads.values(), key=by_id)]
+                    return ok(result=[self.exports.enqueue(export_id, leads, fail=fail)])
                 if method == "GET" and action == "status.json":
-                    return _ok(result=[self.exports.status(export_id)])
+                    return ok(result=[self.exports.status(export_id)])
                 if method == "POST" and action == "cancel.json":
-                    return _ok(result=[self.exports.cancel(export_id)])
+                    return ok(result=[self.exports.cancel(export_id)])
                 if method == "GET" and action == "file.json":
                     status, content, headers = self.exports.file(
                         export_id, request.headers.get("range")
@@ -336,8 +244,8 @@ class MarketoEmulator(Emulator):
                     kind = "text/csv" if status in (200, 206) else "text/plain"
                     return Response(status, content, headers=headers, content_type=kind)
         except ExportRefused as refused:
-            raise _Refused(refused.code, refused.message) from None
-        raise _Refused("610")
+            raise Refused(refused.code, refused.message) from None
+        raise Refused("610")
 
     def _identity(self, request: Request) -> Response:
         """GET (query) or POST (form) /identity/oauth/token with the client credentials."""
@@ -377,20 +285,20 @@ class MarketoEmulator(Emulator):
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header[:7].lower() == "bearer " else ""
         if not token:
-            raise _Refused("600")
+            raise Refused("600")
         with self.lock:
             expiry = self._tokens.get(token)
         if expiry is None:
-            raise _Refused("601")
+            raise Refused("601")
         if expiry <= time.monotonic():
-            raise _Refused("602")
+            raise Refused("602")
 
     def _limit(self) -> None:
         """The 20-second rate, then the daily quota; a call that passes is counted in both."""
         if self.faults.take("daily_limit") is not None:
-            raise _Refused("607")
+            raise Refused("607")
         if self.faults.take("rate_limit") is not None:
-            raise _Refused("606", self._rate_message())
+            raise Refused("606", self._rate_message())
         now = time.monotonic()
         with self.lock:
             today = dt.datetime.now(dt.UTC).date()
@@ -399,9 +307,9 @@ class MarketoEmulator(Emulator):
             while self._window and self._window[0] <= now - self.window_seconds:
                 self._window.popleft()
             if self._daily_used >= self.daily_quota:
-                raise _Refused("607")
+                raise Refused("607")
             if len(self._window) >= self.calls_per_twenty_seconds:
-                raise _Refused("606", self._rate_message())
+                raise Refused("606", self._rate_message())
             self._window.append(now)
             self._daily_used += 1
 
@@ -411,149 +319,37 @@ class MarketoEmulator(Emulator):
             f"'{self.window_seconds:g}' secs"
         )
 
-    # ---- leads ------------------------------------------------------------------------------
-
-    def _read(self, request: Request) -> Response:
-        """Get Leads by Filter Type: filterType, up to 300 filterValues, fields, paging."""
-        filter_type = request.param("filterType") or ""
-        if not filter_type:
-            raise _Refused("1003", "filterType cannot be blank")
-        if filter_type not in _FILTER_TYPES:
-            raise _Refused("1011", f"Field '{filter_type}' not supported")
-        values = [v for v in _listed(request, "filterValues") if v]
-        if not values:
-            raise _Refused("1003", "filterValues cannot be blank")
-        if len(values) > FILTER_VALUES_MAX:
-            raise _Refused("1003", f"Too many filterValues, the maximum is {FILTER_VALUES_MAX}")
-        fields = [f for f in _listed(request, "fields") if f] or list(_DEFAULT_FIELDS)
-        unknown = [f for f in fields if f not in _FIELDS]
-        if unknown:
-            raise _Refused("1006", f"Field '{unknown[0]}' not found")
-        try:
-            size = int(request.param("batchSize") or PAGE_SIZE_MAX)
-        except ValueError:
-            raise _Refused(
-                "1001", "Invalid value for batchSize. Required of type 'integer'"
-            ) from None
-        size = min(max(size, 1), PAGE_SIZE_MAX)
-        token = request.param("nextPageToken")
-        offset = int(_untoken(token).get("offset", 0)) if token else 0
-        if filter_type == "id":
-            bad = next((value for value in values if not value.isdigit()), None)
-            if bad is not None:
-                raise _Refused("1001", f"Invalid value '{bad}'. Required of type 'integer'")
-            keys = {str(int(value)) for value in values}
-        else:
-            keys = {value.lower() for value in values}
-
-        def matches(lead: dict[str, Any]) -> bool:
-            if filter_type == "id":
-                return str(lead["id"]) in keys
-            return str(lead.get(filter_type) or "").lower() in keys
-
-        with self.lock:
-            found = [lead for lead in sorted(self._leads.values(), key=_by_id) if matches(lead)]
-            if len(found) > FILTER_RESULTS_MAX:
-                raise _Refused("1003", "Too many results match the filter")
-            page = [{name: lead.get(name) for name in ["id", *fields]} for lead in found]
-        body: dict[str, Any] = {"result": page[offset : offset + size]}
-        if offset + size < len(page):
-            body |= {"nextPageToken": _token(offset=offset + size), "moreResult": True}
-        return _ok(**body)
-
-    def _sync(self, request: Request, call: int) -> Response:
-        """Sync Leads: updateOnly by id or email; each input gets a status, in input order."""
-        body = _json_body(request)
-        if not isinstance(body, dict):
-            raise _Refused("609")
-        action = body.get("action", "createOrUpdate")
-        lookup = body.get("lookupField", "email")
-        inputs = body.get("input")
-        if not isinstance(inputs, list) or not inputs:
-            raise _Refused("1003", "input cannot be blank")
-        if len(inputs) > SYNC_INPUT_MAX:
-            raise _Refused("1003", f"Too many records in input, the maximum is {SYNC_INPUT_MAX}")
-        if action != "updateOnly":
-            raise _Refused("1003", f"The sandbox syncs leads with action updateOnly, not {action}")
-        if lookup not in ("id", "email"):
-            raise _Refused("1011", f"Field '{lookup}' not supported")
-        injected = self.faults.take("record_failure")
-        failing = {str(i) for i in (injected.params.get("record_ids", []) if injected else [])}
-        code = str(injected.params.get("code", "1003")) if injected else ""
-        stamp = _stamp(dt.datetime.now(dt.UTC))
-        results = []
-        with self.lock:
-            for item in inputs:
-                lead, reason = self._target(item, lookup)
-                if lead is None:
-                    results.append(_skipped(*reason))
-                elif str(lead["id"]) in failing:
-                    results.append(_skipped(code, "Invalid data (injected failure)"))
-                elif (problem := _invalid(item, lookup)) is not None:
-                    results.append(_skipped(*problem))
-                else:
-                    for name, value in item.items():
-                        if name == lookup:
-                            continue
-                        stored = None if value is None or value == "" else str(value)
-                        lead[name] = stored
-                        self.log_write("leads", str(lead["id"]), name, stored, call)
-                    lead["updatedAt"] = stamp
-                    results.append({"id": lead["id"], "status": "updated"})
-        return _ok(result=results)
-
-    def _target(self, item: Any, lookup: str) -> tuple[dict[str, Any] | None, tuple[str, str]]:
-        """The lead an input names by its lookup field, or the reason it names none."""
-        if not isinstance(item, dict) or item.get(lookup) in (None, ""):
-            return None, ("1002", f"Missing value for the required parameter '{lookup}'")
-        key = item[lookup]
-        if lookup == "id":
-            if isinstance(key, bool) or not str(key).isdigit():
-                return None, ("1001", f"Invalid value '{key}'. Required of type 'integer'")
-            lead = self._leads.get(int(key))
-            return lead, ("1004", "Lead not found")
-        matching = [
-            lead
-            for lead in self._leads.values()
-            if str(lead.get("email") or "").lower() == str(key).lower()
-        ]
-        if len(matching) > 1:
-            return None, ("1007", "Multiple leads match the lookup criteria")
-        return (matching[0] if matching else None), ("1004", "Lead not found")
-
     # ---- activities and usage ---------------------------------------------------------------
 
     def _paging_token(self, request: Request) -> Response:
         """A date-based paging token for `sinceDatetime` (ISO 8601)."""
         since = request.param("sinceDatetime") or ""
         if not since:
-            raise _Refused("1003", "sinceDatetime cannot be blank")
+            raise Refused("1003", "sinceDatetime cannot be blank")
         try:
             moment = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
         except ValueError:
-            raise _Refused(
-                "1001", f"Invalid value '{since}'. Required of type 'datetime'"
-            ) from None
+            raise Refused("1001", f"Invalid value '{since}'. Required of type 'datetime'") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.UTC)
-        return _ok(nextPageToken=_token(since=moment.timestamp(), after=0))
+        return ok(nextPageToken=page_token(since=moment.timestamp(), after=0))
 
     def _activities_page(self, request: Request) -> Response:
         """Get Lead Activities from a paging token; only New Lead activities exist here."""
         token = request.param("nextPageToken")
         if not token:
-            raise _Refused("1003", "nextPageToken cannot be blank")
-        types = [t for t in _listed(request, "activityTypeIds") if t]
+            raise Refused("1003", "nextPageToken cannot be blank")
+        types = [t for t in listed(request, "activityTypeIds") if t]
         if not types:
-            raise _Refused("1003", "activityTypeIds cannot be blank")
+            raise Refused("1003", "activityTypeIds cannot be blank")
         if len(types) > ACTIVITY_TYPE_IDS_MAX or not all(t.isdigit() for t in types):
-            raise _Refused("1003", "activityTypeIds takes up to 10 integer ids")
-        state = _untoken(token)
+            raise Refused("1003", "activityTypeIds takes up to 10 integer ids")
+        state = read_page_token(token)
         since, after = float(state.get("since", 0)), int(state.get("after", 0))
         try:
             size = min(max(int(request.param("batchSize") or PAGE_SIZE_MAX), 1), PAGE_SIZE_MAX)
         except ValueError:
-            raise _Refused(
+            raise Refused(
                 "1001", "Invalid value for batchSize. Required of type 'integer'"
             ) from None
         with self.lock:
@@ -565,19 +361,19 @@ class MarketoEmulator(Emulator):
         page = found[:size]
         last = page[-1][0] if page else after
         body: dict[str, Any] = {
-            "nextPageToken": _token(since=since, after=last),
+            "nextPageToken": page_token(since=since, after=last),
             "moreResult": len(found) > size,
         }
         if page:
             body["result"] = [_new_lead_activity(*activity) for activity in page]
-        return _ok(**body)
+        return ok(**body)
 
     def _usage(self) -> Response:
         """Today's API call count for the subscription, as Get Daily Usage reports it."""
         with self.lock:
             used, day = self._daily_used, self._day
         users = [{"userId": self.api_user, "count": used}] if used else []
-        return _ok(result=[{"date": day.isoformat(), "total": used, "users": users}])
+        return ok(result=[{"date": day.isoformat(), "total": used, "users": users}])
 
     # ---- seed data --------------------------------------------------------------------------
 
@@ -586,7 +382,7 @@ class MarketoEmulator(Emulator):
     ) -> list[str]:
         self._check_object(object_type)
         for row in rows:
-            unknown = sorted(set(row) - set(_FIELDS) - {"createdAt"})
+            unknown = sorted(set(row) - set(FIELDS) - {"createdAt"})
             if unknown or "id" in row:
                 raise ValueError(f"leads have no settable field {(unknown or ['id'])[0]!r}")
         ids = []
@@ -595,8 +391,8 @@ class MarketoEmulator(Emulator):
                 lead_id = self._next_id
                 self._next_id += 1
                 moment = row.get("createdAt") or created
-                stamp = _stamp(moment) if isinstance(moment, dt.datetime) else str(moment)
-                lead: dict[str, Any] = dict.fromkeys(_FIELDS)
+                stamp = marketo_time(moment) if isinstance(moment, dt.datetime) else str(moment)
+                lead: dict[str, Any] = dict.fromkeys(FIELDS)
                 lead |= {k: None if v in (None, "") else str(v) for k, v in row.items()}
                 lead |= {"id": lead_id, "createdAt": stamp, "updatedAt": stamp}
                 self._leads[lead_id] = lead
@@ -636,55 +432,12 @@ class MarketoEmulator(Emulator):
 _EXPORTS = "/bulk/v1/leads/export/"
 
 
-def _json_body(request: Request) -> Any:
-    try:
-        return request.json()
-    except ValueError:
-        raise _Refused("609") from None
-
-
-def _by_id(lead: dict[str, Any]) -> int:
-    return int(lead["id"])
-
-
-def _raw_query(request: Request) -> str:
-    return "&".join(f"{key}={value}" for key, values in request.query.items() for value in values)
-
-
-def _skipped(code: str, message: str) -> dict[str, Any]:
-    return {"status": "skipped", "reasons": [{"code": code, "message": message}]}
-
-
-def _invalid(item: dict[str, Any], lookup: str) -> tuple[str, str] | None:
-    """Why Marketo would skip this input's values (unknown field, read-only, too long)."""
-    for name, value in item.items():
-        if name == lookup:
-            continue
-        spec = _FIELDS.get(name)
-        if spec is None:
-            return "1006", f"Field '{name}' not found"
-        if spec.read_only:
-            return "1003", f"Invalid data: field '{name}' is read-only"
-        if (
-            spec.data_type in _STRING_TYPES
-            and spec.length is not None
-            and value is not None
-            and len(str(value)) > spec.length
-        ):
-            return (
-                "1003",
-                f"Invalid data: value for field '{name}' is {len(str(value))} characters long; "
-                f"the field holds {spec.length}",
-            )
-    return None
-
-
 def _new_lead_activity(activity_id: int, lead_id: int, created: dt.datetime) -> dict[str, Any]:
     return {
         "id": activity_id,
         "marketoGUID": str(activity_id),
         "leadId": lead_id,
-        "activityDate": _stamp(created),
+        "activityDate": marketo_time(created),
         "activityTypeId": NEW_LEAD_ACTIVITY,
         "primaryAttributeValueId": lead_id,
         "attributes": [
@@ -692,3 +445,7 @@ def _new_lead_activity(activity_id: int, lead_id: int, created: dt.datetime) -> 
             {"name": "Source Type", "value": "Web service API"},
         ],
     }
+
+
+def _raw_query(request: Request) -> str:
+    return "&".join(f"{key}={value}" for key, values in request.query.items() for value in values)
