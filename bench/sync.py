@@ -140,6 +140,7 @@ from bench.sync_plain import (  # noqa: E402
     plain_pardot,
     plain_salesforce,
 )
+from connectors.systems import SYSTEMS, VENDORS  # noqa: E402
 from models.connections import ConnectionSpec, add_connection, new_secret_key  # noqa: E402
 from models.db import make_engine, make_session_factory, transaction  # noqa: E402
 from models.orchestrations import (  # noqa: E402
@@ -152,14 +153,17 @@ from models.runs import SyncBatch, SyncRun  # noqa: E402
 from worker.sandbox_connections import sandbox_connection  # noqa: E402
 from worker.sync import fail_run  # noqa: E402
 
-SYSTEMS = ("salesforce", "hubspot", "marketo", "pardot", "eloqua")
 # HubSpot private-app tokens and Pardot access tokens need no login call; Marketo gets a token,
 # Eloqua discovers its base URL at /id.
 LOGINS = {"salesforce": 1, "hubspot": 0, "marketo": 1, "pardot": 0, "eloqua": 1}
 # Calls per Eloqua Bulk import batch: upload the rows, create the sync, read its status.
 ELOQUA_CALLS_PER_IMPORT = 3
-# Rate windows the emulators enforce: (calls, seconds).
-RATE_WINDOWS = {"hubspot": (100, 10.0), "marketo": (100, 20.0)}
+# Rate windows the emulators enforce, the vendors' own (connectors.systems): (calls, seconds).
+RATE_WINDOWS = {
+    name: (vendor.limits.rate.calls, vendor.limits.rate.per_seconds)
+    for name, vendor in VENDORS.items()
+    if vendor.limits.rate is not None
+}
 # Answers that are rate or concurrency refusals (Marketo's arrive with HTTP 200, counted by code).
 RATE_LIMITED = (429, 606, 615)
 Emulator = BenchEmulator

@@ -17,13 +17,16 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import MappingProxyType
 
 import redis
 from redis.commands.core import Script
 
 from connectors.errors import RetryableError
+from connectors.systems import VENDORS
+from connectors.systems import RateLimit as RateLimit
+from connectors.systems import VendorLimits as VendorLimits
 
 KEY_PREFIX = "segsync:ratelimit:"
 # Longest sleep between two looks for a concurrency slot: holders normally release long before
@@ -35,51 +38,9 @@ _JITTER_SECONDS = 0.01
 _CONCURRENCY_RETRY_AFTER = 1.0
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """At most `calls` calls in any sliding window of `per_seconds` seconds."""
-
-    calls: int
-    per_seconds: float
-
-    def __post_init__(self) -> None:
-        if self.calls < 1 or not self.per_seconds > 0:
-            raise ValueError(f"invalid rate limit: {self.calls} calls per {self.per_seconds} s")
-
-
-@dataclass(frozen=True)
-class VendorLimits:
-    """One vendor account's short-term limits: a call rate and a cap on calls in flight."""
-
-    rate: RateLimit | None
-    max_concurrent: int | None
-
-
+# Each vendor's limits, with the documents they come from, live in its registry entry.
 VENDOR_LIMITS: Mapping[str, VendorLimits] = MappingProxyType(
-    {
-        # No short-window rate; the daily allocation comes back in Sforce-Limit-Info. Production
-        # and sandbox orgs allow 25 concurrent long-running (20 s or longer) requests, Developer
-        # Edition 5; shorter ones are not capped, so capping every call at 25 is merely cautious.
-        # developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/
-        #   salesforce-app-limits-platform-api.html ("Concurrent API Request Limits")
-        "salesforce": VendorLimits(rate=None, max_concurrent=25),
-        # 100 per 10 s per private app on Free/Starter and for OAuth apps; Professional and
-        # Enterprise private apps get 190, the API Limit Increase pack 200: pass
-        # `rate=RateLimit(190, 10.0)` to vendor_limits() for those accounts.
-        # developers.hubspot.com/docs/apps/legacy-apps/private-apps/overview, .../apisbytier
-        "hubspot": VendorLimits(rate=RateLimit(100, 10.0), max_concurrent=None),
-        # 100 calls per 20 s per instance (error 606) and 10 concurrent calls (error 615).
-        # experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/
-        #   marketo-integration-best-practices ("API Limits")
-        "marketo": VendorLimits(rate=RateLimit(100, 20.0), max_concurrent=10),
-        # Up to five concurrent requests (error 66); otherwise only a daily cap by edition (122).
-        # help.salesforce.com article sf.pardot_admin_api_using ("Account Engagement API Limits")
-        "pardot": VendorLimits(rate=None, max_concurrent=5),
-        # Oracle publishes no numeric REST rate, only 429 (REST API "HTTP status codes"). Its Bulk
-        # API soft limits (2,000 import and 2,000 export syncs an hour, OMCAB "Bulk API limits")
-        # count syncs, not calls, and one import sync per batch stays far below them.
-        "eloqua": VendorLimits(rate=None, max_concurrent=None),
-    }
+    {name: vendor.limits for name, vendor in VENDORS.items()}
 )
 
 

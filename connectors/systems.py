@@ -1,21 +1,207 @@
-"""The CRM/MAP systems segsync connects to, and where each one's adapter lives.
+"""The CRM/MAP systems segsync connects to: one registry entry per vendor that everything reads.
 
-Plain names only, no imports: the command line offers the systems as choices (and `--help` shows
-them) without loading any adapter, vendor SDK or emulator.
+An entry names the vendor's adapter and config, its short-window API limits, the account column
+its explicit links name, its sandbox emulator and how a connection to that emulator is made. The
+command line, the connector factory, the rate limiter, the sandbox, the demo, account matching,
+the contract tests and the benchmarks all read it, so a vendor is listed here and nowhere else.
+
+Plain data, no imports beyond the standard library: the command line offers the systems as choices
+(and `--help` shows them) without loading any adapter, vendor SDK, Redis client or emulator; the
+adapter and the emulator are named by module and class and imported on first use.
 """
 
 from __future__ import annotations
 
-# system -> (module, adapter class, config dataclass). A config field declared with repr=False is
-# a secret. The adapters are imported on first use (worker.connector_factory): the vendor SDKs
-# take a while to load and most commands need none.
-ADAPTERS: dict[str, tuple[str, str, str]] = {
-    "salesforce": ("connectors.salesforce", "SalesforceConnector", "SalesforceConfig"),
-    "hubspot": ("connectors.hubspot", "HubSpotConnector", "HubSpotConfig"),
-    "marketo": ("connectors.marketo", "MarketoConnector", "MarketoConfig"),
-    "pardot": ("connectors.pardot", "PardotConnector", "PardotConfig"),
-    "eloqua": ("connectors.eloqua", "EloquaConnector", "EloquaConfig"),
-}
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
-# Every system by name, in the order commands list them.
-SYSTEMS = tuple(ADAPTERS)
+# Settings and secrets of a connection to an emulator, from the system's entry of the sandbox's
+# description (`segsync sandbox start`'s first line); the caller adds `ca_bundle`.
+SandboxConnection = Callable[[Mapping[str, Any]], tuple[dict[str, str], dict[str, str]]]
+
+# Seconds between status polls of a Marketo lead export, a Pardot import and an Eloqua import
+# sync. The adapters' defaults (60 s, 5 s and 1 s) suit real instances, which take that long to
+# process one; the emulators finish at once, so a run would spend its time waiting.
+SANDBOX_POLL_SECONDS = "0.05"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `calls` calls in any sliding window of `per_seconds` seconds."""
+
+    calls: int
+    per_seconds: float
+
+    def __post_init__(self) -> None:
+        if self.calls < 1 or not self.per_seconds > 0:
+            raise ValueError(f"invalid rate limit: {self.calls} calls per {self.per_seconds} s")
+
+
+@dataclass(frozen=True)
+class VendorLimits:
+    """One vendor account's short-term limits: a call rate and a cap on calls in flight."""
+
+    rate: RateLimit | None
+    max_concurrent: int | None
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """Everything segsync keeps about one CRM/MAP system, by which the rest finds its parts."""
+
+    # The system's name in commands, stored connections and rate-limit keys.
+    name: str
+    # How messages write it.
+    title: str
+    # The adapter's module, its Connector class and its config dataclass (imported on first use
+    # by worker.connector_factory). A config field declared with repr=False is a secret.
+    module: str
+    adapter: str
+    config: str
+    limits: VendorLimits
+    # The emulator class, "module:Class", taking (records=, latency=); imported on first use.
+    emulator: str
+    sandbox_connection: SandboxConnection
+    # The account column an explicit link from this system's records names (models.matching
+    # matches on it; `segsync sandbox start --accounts-csv` writes it), or None: no links.
+    link_column: str | None = None
+    # Whether those links are Salesforce ids (compared on their case-sensitive 15-character form).
+    links_are_salesforce_ids: bool = False
+
+
+def _salesforce_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    # Salesforce logs in by password (the emulator is its own login server).
+    settings = {"auth": "password", "login_url": entry["login_url"], "username": entry["username"]}
+    return settings, {"password": entry["password"], "security_token": entry["security_token"]}
+
+
+SALESFORCE = Vendor(
+    name="salesforce",
+    title="Salesforce",
+    module="connectors.salesforce",
+    adapter="SalesforceConnector",
+    config="SalesforceConfig",
+    # No short-window rate; the daily allocation comes back in Sforce-Limit-Info. Production
+    # and sandbox orgs allow 25 concurrent long-running (20 s or longer) requests, Developer
+    # Edition 5; shorter ones are not capped, so capping every call at 25 is merely cautious.
+    # developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/
+    #   salesforce-app-limits-platform-api.html ("Concurrent API Request Limits")
+    limits=VendorLimits(rate=None, max_concurrent=25),
+    emulator="connectors.sandbox.salesforce:SalesforceEmulator",
+    sandbox_connection=_salesforce_sandbox,
+    link_column="salesforce_account_id",
+    links_are_salesforce_ids=True,
+)
+
+
+def _hubspot_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    # HubSpot by private-app token.
+    return {"base_url": entry["base_url"]}, {"access_token": entry["access_token"]}
+
+
+HUBSPOT = Vendor(
+    name="hubspot",
+    title="HubSpot",
+    module="connectors.hubspot",
+    adapter="HubSpotConnector",
+    config="HubSpotConfig",
+    # 100 per 10 s per private app on Free/Starter and for OAuth apps; Professional and
+    # Enterprise private apps get 190, the API Limit Increase pack 200: pass
+    # `rate=RateLimit(190, 10.0)` to vendor_limits() for those accounts.
+    # developers.hubspot.com/docs/apps/legacy-apps/private-apps/overview, .../apisbytier
+    limits=VendorLimits(rate=RateLimit(100, 10.0), max_concurrent=None),
+    emulator="connectors.sandbox.hubspot:HubSpotEmulator",
+    sandbox_connection=_hubspot_sandbox,
+    link_column="hubspot_company_id",
+)
+
+
+def _marketo_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    # Marketo by client credentials.
+    settings = {
+        "base_url": entry["base_url"],
+        "client_id": entry["client_id"],
+        "export_poll_interval": SANDBOX_POLL_SECONDS,
+    }
+    return settings, {"client_secret": entry["client_secret"]}
+
+
+MARKETO = Vendor(
+    name="marketo",
+    title="Marketo",
+    module="connectors.marketo",
+    adapter="MarketoConnector",
+    config="MarketoConfig",
+    # 100 calls per 20 s per instance (error 606) and 10 concurrent calls (error 615).
+    # experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/
+    #   marketo-integration-best-practices ("API Limits")
+    limits=VendorLimits(rate=RateLimit(100, 20.0), max_concurrent=10),
+    emulator="connectors.sandbox.marketo:MarketoEmulator",
+    sandbox_connection=_marketo_sandbox,
+)
+
+
+def _pardot_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    # Pardot by access token and business unit.
+    settings = {
+        "base_url": entry["base_url"],
+        "business_unit_id": entry["business_unit_id"],
+        "import_poll_interval": SANDBOX_POLL_SECONDS,
+    }
+    return settings, {"access_token": entry["access_token"]}
+
+
+PARDOT = Vendor(
+    name="pardot",
+    title="Pardot",
+    module="connectors.pardot",
+    adapter="PardotConnector",
+    config="PardotConfig",
+    # Up to five concurrent requests (error 66); otherwise only a daily cap by edition (122).
+    # help.salesforce.com article sf.pardot_admin_api_using ("Account Engagement API Limits")
+    limits=VendorLimits(rate=None, max_concurrent=5),
+    emulator="connectors.sandbox.pardot:PardotEmulator",
+    sandbox_connection=_pardot_sandbox,
+    # Pardot prospects carry the Salesforce account id of their synced account.
+    link_column="salesforce_account_id",
+    links_are_salesforce_ids=True,
+)
+
+
+def _eloqua_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    # Eloqua by Basic authentication.
+    settings = {
+        "login_url": entry["login_url"],
+        "site": entry["site"],
+        "username": entry["username"],
+        "poll_interval": SANDBOX_POLL_SECONDS,
+    }
+    return settings, {"password": entry["password"]}
+
+
+ELOQUA = Vendor(
+    name="eloqua",
+    title="Eloqua",
+    module="connectors.eloqua",
+    adapter="EloquaConnector",
+    config="EloquaConfig",
+    # Oracle publishes no numeric REST rate, only 429 (REST API "HTTP status codes"). Its Bulk
+    # API soft limits (2,000 import and 2,000 export syncs an hour, OMCAB "Bulk API limits")
+    # count syncs, not calls, and one import sync per batch stays far below them.
+    limits=VendorLimits(rate=None, max_concurrent=None),
+    emulator="connectors.sandbox.eloqua:EloquaEmulator",
+    sandbox_connection=_eloqua_sandbox,
+)
+
+# Every system by name, in the order commands list them: the one list of systems.
+VENDORS: Mapping[str, Vendor] = MappingProxyType(
+    {vendor.name: vendor for vendor in (SALESFORCE, HUBSPOT, MARKETO, PARDOT, ELOQUA)}
+)
+SYSTEMS = tuple(VENDORS)
+
+# system -> (module, adapter class, config dataclass), as the registry names them.
+ADAPTERS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
+    {vendor.name: (vendor.module, vendor.adapter, vendor.config) for vendor in VENDORS.values()}
+)

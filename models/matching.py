@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select
 
+from connectors.systems import VENDORS
 from models.accounts import Account
 from models.domains import registrable_domain
 from models.errors import InputError
@@ -23,9 +24,6 @@ FREE_MAIL_DOMAINS = frozenset(
         "free.fr", "laposte.net", "t-online.de", "libero.it", "btinternet.com", "comcast.net",
     }
 )  # fmt: skip
-
-# Systems whose links are Salesforce ids (compared on their case-sensitive 15-character form).
-_SALESFORCE_IDS = ("salesforce", "pardot")
 
 
 def salesforce_id_key(record_id: str) -> str:
@@ -57,7 +55,9 @@ def build_account_index(connection: Connection, system: str) -> AccountIndex:
     """Index every account by its CRM link for `system` and by its registrable domain."""
     column_name = LINK_COLUMNS.get(system)
     link_column = getattr(Account, column_name) if column_name else Account.id
-    salesforce_ids = system in _SALESFORCE_IDS
+    # Salesforce ids (Pardot's links are too) compare on their case-sensitive 15-character form.
+    vendor = VENDORS.get(system)
+    salesforce_ids = vendor is not None and vendor.links_are_salesforce_ids
     index = AccountIndex(link_key="salesforce" if salesforce_ids else "plain")
     rows = connection.execution_options(stream_results=True, yield_per=20_000).execute(
         select(Account.id, link_column, Account.domain)

@@ -6,6 +6,8 @@ can build its options (and answer --help) without loading the database layer.
 
 from __future__ import annotations
 
+from connectors.systems import VENDORS
+
 # What a segment can be published for.
 USES = ("enrichment", "account_details", "gtm", "api", "sales_intelligence")
 
@@ -22,11 +24,9 @@ SOURCES = ("uploaded_list", "crm_report_sync", "crm_list_sync", "filter")
 # What separates the names in an enrichment value unless a field says otherwise.
 DEFAULT_DELIMITER = ";"
 
-# Which account column an explicit CRM link refers to, per system (models.matching matches on it;
-# `segsync sandbox start --accounts-csv` writes these columns).
-# Pardot prospects carry the Salesforce account id of their synced account.
+# Which account column an explicit CRM link refers to, per system that links records to accounts
+# (models.matching matches on it; `segsync sandbox start --accounts-csv` writes these columns).
+# Each system's column is its registry entry's (connectors.systems).
 LINK_COLUMNS = {
-    "salesforce": "salesforce_account_id",
-    "pardot": "salesforce_account_id",
-    "hubspot": "hubspot_company_id",
+    name: vendor.link_column for name, vendor in VENDORS.items() if vendor.link_column is not None
 }

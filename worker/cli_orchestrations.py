@@ -16,36 +16,19 @@ from worker.cli_database import Database
 from worker.cli_output import confirm_or_refuse, echo_json, fail, render_table
 
 if TYPE_CHECKING:
-    from connectors.base import Connector, FieldInfo
+    from connectors.base import FieldInfo
     from models.orchestration_status import LastRun, OrchestrationStatus
     from models.orchestrations import Keep
 
 T = TypeVar("T")
 
 
-def connector_for(database: Database, connection_name: str) -> Connector:
-    """A ready connector for a stored connection (secrets decrypted only in memory).
-
-    Its calls keep to the vendor's rate, shared with the workers when Redis is configured.
-    """
-    from connectors.ratelimit import rate_limiter
-    from models.connections import find_connection, resolve_secrets
-    from worker.connector_factory import apply_rate_limits, build_connector
-
-    with database.transaction() as session:
-        connection = find_connection(session, connection_name)
-        system, settings, key = connection.system, dict(connection.settings), connection.id
-        secrets = resolve_secrets(connection, database.settings.secret_key_text())
-    connector = build_connector(system, settings, secrets)
-    limiter = rate_limiter(database.settings.shared_redis_url())
-    apply_rate_limits(connector, system, f"{system}:{key}", limiter)
-    return connector
-
-
 def writable_field(
     database: Database, connection_name: str, object_type: str, field: str
 ) -> FieldInfo:
     """The field as the connection describes it (its own spelling); refused if not writable."""
+    from worker.connector_factory import connector_for
+
     connector = connector_for(database, connection_name)
     described = connector.describe_field(connector.check_object(object_type), field)
     if not described.writable:

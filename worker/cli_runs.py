@@ -114,7 +114,7 @@ def _run_here(
     database: Database, run_id: int, work: Work, connection_name: str, as_json: bool
 ) -> None:
     """Plan and write the run in this process, with progress; Ctrl-C cancels it."""
-    from worker.cli_orchestrations import connector_for
+    from worker.connector_factory import connector_for
     from worker.sync import cancel_run, run_in_foreground
 
     connector = connector_for(database, connection_name)
@@ -180,7 +180,7 @@ def _queue(
 def _dry_run(
     database: Database, name: str, orchestration_id: int, connection_name: str, as_json: bool
 ) -> None:
-    from worker.cli_orchestrations import connector_for
+    from worker.connector_factory import connector_for
     from worker.dry_run import dry_run
 
     connector = connector_for(database, connection_name)

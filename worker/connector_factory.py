@@ -7,13 +7,16 @@ import importlib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from connectors.ratelimit import RateLimit, RateLimiter, vendor_limits
-from connectors.systems import ADAPTERS, SYSTEMS
+from connectors.systems import SYSTEMS, VENDORS
 from models.errors import InputError
+
+if TYPE_CHECKING:
+    from worker.database import Database
 
 # How long one call may wait for the shared rate limit and a concurrent-call place before its
 # batch is retried later.
@@ -28,13 +31,12 @@ RATE_WINDOW_MARGIN = 0.5
 
 
 def _adapter(system: str) -> tuple[type[Connector], type[Any]]:
-    try:
-        module_name, adapter_name, config_name = ADAPTERS[system]
-    except KeyError:
-        raise InputError(f"unknown system {system!r} (systems: {', '.join(SYSTEMS)})") from None
-    module = importlib.import_module(module_name)
-    adapter: type[Connector] = getattr(module, adapter_name)
-    return adapter, getattr(module, config_name)
+    vendor = VENDORS.get(system)
+    if vendor is None:
+        raise InputError(f"unknown system {system!r} (systems: {', '.join(SYSTEMS)})")
+    module = importlib.import_module(vendor.module)
+    adapter: type[Connector] = getattr(module, vendor.adapter)
+    return adapter, getattr(module, vendor.config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,3 +137,21 @@ def apply_rate_limits(connector: Connector, system: str, key: str, limiter: Rate
     connector.set_call_slot(
         lambda: limiter.slot(key, limits, timeout=RATE_LIMIT_WAIT, lease=CALL_SLOT_LEASE)
     )
+
+
+def connector_for(database: Database, connection_name: str) -> Connector:
+    """A ready connector for a stored connection (secrets decrypted only in memory).
+
+    Its calls keep to the vendor's rate, shared with the workers when Redis is configured.
+    """
+    from connectors.ratelimit import rate_limiter
+    from models.connections import find_connection, resolve_secrets
+
+    with database.transaction() as session:
+        connection = find_connection(session, connection_name)
+        system, settings, key = connection.system, dict(connection.settings), connection.id
+        secrets = resolve_secrets(connection, database.settings.secret_key_text())
+    connector = build_connector(system, settings, secrets)
+    limiter = rate_limiter(database.settings.shared_redis_url())
+    apply_rate_limits(connector, system, f"{system}:{key}", limiter)
+    return connector

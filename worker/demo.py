@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,25 +20,26 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.sandbox.cluster import Sandbox
-from connectors.sandbox.eloqua import SEGMENT_FIELD as ELOQUA_FIELD
+from connectors.sandbox.eloqua_model import SEGMENT_FIELD as ELOQUA_FIELD
 from connectors.sandbox.hubspot import SEGMENT_PROPERTY, HubSpotEmulator
 from connectors.sandbox.marketo import SEGMENT_FIELD as MARKETO_FIELD
 from connectors.sandbox.pardot import SEGMENT_FIELD as PARDOT_FIELD
+from connectors.systems import SYSTEMS, VENDORS
 from models.connections import ConnectionSpec, add_connection, find_connection, new_secret_key
 from models.db import upgrade
 from models.errors import RuleError
 from models.orchestrations import OrchestrationSpec, Scope, create_orchestration, find_orchestration
 from models.runs import RUN_COUNTS, SyncRun
-from worker.cli_database import Database
-from worker.cli_orchestrations import connector_for
-from worker.connector_factory import build_config, check_keys
+from worker.connector_factory import build_config, check_keys, connector_for
+from worker.database import Database
 from worker.demo_data import SALESFORCE_FIELD, DemoSample, load_sample, make_sample, seed_emulators
 from worker.demo_defaults import DATABASE_FILE, DEFAULT_ACCOUNTS
 from worker.sandbox_connections import sandbox_connection
 from worker.settings import Settings
 from worker.sync import run_in_foreground, start_run
 
-# (system, object, field): every object the adapters support, with the emulators' segment field.
+# (system, object, field): every object the adapters support, with the emulators' segment field,
+# system by system in the registry's order (a test holds this to the registry and the adapters).
 TARGETS = (
     ("salesforce", "Lead", SALESFORCE_FIELD),
     ("salesforce", "Contact", SALESFORCE_FIELD),
@@ -50,7 +51,6 @@ TARGETS = (
     ("pardot", "prospects", PARDOT_FIELD),
     ("eloqua", "contacts", ELOQUA_FIELD),
 )
-SYSTEMS = tuple(dict.fromkeys(system for system, _object, _field in TARGETS))
 Say = Callable[[str], None]
 
 
@@ -130,7 +130,7 @@ def demo_environment(
         stack.callback(lambda: database.engine.dispose())
         upgrade(database.engine)
         sample = make_sample(accounts)
-        say("starting the Salesforce, HubSpot, Marketo, Pardot and Eloqua emulators")
+        say(f"starting the {_listed(VENDORS[system].title for system in SYSTEMS)} emulators")
         sandbox = stack.enter_context(Sandbox(list(SYSTEMS)))
         # HubSpot allows a Professional or Enterprise portal's private app 190 requests per 10 s
         # (100 on Free and Starter): with that, both rounds at the default size fit in the window
@@ -150,6 +150,12 @@ def demo_environment(
         )
         _connect(environment)
         yield environment
+
+
+def _listed(names: Iterable[str]) -> str:
+    """The names as prose: "A, B and C"."""
+    *others, last = names
+    return f"{', '.join(others)} and {last}" if others else last
 
 
 def _connect(environment: DemoEnvironment) -> None:

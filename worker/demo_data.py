@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from connectors.sandbox.eloqua import SEGMENT_FIELD as ELOQUA_FIELD
 from connectors.sandbox.eloqua import EloquaEmulator
+from connectors.sandbox.eloqua_model import SEGMENT_FIELD as ELOQUA_FIELD
 from connectors.sandbox.hubspot import SEGMENT_PROPERTY, HubSpotEmulator
 from connectors.sandbox.marketo import SEGMENT_FIELD as MARKETO_FIELD
 from connectors.sandbox.marketo import MarketoEmulator

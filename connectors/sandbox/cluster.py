@@ -2,33 +2,48 @@
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from connectors.sandbox.eloqua import EloquaEmulator
-from connectors.sandbox.hubspot import HubSpotEmulator
-from connectors.sandbox.marketo import MarketoEmulator
-from connectors.sandbox.pardot import PardotEmulator
-from connectors.sandbox.salesforce import SalesforceEmulator
 from connectors.sandbox.seeding import SeededCompanies
 from connectors.sandbox.server import Emulator, EmulatorServer
 from connectors.sandbox.tls import SandboxCertificates, make_certificates
+from connectors.systems import VENDORS
 
-# Every emulator notes the companies its own seed put records at (`seeded`).
-SandboxEmulator = (
-    SalesforceEmulator | HubSpotEmulator | MarketoEmulator | PardotEmulator | EloquaEmulator
-)
-# system -> factory(records, latency seconds)
-EMULATORS: dict[str, Callable[[int, float], SandboxEmulator]] = {
-    "salesforce": lambda records, latency: SalesforceEmulator(records=records, latency=latency),
-    "hubspot": lambda records, latency: HubSpotEmulator(records=records, latency=latency),
-    "marketo": lambda records, latency: MarketoEmulator(records=records, latency=latency),
-    "pardot": lambda records, latency: PardotEmulator(records=records, latency=latency),
-    "eloqua": lambda records, latency: EloquaEmulator(records=records, latency=latency),
+EmulatorFactory = Callable[[int, float], Emulator]
+
+
+def emulator_factory(path: str) -> EmulatorFactory:
+    """Makes the emulator class at `path` ("module:Class"), imported on first use."""
+
+    def make(records: int, latency: float) -> Emulator:
+        module_name, _, class_name = path.partition(":")
+        emulator = getattr(importlib.import_module(module_name), class_name)
+        if not (isinstance(emulator, type) and issubclass(emulator, Emulator)):
+            raise TypeError(f"{path} is not an emulator")
+        # Every emulator takes the records to seed and its latency (the base class only latency).
+        seeded_emulator: Callable[..., Emulator] = emulator
+        return seeded_emulator(records=records, latency=latency)
+
+    return make
+
+
+# system -> factory(records, latency seconds), one per registry entry.
+EMULATORS: dict[str, EmulatorFactory] = {
+    name: emulator_factory(vendor.emulator) for name, vendor in VENDORS.items()
 }
+
+
+def _seeded(emulator: Emulator) -> SeededCompanies:
+    # Every emulator notes the companies its own seed put records at (`seeded`).
+    seeded = getattr(emulator, "seeded", None)
+    if not isinstance(seeded, SeededCompanies):
+        raise TypeError(f"{type(emulator).__name__} notes no seeded companies")
+    return seeded
 
 
 def parse_systems(text: str) -> list[str]:
@@ -63,7 +78,7 @@ class Sandbox:
         try:
             for system in systems:
                 emulator = EMULATORS[system](records, latency)
-                self.seeded.merge(emulator.seeded)
+                self.seeded.merge(_seeded(emulator))
                 server = EmulatorServer(emulator, self.certificates)
                 server.start()
                 self._servers.append(server)

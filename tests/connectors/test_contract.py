@@ -10,14 +10,13 @@ import pytest
 
 from connectors.base import READ_PAGE_ATTEMPTS, Connector, Update
 from connectors.errors import DailyQuotaError, FatalError, RetryableError
+from connectors.systems import SYSTEMS
 from tests.connectors.harness import Harness
-
-SYSTEMS = ["salesforce", "hubspot", "marketo", "pardot", "eloqua"]
 
 
 @pytest.fixture(params=SYSTEMS)
 def harness(request: pytest.FixtureRequest) -> Harness:
-    """Each vendor's harness in turn."""
+    """Each registered vendor's harness (the `<system>_harness` fixture) in turn."""
     found: Harness = request.getfixturevalue(f"{request.param}_harness")
     return found
 

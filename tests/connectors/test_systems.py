@@ -1,7 +1,9 @@
-"""connectors.systems: the light list of systems names real adapters, and every one is emulated."""
+"""connectors.systems: the light registry names real adapters and emulators, and holds the limits
+the rate limiter applies."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import subprocess
@@ -10,8 +12,11 @@ import sys
 import pytest
 
 from connectors.base import Connector
+from connectors.ratelimit import VENDOR_LIMITS, RateLimit, VendorLimits, vendor_limits
+from connectors.sandbox import cluster
 from connectors.sandbox.cluster import EMULATORS
-from connectors.systems import ADAPTERS, SYSTEMS
+from connectors.sandbox.server import Emulator
+from connectors.systems import ADAPTERS, SYSTEMS, VENDORS
 
 
 @pytest.mark.parametrize("system", SYSTEMS)
@@ -40,3 +45,41 @@ def test_importing_the_list_loads_no_adapter() -> None:
     )
 
     assert done.stdout.strip() == "['connectors', 'connectors.systems']"
+
+
+@pytest.mark.parametrize("system", SYSTEMS)
+def test_each_system_names_its_emulator_which_is_loaded_on_first_use(system: str) -> None:
+    module_name, _, class_name = VENDORS[system].emulator.partition(":")
+
+    made = EMULATORS[system](3, 0.0)
+
+    assert type(made) is getattr(importlib.import_module(module_name), class_name)
+    assert isinstance(made, Emulator)
+
+
+def test_an_emulator_path_naming_no_emulator_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(
+        cluster.EMULATORS, "salesforce", cluster.emulator_factory("connectors.systems:Vendor")
+    )
+
+    with pytest.raises(TypeError, match=r"connectors\.systems:Vendor is not an emulator"):
+        cluster.Sandbox(["salesforce"])
+
+
+def test_the_rate_limiter_holds_each_system_to_its_entrys_limits() -> None:
+    assert dict(VENDOR_LIMITS) == {system: VENDORS[system].limits for system in SYSTEMS}
+    assert vendor_limits("marketo") == VendorLimits(RateLimit(100, 20.0), 10)
+
+
+def test_importing_the_registry_loads_no_redis_sdk_or_database_layer() -> None:
+    probe = (
+        "import sys, connectors.systems; "
+        "print(sorted(name.partition('.')[0] for name in sys.modules))"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+
+    loaded = set(ast.literal_eval(done.stdout.strip()))
+    assert not loaded & {"redis", "requests", "simple_salesforce", "sqlalchemy", "models"}

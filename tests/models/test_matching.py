@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from connectors.systems import SYSTEMS, VENDORS
+from models.accounts import Account
 from models.matching import AccountIndex, build_account_index, match_account
+from models.vocabulary import LINK_COLUMNS
 from tests.factories import add_accounts
 
 
@@ -73,3 +76,15 @@ def test_ambiguous_and_malformed_domains_do_not_match(session: Session) -> None:
         match_account(index, linked_account_id=None, email="not an email", website="not a site")
         is None
     )
+
+
+def test_each_system_links_by_the_column_its_registry_entry_names(session: Session) -> None:
+    pardot = index_for(session, "pardot")
+    marketo = build_account_index(session.connection(), "marketo")
+
+    # Pardot's links are Salesforce Account ids: the 15-character form matches too.
+    assert match_account(pardot, linked_account_id="001000000000001", email=None, website=None) == 1
+    # Marketo records link to no account: an id that happens to be an account's matches nothing.
+    assert match_account(marketo, linked_account_id="1", email=None, website=None) is None
+    assert set(LINK_COLUMNS) == {s for s in SYSTEMS if VENDORS[s].link_column is not None}
+    assert set(LINK_COLUMNS.values()) <= set(Account.__table__.columns.keys())

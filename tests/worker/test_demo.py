@@ -6,6 +6,7 @@ what it leaves behind, and with SEGSYNC_* variables that it must ignore.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from connectors.sandbox.marketo import STRING_MAX_LENGTH, MarketoEmulator
 from connectors.sandbox.pardot import TEXT_MAX_LENGTH as PARDOT_TEXT_MAX_LENGTH
 from connectors.sandbox.pardot import PardotEmulator
 from connectors.sandbox.salesforce import SalesforceEmulator
+from connectors.systems import SYSTEMS, VENDORS
 from models.accounts import Account
 from models.db import make_engine, upgrade
 from models.domains import registrable_domain
@@ -326,3 +328,23 @@ def test_first_run_writes_each_record_its_accounts_value_once(accounts: int) -> 
         assert {system: len(e.writes) for system, e in demo.sandbox.emulators.items()} == written
         assert [row["enriched"] for row in second] == [0] * len(TARGETS)
         assert [row["failed"] for row in second] == [0] * len(TARGETS)
+
+
+def test_the_demo_runs_every_registered_system_and_each_object_its_adapter_supports() -> None:
+    systems = tuple(dict.fromkeys(system for system, _object, _field in TARGETS))
+    objects = {system: tuple(o for s, o, _field in TARGETS if s == system) for system in systems}
+
+    assert systems == SYSTEMS
+    for system in SYSTEMS:
+        module = importlib.import_module(VENDORS[system].module)
+        assert objects[system] == getattr(module, VENDORS[system].adapter).objects
+
+
+def test_the_demo_imports_no_command_line_module() -> None:
+    probe = "import sys, worker.demo; print([m for m in sys.modules if m.startswith('worker.cli')])"
+
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+
+    assert done.stdout.strip() == "[]"
