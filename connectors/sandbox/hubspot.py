@@ -1,64 +1,44 @@
-"""A HubSpot CRM v3 emulator: objects list, batch read and update, properties, OAuth, limits."""
+"""A HubSpot CRM v3 emulator: objects list, batch read and update, properties, OAuth, limits.
+
+The objects API lives in hubspot_objects (this emulator's base class); this module authenticates,
+applies the rate limits, issues OAuth tokens and seeds records.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import secrets
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
+from connectors.sandbox.hubspot_objects import (
+    BUILTIN_PROPERTIES,
+    OBJECT_TYPES,
+    SEGMENT_PROPERTY,
+    CrmObject,
+    HubSpotObjects,
+    error,
+    stamp,
+)
+
+# Re-exported: tests and the registry know it from this module.
+from connectors.sandbox.hubspot_objects import TEXT_MAX_LENGTH as TEXT_MAX_LENGTH
 from connectors.sandbox.seeding import (
     SeededCompanies,
     company_domain,
     company_name,
     company_website,
 )
-from connectors.sandbox.server import Emulator, Request, Response
+from connectors.sandbox.server import Request, Response
 
-# HubSpot's CRM limit for single- and multi-line text property values (knowledge.hubspot.com,
-# "Property field types in HubSpot": 65,536 characters when the value comes through the CRM).
-TEXT_MAX_LENGTH = 65_536
-PAGE_LIMIT_MAX = 100
-BATCH_MAX = 100
 ACCESS_TOKEN_SECONDS = 1800
-# The custom property every object type carries in the sandbox.
-SEGMENT_PROPERTY = "segment_names"
-
-_OBJECT_TYPES = {
-    "contacts": ("0-1", "CONTACT", ("contact",)),
-    "companies": ("0-2", "COMPANY", ("company",)),
-    "leads": ("0-136", "LEAD", ("lead",)),
-}
-_BUILTIN_PROPERTIES = {
-    "contacts": ("email", "firstname", "lastname", "company", "website"),
-    "companies": ("name", "domain", "website"),
-    "leads": ("hs_lead_name",),
-}
 _FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
 _LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
-_EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
-
-def _stamp(seconds: float = 0.0) -> str:
-    moment = _EPOCH + dt.timedelta(seconds=seconds) if seconds else dt.datetime.now(dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _error(status: int, message: str, category: str | None, **extra: Any) -> Response:
-    body: dict[str, Any] = {"status": "error", "message": message}
-    body["correlationId"] = str(uuid.uuid4())
-    if category:
-        body["category"] = category
-    body.update(extra)
-    return Response(status, body)
-
-
 # A 429's policyName -> the word its message uses ("You have reached your secondly limit.").
 _POLICY_WORDS = {
     "SECONDLY": "secondly",
@@ -88,17 +68,7 @@ class _RateRefusal:
         return body
 
 
-@dataclass
-class _Object:
-    id: str
-    properties: dict[str, str | None]
-    created_at: str
-    updated_at: str
-    # associated object type -> ids, in the order they were associated
-    links: dict[str, list[str]] = field(default_factory=dict)
-
-
-class HubSpotEmulator(Emulator):
+class HubSpotEmulator(HubSpotObjects):
     """HubSpot's CRM objects, properties and OAuth endpoints, with its limits and error bodies.
 
     Faults: rate_limit and daily_limit answer the next request(s) with the TEN_SECONDLY_ROLLING
@@ -140,14 +110,14 @@ class HubSpotEmulator(Emulator):
         self._window: deque[float] = deque()
         self._daily_used = 0
         self._day = dt.datetime.now(dt.UTC).date()
-        self._objects: dict[str, dict[str, _Object]] = {name: {} for name in _OBJECT_TYPES}
+        self._objects: dict[str, dict[str, CrmObject]] = {name: {} for name in OBJECT_TYPES}
         # Deleted records: HubSpot archives them, and only `archived=true` reads still see them.
-        self._archived: dict[str, dict[str, _Object]] = {name: {} for name in _OBJECT_TYPES}
+        self._archived: dict[str, dict[str, CrmObject]] = {name: {} for name in OBJECT_TYPES}
         self._next_id = 1001
         self._properties = {
             object_type: {name: self._property(object_type, name) for name in names}
             | {SEGMENT_PROPERTY: self._property(object_type, SEGMENT_PROPERTY, custom=True)}
-            for object_type, names in _BUILTIN_PROPERTIES.items()
+            for object_type, names in BUILTIN_PROPERTIES.items()
         }
         self.seeded = SeededCompanies()
         if records > 0:
@@ -162,9 +132,9 @@ class HubSpotEmulator(Emulator):
             for row in rows:
                 record_id = str(self._next_id)
                 self._next_id += 1
-                created = _stamp(self._next_id)
+                created = stamp(self._next_id)
                 properties = {key: None if v is None else str(v) for key, v in row.items()}
-                self._objects[object_type][record_id] = _Object(
+                self._objects[object_type][record_id] = CrmObject(
                     record_id, properties, created, created
                 )
                 ids.append(record_id)
@@ -198,7 +168,7 @@ class HubSpotEmulator(Emulator):
 
     def describe(self) -> dict[str, Any]:
         """base_url, a private-app access_token, the OAuth app, each object's segment property."""
-        objects = [name for name in _OBJECT_TYPES if self._object_type(name)]
+        objects = [name for name in OBJECT_TYPES if self._object_type(name)]
         return {
             "base_url": self.base_url,
             "access_token": self.private_app_token,
@@ -245,7 +215,7 @@ class HubSpotEmulator(Emulator):
         if len(parts) >= 4 and parts[:3] == ["crm", "v3", "objects"]:
             object_type = self._object_type(parts[3])
             if object_type is None:
-                return _error(400, f"Unable to infer object type from: {parts[3]}", None)
+                return error(400, f"Unable to infer object type from: {parts[3]}", None)
             if request.method == "GET" and len(parts) == 4:
                 return self._list(request, object_type)
             if request.method == "POST" and parts[4:] == ["batch", "update"]:
@@ -255,13 +225,13 @@ class HubSpotEmulator(Emulator):
         if request.method == "GET" and len(parts) == 5 and parts[:3] == ["crm", "v3", "properties"]:
             object_type = self._object_type(parts[3])
             if object_type is None:
-                return _error(400, f"Unable to infer object type from: {parts[3]}", None)
+                return error(400, f"Unable to infer object type from: {parts[3]}", None)
             found = self._properties[object_type].get(parts[4])
             if found is None:
                 message = f"Unable to find property {parts[4]} on object type {object_type}"
-                return _error(404, message, "OBJECT_NOT_FOUND")
+                return error(404, message, "OBJECT_NOT_FOUND")
             return Response(body=found)
-        return _error(404, f"No route for {request.method} {request.path}", "OBJECT_NOT_FOUND")
+        return error(404, f"No route for {request.method} {request.path}", "OBJECT_NOT_FOUND")
 
     def _authenticate(self, request: Request) -> tuple[bool, Response | None]:
         header = request.headers.get("authorization", "")
@@ -275,13 +245,13 @@ class HubSpotEmulator(Emulator):
         if expires is not None:
             ago = int(time.monotonic() - expires)
             message = f"The OAuth token used to make this call expired {ago} second(s) ago."
-            return False, _error(401, message, "EXPIRED_AUTHENTICATION")
+            return False, error(401, message, "EXPIRED_AUTHENTICATION")
         message = (
             "Authentication credentials not found. This API supports OAuth 2.0 authentication "
             "and you can find more details at https://developers.hubspot.com/docs/methods/auth/"
             "oauth-overview"
         )
-        return False, _error(401, message, "INVALID_AUTHENTICATION")
+        return False, error(401, message, "INVALID_AUTHENTICATION")
 
     def _rate_limit(self, private: bool) -> tuple[Response | None, dict[str, str]]:
         """HubSpot's per-second and rolling ten-second limits for every app, and the daily one
@@ -381,238 +351,7 @@ class HubSpotEmulator(Emulator):
             "dataHostingLocation": "na1",
         }
 
-    def _object_type(self, spelled: str) -> str | None:
-        for name, (type_id, _, aliases) in _OBJECT_TYPES.items():
-            if spelled.lower() in (name, type_id, *aliases):
-                return None if name == "leads" and not self.leads_enabled else name
-        return None
-
-    # ---- objects ----------------------------------------------------------------------------
-
-    def _list(self, request: Request, object_type: str) -> Response:
-        try:
-            limit = min(max(int(request.param("limit") or 10), 1), PAGE_LIMIT_MAX)
-            after = int(request.param("after") or 0)
-        except ValueError:
-            return _error(400, "limit and after must be integers", "VALIDATION_ERROR")
-        wanted = _listed(request.query.get("properties", []))
-        associations = [
-            self._object_type(a) for a in _listed(request.query.get("associations", []))
-        ]
-        with self.lock:
-            ordered = sorted(
-                (o for o in self._objects[object_type].values() if int(o.id) >= after),
-                key=lambda o: int(o.id),
-            )
-            page = ordered[: limit + 1]
-            results = [
-                self._render(object_type, o, wanted, [a for a in associations if a])
-                for o in page[:limit]
-            ]
-        body: dict[str, Any] = {"results": results}
-        if len(page) > limit:
-            following = [
-                (key, value)
-                for key, values in request.query.items()
-                if key not in ("after", "limit")
-                for value in values
-            ]
-            following += [("limit", str(limit)), ("after", page[limit].id)]
-            link = f"{self.base_url}{request.path}?{urlencode(following)}"
-            body["paging"] = {"next": {"after": page[limit].id, "link": link}}
-        return Response(body=body)
-
-    def _render(
-        self, object_type: str, found: _Object, wanted: list[str] | None, associations: list[str]
-    ) -> dict[str, Any]:
-        defaults = {"contacts": ["email", "firstname", "lastname"], "companies": ["name", "domain"]}
-        names = wanted if wanted is not None else list(found.properties)
-        if wanted == []:
-            names = defaults.get(object_type, [])
-        known = self._properties[object_type]
-        properties = {name: found.properties.get(name) for name in names if name in known}
-        properties |= {
-            "hs_object_id": found.id,
-            "createdate": found.created_at,
-            "lastmodifieddate": found.updated_at,
-        }
-        rendered: dict[str, Any] = {
-            "id": found.id,
-            "properties": properties,
-            "createdAt": found.created_at,
-            "updatedAt": found.updated_at,
-            "archived": False,
-        }
-        singular = _OBJECT_TYPES[object_type][2][0]
-        linked = {}
-        for other in associations:
-            ids = found.links.get(other, [])
-            if ids:
-                # HubSpot lists a labelled company once per label: primary and unlabelled.
-                kind = f"{singular}_to_{_OBJECT_TYPES[other][2][0]}"
-                results = [{"id": i, "type": kind} for i in ids]
-                results += [{"id": i, "type": f"{kind}_unlabeled"} for i in ids]
-                linked[other] = {"results": results}
-        if linked:
-            rendered["associations"] = linked
-        return rendered
-
-    def _batch_read(self, request: Request, object_type: str) -> Response:
-        """Records by id: 200 when every id was found, else 207 naming the missing ids."""
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        properties = body.get("properties", []) if isinstance(body, dict) else None
-        if (
-            not isinstance(inputs, list)
-            or not all(isinstance(i, dict) and isinstance(i.get("id"), str | int) for i in inputs)
-            or not isinstance(properties, list)
-        ):
-            return _error(400, "Invalid input JSON on line 1", "VALIDATION_ERROR")
-        if len(inputs) > BATCH_MAX:
-            message = f"Batch input size {len(inputs)} exceeds the maximum of {BATCH_MAX}"
-            return _error(400, message, "VALIDATION_ERROR")
-        if isinstance(body, dict) and body.get("idProperty"):
-            # HubSpot reads by any unique property; the sandbox holds none besides the id.
-            message = f"idProperty {body['idProperty']} is not a unique property in the sandbox"
-            return _error(400, message, "VALIDATION_ERROR")
-        archived = (request.param("archived") or "false").lower() == "true"
-        wanted = [str(name) for name in properties]
-        started, results, missing = _stamp(), [], []
-        with self.lock:
-            held = (self._archived if archived else self._objects)[object_type]
-            for record_id in dict.fromkeys(str(i["id"]) for i in inputs):
-                found = held.get(record_id)
-                if found is None:
-                    missing.append(record_id)
-                    continue
-                rendered = self._render(object_type, found, wanted, [])
-                if archived:
-                    rendered |= {"archived": True, "archivedAt": found.updated_at}
-                results.append(rendered)
-        answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
-        answer |= {"startedAt": started, "completedAt": _stamp()}
-        if not missing:
-            return Response(body=answer)
-        message = (
-            f"Could not get some {_OBJECT_TYPES[object_type][1]} objects, they may be deleted "
-            "or not exist. Check that ids are valid."
-        )
-        # One error entry lists every missing id, and numErrors counts entries, not ids.
-        answer |= {"numErrors": 1, "errors": [_record_error("OBJECT_NOT_FOUND", message, missing)]}
-        return Response(207, answer)
-
-    def _batch_update(self, request: Request, object_type: str, call: int) -> Response:
-        try:
-            inputs = (request.json() or {}).get("inputs")
-        except (ValueError, AttributeError):
-            inputs = None
-        if not isinstance(inputs, list) or not all(
-            isinstance(i, dict) and isinstance(i.get("properties"), dict) for i in inputs
-        ):
-            return _error(400, "Invalid input JSON on line 1", "VALIDATION_ERROR")
-        if len(inputs) > BATCH_MAX:
-            message = f"Batch input size {len(inputs)} exceeds the maximum of {BATCH_MAX}"
-            return _error(400, message, "VALIDATION_ERROR")
-        ids = [str(i.get("id")) for i in inputs]
-        duplicates = sorted({i for i in ids if ids.count(i) > 1})
-        if duplicates:
-            return _error(
-                400, f"Duplicate IDs found in batch input: {duplicates}", "VALIDATION_ERROR"
-            )
-        invalid = self._invalid_values(object_type, inputs)
-        if invalid:
-            # HubSpot refuses the whole batch when any value is invalid, without naming the input.
-            message = f"Property values were not valid: {json.dumps(invalid)}"
-            return _error(400, message, "VALIDATION_ERROR")
-        injected = self.faults.take("record_failure")
-        failing = {str(i) for i in (injected.params.get("record_ids", []) if injected else [])}
-        category = str(injected.params.get("code", "OBJECT_NOT_FOUND")) if injected else ""
-        started, results = _stamp(), []
-        missing, refused = [], []
-        with self.lock:
-            for record_id, item in zip(ids, inputs, strict=True):
-                found = self._objects[object_type].get(record_id)
-                if found is None:
-                    missing.append(record_id)
-                    continue
-                if record_id in failing:
-                    refused.append(record_id)
-                    continue
-                values = {k: None if v is None else str(v) for k, v in item["properties"].items()}
-                found.properties.update(values)
-                found.updated_at = _stamp()
-                for name, value in values.items():
-                    self.log_write(object_type, record_id, name, value, call)
-                results.append(self._render(object_type, found, list(values), []))
-        kind = _OBJECT_TYPES[object_type][1]
-        errors = []
-        if missing:
-            message = (
-                f"Could not get some {kind} objects, they may be deleted or not exist. "
-                "Check that ids are valid."
-            )
-            errors.append(_record_error("OBJECT_NOT_FOUND", message, missing))
-        if refused:
-            errors.append(_record_error(category, f"Injected failure updating {kind}", refused))
-        body: dict[str, Any] = {"status": "COMPLETE", "results": results}
-        body |= {"startedAt": started, "completedAt": _stamp()}
-        if errors:
-            body |= {"numErrors": len(missing) + len(refused), "errors": errors}
-        return Response(207 if errors else 200, body)
-
-    def _invalid_values(self, object_type: str, inputs: list[dict[str, Any]]) -> list[Any]:
-        invalid: list[dict[str, Any]] = []
-        known = self._properties[object_type]
-        for item in inputs:
-            for name, value in item["properties"].items():
-                definition = known.get(name)
-                problem = None
-                if definition is None:
-                    problem = ("PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
-                elif definition["modificationMetadata"]["readOnlyValue"]:
-                    problem = ("READ_ONLY_VALUE", f'Property "{name}" is read-only')
-                elif value is not None and len(str(value)) > TEXT_MAX_LENGTH:
-                    problem = (
-                        "INVALID_STRING_LENGTH",
-                        f'Value for "{name}" is {len(str(value))} characters long; '
-                        f"the limit is {TEXT_MAX_LENGTH}",
-                    )
-                if problem and all(i["name"] != name or i["error"] != problem[0] for i in invalid):
-                    invalid.append(
-                        {"isValid": False, "message": problem[1], "error": problem[0], "name": name}
-                    )
-        return invalid
-
     # ---- seed data and definitions ----------------------------------------------------------
-
-    def _property(self, object_type: str, name: str, custom: bool = False) -> dict[str, Any]:
-        return {
-            "name": name,
-            "label": name.replace("_", " ").title(),
-            "type": "string",
-            "fieldType": "text",
-            "description": "Published segments of the record's account" if custom else "",
-            "groupName": f"{_OBJECT_TYPES[object_type][2][0]}information",
-            "options": [],
-            "displayOrder": -1,
-            "calculated": False,
-            "externalOptions": False,
-            "hasUniqueValue": False,
-            "hidden": False,
-            "hubspotDefined": not custom,
-            "modificationMetadata": {
-                "archivable": custom,
-                "readOnlyDefinition": not custom,
-                "readOnlyValue": False,
-            },
-            "formField": True,
-            "createdAt": _stamp(1),
-            "updatedAt": _stamp(1),
-            "archived": False,
-        }
 
     def _seed(self, records: int) -> None:
         """Company n (from 0); contact n works at company n//2, and every third is associated
@@ -651,12 +390,3 @@ class HubSpotEmulator(Emulator):
             )
             for lead_id, n in zip(leads, range(0, records, 4), strict=True):
                 self.associate(lead_id, companies[n // 2], object_type="leads")
-
-
-def _listed(values: list[str]) -> list[str]:
-    """Query values given repeated or comma-separated, as HubSpot accepts both."""
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-def _record_error(category: str, message: str, ids: list[str]) -> dict[str, Any]:
-    return {"status": "error", "category": category, "message": message, "context": {"ids": ids}}
