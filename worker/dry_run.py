@@ -15,7 +15,7 @@ from connectors.base import Connector
 from models.db import transaction
 from models.orchestrations import Orchestration
 from worker.planning import Plan, Progress, diff, value_format
-from worker.sync import count_api_usage
+from worker.sync import count_api_usage, metered
 
 # How many of the changes a dry run shows, with each record's current and new value.
 CHANGES_SHOWN = 20
@@ -40,16 +40,17 @@ def dry_run(
     """Read, match and compare as a run would; return the counts and the first changes."""
     with factory() as session:
         orchestration = session.get_one(Orchestration, orchestration_id)
-    calls_before = connector.api_calls
+    spent = metered(connector)
     try:
         fmt = value_format(orchestration, connector)
         plan = diff(
             factory, orchestration, connector, fmt, progress, lambda _read: True, changes_shown
         )
     finally:
+        calls = spent().calls
         with transaction(factory) as session:
-            count_api_usage(session, orchestration_id, connector.api_calls - calls_before)
+            count_api_usage(session, orchestration_id, calls)
     assert plan is not None  # only keep_reading stops a plan, and this one never does
     updates = len(plan.updates)
     batches = -(-updates // connector.planned_batch_size(updates))
-    return DryRun(plan, batches, connector.api_calls - calls_before)
+    return DryRun(plan, batches, calls)

@@ -224,13 +224,12 @@ def check_beat(settings: Settings, seconds: float) -> str:
 
 def run_limits(settings: Settings) -> RunLimits:
     """The sweeper's limits under `settings` (those of the workers and beat, when shared)."""
-    from worker.task_endings import kill_margin
+    from worker.task_endings import planning_lease
 
-    plan_limit = settings.plan_time_limit_seconds
     return RunLimits(
         stale_after=timedelta(seconds=settings.stale_after_seconds),
-        # As worker.tasks.planning_lease, from these settings rather than a worker's.
-        planning_lease=timedelta(seconds=plan_limit + 2 * kill_margin(plan_limit)),
+        # As the sweeper's (worker.tasks.sweep), from these settings rather than a worker's.
+        planning_lease=planning_lease(settings.plan_time_limit_seconds),
         sweep_interval=timedelta(seconds=settings.beat_interval_seconds),
     )
 

@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, insert, select, update
+from sqlalchemy import Update as UpdateStatement
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector, QuotaUsage, Update, WriteResult
-from connectors.errors import ConnectorError, DailyQuotaError, RetryableError
+from connectors.errors import ConnectorError
 from models.base import utcnow
 from models.db import transaction
 from models.observability import record_quota
@@ -36,14 +37,25 @@ from models.runs import (
     SyncRun,
     partial_reason,
 )
+from worker.failure_policy import (
+    FOREGROUND,
+    TASK_PLANNING,
+    Decision,
+    Defer,
+    FailBatch,
+    Limits,
+    Phase,
+    Refused,
+    Retry,
+    budget_spent,
+    decide,
+)
 from worker.planning import Progress, diff, value_format
 
 log = logging.getLogger(__name__)
 
 # A batch claimed by a worker that then vanished is taken again after this long.
 BATCH_LEASE = timedelta(minutes=10)
-# The longest the foreground run sleeps before retrying a batch.
-MAX_FOREGROUND_WAIT = 60.0
 
 
 def start_run(session: Session, orchestration: Orchestration, trigger: str) -> SyncRun:
@@ -135,7 +147,7 @@ class VendorUse:
     quota: QuotaUsage | None
 
 
-def _metered(connector: Connector) -> Callable[[], VendorUse]:
+def metered(connector: Connector) -> Callable[[], VendorUse]:
     """What `connector` spends from now on, asked for later (it is reused across runs)."""
     calls, throttled, quota = connector.api_calls, connector.throttled, connector.quota
 
@@ -211,6 +223,33 @@ def _requeue_run(factory: sessionmaker[Session], run_id: int, attempt: int) -> N
         )
 
 
+def _settle_plan(
+    factory: sessionmaker[Session], run_id: int, attempt: int, decision: Decision
+) -> None:
+    """Record `decision` on a run whose planning attempt `attempt` the vendor refused."""
+    if isinstance(decision, Retry):
+        _requeue_run(factory, run_id, attempt)
+    elif isinstance(decision, Defer):
+        defer_run(factory, run_id, decision, attempt=attempt)
+    else:
+        fail_run(factory, run_id, decision.reason, attempt=attempt)
+
+
+def settle_batch(
+    factory: sessionmaker[Session], run_id: int, batch_id: int, decision: Decision
+) -> None:
+    """Record `decision` on the run of batch `batch_id`, which the vendor refused."""
+    if isinstance(decision, Retry):
+        count_batch_retry(factory, batch_id)
+    elif isinstance(decision, Defer):
+        defer_run(factory, run_id, decision)
+    else:
+        # The run fails first, so that this batch, given up, cannot close it as done.
+        fail_run(factory, run_id, decision.reason)
+        if isinstance(decision, FailBatch):
+            give_up_batch(factory, batch_id, decision.reason)
+
+
 def fail_run(
     factory: sessionmaker[Session], run_id: int, reason: str, *, attempt: int | None = None
 ) -> None:
@@ -230,13 +269,20 @@ def plan_run(
     run_id: int,
     connector: Connector,
     progress: Progress | None = None,
+    *,
+    retry: int = 0,
+    limits: Limits = TASK_PLANNING,
 ) -> list[int]:
-    """Claim a queued run, compute what to write, and store it as batches; returns batch ids."""
+    """Claim a queued run, compute what to write, and store it as batches; returns batch ids.
+
+    Refused (worker.failure_policy), its decision recorded, when the vendor refused the plan;
+    `retry`: how many times the caller has retried this plan already, under `limits`.
+    """
     claimed = _claim_run(factory, run_id)
     if claimed is None:
         return []
     orchestration, attempt = claimed
-    spent = _metered(connector)
+    spent = metered(connector)
     try:
         fmt = value_format(orchestration, connector)
         plan = diff(
@@ -249,13 +295,9 @@ def plan_run(
         )
     except ConnectorError as exc:
         _charge_run(factory, run_id, spent())
-        if isinstance(exc, RetryableError):
-            _requeue_run(factory, run_id, attempt)
-        elif isinstance(exc, DailyQuotaError):
-            defer_run(factory, run_id, str(exc), attempt=attempt)
-        else:
-            fail_run(factory, run_id, str(exc), attempt=attempt)
-        raise
+        decision = decide(exc, Phase.PLANNING, retry + 1, limits)
+        _settle_plan(factory, run_id, attempt, decision)
+        raise Refused(exc, decision) from exc
     if plan is None:
         log.info(
             "run %d: planning attempt %d stopped: the run is no longer its own", run_id, attempt
@@ -337,16 +379,9 @@ def write_batch(
             return False  # the run was deleted with its orchestration
         run = session.get_one(SyncRun, batch.run_id)
         orchestration = session.get_one(Orchestration, run.orchestration_id)
-        if run.status == "running" and _budget_spent(session, orchestration):
-            session.execute(
-                update(SyncRun)
-                .where(SyncRun.id == run.id, SyncRun.status == "running")
-                .values(
-                    status="deferred",
-                    resume_at=next_utc_day(now),
-                    reason=f"daily API budget of {orchestration.daily_api_budget} calls is spent",
-                )
-            )
+        over_budget = _over_budget(session, orchestration, now) if run.status == "running" else None
+        if over_budget is not None:
+            session.execute(_deferring(run.id, None, over_budget))
             return False
         # Only a batch of a running run is written: a failed or deferred run writes nothing more.
         claimed = session.execute(
@@ -369,7 +404,7 @@ def write_batch(
             orchestration.field,
             orchestration.id,
         )
-    spent = _metered(connector)
+    spent = metered(connector)
     try:
         with _lease_kept(factory, batch_id, attempts, lease):
             already = _already_written(connector, object_type, field, updates, attempts)
@@ -541,36 +576,36 @@ def count_batch_retry(factory: sessionmaker[Session], batch_id: int) -> None:
         )
 
 
-def next_utc_day(now: datetime) -> datetime:
-    """Midnight UTC after `now`: when vendors' daily quotas and segsync's budgets reset."""
-    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def _budget_spent(session: Session, orchestration: Orchestration) -> bool:
-    if orchestration.daily_api_budget is None:
-        return False
+def _over_budget(session: Session, orchestration: Orchestration, now: datetime) -> Defer | None:
+    """The deferral of the orchestration's run when it spent its daily API budget."""
+    budget = orchestration.daily_api_budget
+    if budget is None:
+        return None
     used = session.scalar(
         select(ApiUsage.calls).where(
-            ApiUsage.orchestration_id == orchestration.id, ApiUsage.day == utcnow().date()
+            ApiUsage.orchestration_id == orchestration.id, ApiUsage.day == now.date()
         )
     )
-    return int(used or 0) >= orchestration.daily_api_budget
+    return budget_spent(budget, now) if int(used or 0) >= budget else None
+
+
+def _deferring(run_id: int, attempt: int | None, deferral: Defer) -> UpdateStatement:
+    """The UPDATE that parks a running run as `deferral` says (only while planning attempt
+    `attempt` holds it, when given)."""
+    return (
+        update(SyncRun)
+        .where(_held(run_id, attempt, ("running",)))
+        .values(status="deferred", resume_at=deferral.until, reason=deferral.reason)
+    )
 
 
 def defer_run(
-    factory: sessionmaker[Session], run_id: int, reason: str, *, attempt: int | None = None
-) -> datetime:
-    """Park a running run until the next UTC day, when daily quotas and budgets reset (only
-    while planning attempt `attempt` holds it, when given)."""
-    tomorrow = next_utc_day(utcnow())
-    condition = _held(run_id, attempt, ("running",))
+    factory: sessionmaker[Session], run_id: int, deferral: Defer, *, attempt: int | None = None
+) -> None:
+    """Park a running run until the day its daily quota or budget resets (only while planning
+    attempt `attempt` holds it, when given)."""
     with transaction(factory) as session:
-        session.execute(
-            update(SyncRun)
-            .where(condition)
-            .values(status="deferred", resume_at=tomorrow, reason=reason)
-        )
-    return tomorrow
+        session.execute(_deferring(run_id, attempt, deferral))
 
 
 def _finish_if_complete(session: Session, run_id: int) -> None:
@@ -635,20 +670,42 @@ def _plan_in_foreground(
     run_id: int,
     connector: Connector,
     progress: Progress | None,
-    max_attempts: int,
+    limits: Limits,
 ) -> list[int] | None:
     """plan_run with the vendor's waits between retries; None when the run did not get planned."""
-    for attempt in range(1, max_attempts + 1):
+    retry = 0
+    while True:
         try:
-            return plan_run(factory, run_id, connector, progress)
-        except RetryableError as exc:
-            if attempt == max_attempts:
-                fail_run(factory, run_id, f"gave up after {attempt} attempts: {exc}")
-                return None
-            time.sleep(min(exc.retry_after or 2.0**attempt, MAX_FOREGROUND_WAIT))
-        except ConnectorError:
-            return None  # plan_run failed or deferred the run
-    return None
+            return plan_run(factory, run_id, connector, progress, retry=retry, limits=limits)
+        except Refused as refused:
+            if not isinstance(refused.decision, Retry):
+                return None  # plan_run failed or deferred the run
+            time.sleep(refused.decision.wait)
+        retry += 1
+
+
+def _write_in_foreground(
+    factory: sessionmaker[Session],
+    run_id: int,
+    batch_id: int,
+    connector: Connector,
+    limits: Limits,
+) -> bool:
+    """write_batch with the vendor's waits between retries; False when the run stopped."""
+    attempt = 1
+    while True:
+        try:
+            if write_batch(factory, batch_id, connector):
+                return True
+            # Deferred (budget spent), failed or cancelled meanwhile, or else written already.
+            return _load_run(factory, run_id).status == "running"
+        except ConnectorError as exc:
+            decision = decide(exc, Phase.WRITING, attempt, limits)
+            settle_batch(factory, run_id, batch_id, decision)
+            if not isinstance(decision, Retry):
+                return False
+            time.sleep(decision.wait)
+        attempt += 1
 
 
 def run_in_foreground(
@@ -656,18 +713,18 @@ def run_in_foreground(
     run_id: int,
     connector: Connector,
     progress: Progress | None = None,
-    max_attempts: int = 5,
     planned: list[int] | None = None,
+    limits: Limits = FOREGROUND,
 ) -> SyncRun:
     """Plan and write a run in this process (no broker); returns the run as it ended.
 
     `planned`: the batches still to write of a run planned before (one resumed after its
     deferral), which is then not planned again.
-    Retryable errors are retried here with the vendor's wait (at most `max_attempts` per batch);
-    a spent daily quota defers the run to the next day; anything fatal fails it.
+    A refused plan or batch is retried, deferred or failed as worker.failure_policy decides
+    under `limits`.
     """
     if planned is None:
-        batch_ids = _plan_in_foreground(factory, run_id, connector, progress, max_attempts)
+        batch_ids = _plan_in_foreground(factory, run_id, connector, progress, limits)
         if batch_ids is None:
             return _load_run(factory, run_id)  # planning failed, deferred or gave up
     else:
@@ -678,25 +735,8 @@ def run_in_foreground(
     # A cancel (`segsync runs cancel`) is seen at the next batch: write_batch claims none of a
     # run that is no longer running.
     for done, batch_id in enumerate(batch_ids, start=total - len(batch_ids) + 1):
-        for attempt in range(1, max_attempts + 1):
-            try:
-                if not write_batch(factory, batch_id, connector):
-                    run = _load_run(factory, run_id)
-                    if run.status != "running":
-                        return run  # deferred (budget spent), failed or cancelled meanwhile
-                break
-            except RetryableError as exc:
-                if attempt == max_attempts:
-                    fail_run(factory, run_id, f"gave up after {attempt} attempts: {exc}")
-                    return _load_run(factory, run_id)
-                count_batch_retry(factory, batch_id)
-                time.sleep(min(exc.retry_after or 2.0**attempt, MAX_FOREGROUND_WAIT))
-            except DailyQuotaError as exc:
-                defer_run(factory, run_id, str(exc))
-                return _load_run(factory, run_id)
-            except ConnectorError as exc:
-                fail_run(factory, run_id, str(exc))
-                return _load_run(factory, run_id)
+        if not _write_in_foreground(factory, run_id, batch_id, connector, limits):
+            break
         if progress is not None:
             progress("write", done, total)
     return _load_run(factory, run_id)

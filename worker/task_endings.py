@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
@@ -43,6 +44,12 @@ def kill_margin(limit: float) -> float:
     """How long after its soft time limit `limit` a task that did not stop is killed: a tenth of
     the limit, at least 2 s (to record the run's failure) and at most a minute."""
     return min(60.0, max(2.0, limit / 10))
+
+
+def planning_lease(plan_limit: float) -> timedelta:
+    """How long after a run's planning began its planner (soft time limit `plan_limit`) is surely
+    gone, killed at the hard limit, with the same margin again before the sweeper plans anew."""
+    return timedelta(seconds=plan_limit + 2 * kill_margin(plan_limit))
 
 
 @dataclass(frozen=True)

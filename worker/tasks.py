@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector
-from connectors.errors import ConnectorError, DailyQuotaError, RetryableError
+from connectors.errors import ConnectorError
 from connectors.ratelimit import RateLimiter, rate_limiter
 from models.connections import Connection, resolve_secrets
 from models.db import make_engine, make_session_factory
@@ -29,6 +29,18 @@ from models.orchestrations import Orchestration
 from models.runs import SyncBatch, SyncRun
 from worker.app import app
 from worker.connector_factory import apply_rate_limits, build_connector
+from worker.failure_policy import (
+    MAX_BATCH_ATTEMPTS,
+    MAX_PLAN_RETRIES,
+    TASK_PLANNING,
+    TASK_WRITING,
+    Decision,
+    Defer,
+    Phase,
+    Refused,
+    Retry,
+    decide,
+)
 from worker.logs import log_context
 from worker.scheduling import (
     claim_due_runs,
@@ -38,32 +50,21 @@ from worker.scheduling import (
     stalled_work,
 )
 from worker.settings import Settings
-from worker.sync import (
-    count_batch_retry,
-    defer_run,
-    fail_run,
-    give_up_batch,
-    plan_run,
-    write_batch,
-)
+from worker.sync import fail_run, plan_run, settle_batch, write_batch
 from worker.task_endings import (
     PLAN_TASK,
     WRITE_TASK,
     end_run_of_failed_task,
     kill_margin,
     one_line,
+    planning_lease,
 )
 
 log = logging.getLogger(__name__)
 
-# After this many attempts a batch's vendor still refusing fails the run (the count lives in the
-# database, SyncBatch.attempts, so it holds across redeliveries).
-MAX_BATCH_ATTEMPTS = 8
-# After this many retries of a refused plan the run fails. Both caps are also the tasks'
-# max_retries, which Celery reads (retry(max_retries=None) means the task's own, by default 3).
-MAX_PLAN_RETRIES = 5
-# The longest a task waits in the worker before a retry; longer waits are deferred in the database.
-MAX_RETRY_COUNTDOWN = 60.0
+# How a refused plan or batch is retried, deferred or failed: worker.failure_policy. Its caps
+# MAX_PLAN_RETRIES and MAX_BATCH_ATTEMPTS are also the tasks' max_retries, which Celery reads
+# (retry(max_retries=None) means the task's own, by default 3).
 # When the broker is unreachable (Redis restarting), a publish is retried for about a second
 # (Celery's task_publish_retry_policy), then kombu raises OperationalError. Whatever a task was
 # sending is stored already: a queued run or a pending batch whose message never left is sent
@@ -118,14 +119,19 @@ def connector_for(session: Session, orchestration: Orchestration, worker: str) -
     return connector
 
 
-def _connector(factory: sessionmaker[Session], orchestration_id: int, worker: str) -> Connector:
-    # Its own session, closed before the caller records a failure (SQLite: one writer at a time).
-    with factory() as session:
-        return connector_for(session, session.get_one(Orchestration, orchestration_id), worker)
-
-
-def _countdown(exc: RetryableError, attempt: int) -> float:
-    return min(exc.retry_after or 2.0 ** min(attempt, 6), MAX_RETRY_COUNTDOWN)
+def _connector(
+    task: Any, factory: sessionmaker[Session], run_id: int, orchestration_id: int
+) -> Connector | None:
+    """The connector of the run's orchestration; None, the run failed saying why, when this
+    worker cannot build it."""
+    try:
+        # Its own session, closed before a failure is recorded (SQLite: one writer at a time).
+        with factory() as session:
+            orchestration = session.get_one(Orchestration, orchestration_id)
+            return connector_for(session, orchestration, task.request.hostname)
+    except InputError as exc:
+        _fail(factory, run_id, str(exc))
+        return None
 
 
 def _log_fields(session: Session, orchestration_id: int) -> dict[str, Any]:
@@ -186,26 +192,22 @@ def enqueue_batches(batch_ids: list[int]) -> None:
     mark_enqueued(sessions(), [], batch_ids)
 
 
-def planning_lease() -> timedelta:
-    """How long after a run's planning began its planner is surely gone (killed at the hard
-    limit), with the same margin again before the sweeper plans the run anew."""
-    limit = settings().plan_time_limit_seconds
-    return timedelta(seconds=limit + 2 * kill_margin(limit))
+def _task_options(name: str, max_retries: int, limit: float) -> dict[str, Any]:
+    """A run's task: bound, retried at most `max_retries` times, soft time limit `limit`.
+
+    Past the soft limit the run fails saying so (worker.task_endings); a task that does not stop
+    is killed kill_margin() later, and the worker's main process fails its run saying that.
+    """
+    return {
+        "name": name,
+        "bind": True,
+        "max_retries": max_retries,
+        "soft_time_limit": limit,
+        "time_limit": limit + kill_margin(limit),
+    }
 
 
-_PLAN_LIMIT = settings().plan_time_limit_seconds
-_BATCH_LIMIT = settings().batch_time_limit_seconds
-
-
-# Past the soft limit the run fails saying so (worker.task_endings); a task that does not stop
-# is killed kill_margin() later, and the worker's main process fails its run saying that.
-@app.task(
-    name=PLAN_TASK,
-    bind=True,
-    max_retries=MAX_PLAN_RETRIES,
-    soft_time_limit=_PLAN_LIMIT,
-    time_limit=_PLAN_LIMIT + kill_margin(_PLAN_LIMIT),
-)
+@app.task(**_task_options(PLAN_TASK, MAX_PLAN_RETRIES, settings().plan_time_limit_seconds))
 def run_orchestration(self: Any, run_id: int) -> None:
     """Plan run `run_id` (read, match, diff, store batches), then fan its batches out."""
     factory = sessions()
@@ -221,29 +223,16 @@ def run_orchestration(self: Any, run_id: int) -> None:
 
 def _plan(task: Any, factory: sessionmaker[Session], run_id: int, orchestration_id: int) -> None:
     """run_orchestration's work, within its log context."""
-    try:
-        connector = _connector(factory, orchestration_id, task.request.hostname)
-    except InputError as exc:
-        _fail(factory, run_id, str(exc))
+    connector = _connector(task, factory, run_id, orchestration_id)
+    if connector is None:
         return
     try:
-        batch_ids = plan_run(factory, run_id, connector)
-    except RetryableError as exc:
-        # plan_run put the run back in the queue; it fails here once the retries are spent.
-        retries = task.request.retries
-        if retries >= MAX_PLAN_RETRIES:
-            _fail(factory, run_id, f"gave up planning after {retries} retries: {exc}")
-            return
-        countdown = _countdown(exc, retries)
-        log.warning("run %d: planning again in %.0f s: %s", run_id, countdown, exc)
-        mark_enqueued(factory, [run_id], [])  # the retry is on its way: not for the sweeper
-        raise task.retry(countdown=countdown) from None
-    # plan_run recorded the run as deferred or failed
-    except DailyQuotaError as exc:
-        log.warning("run %d deferred: %s", run_id, exc)
-        return
-    except ConnectorError as exc:
-        log.error("run %d failed: %s", run_id, exc)
+        batch_ids = plan_run(
+            factory, run_id, connector, retry=task.request.retries, limits=TASK_PLANNING
+        )
+    except Refused as refused:
+        # plan_run recorded the decision: the run queued again, deferred or failed.
+        _follow(task, factory, refused.decision, refused.error, run_id, "planning")
         return
     batches = f"{len(batch_ids)} batch{'es' if len(batch_ids) != 1 else ''}"
     log.info("run %d planned: %s to write", run_id, batches)
@@ -259,13 +248,7 @@ def _plan(task: Any, factory: sessionmaker[Session], run_id: int, orchestration_
         )
 
 
-@app.task(
-    name=WRITE_TASK,
-    bind=True,
-    max_retries=MAX_BATCH_ATTEMPTS,
-    soft_time_limit=_BATCH_LIMIT,
-    time_limit=_BATCH_LIMIT + kill_margin(_BATCH_LIMIT),
-)
+@app.task(**_task_options(WRITE_TASK, MAX_BATCH_ATTEMPTS, settings().batch_time_limit_seconds))
 def write_batch_task(self: Any, batch_id: int) -> None:
     """Write one batch of record updates under the shared rate limit."""
     factory = sessions()
@@ -293,33 +276,17 @@ def _write(
     which: str,
 ) -> None:
     """write_batch_task's work, within its log context (`which`: "batch 2/5")."""
-    try:
-        connector = _connector(factory, orchestration_id, task.request.hostname)
-    except InputError as exc:
-        _fail(factory, run_id, str(exc))
+    connector = _connector(task, factory, run_id, orchestration_id)
+    if connector is None:
         return
     try:
         lease = timedelta(seconds=settings().batch_lease_seconds)
         written = write_batch(factory, batch_id, connector, lease)
-    except RetryableError as exc:
-        if attempts + 1 >= MAX_BATCH_ATTEMPTS:
-            # The vendor kept refusing: the run fails (first, so this batch cannot close it as
-            # done), and the batch's records are listed as failed with the reason.
-            reason = f"{which} still failing after {attempts + 1} attempts: {exc}"
-            _fail(factory, run_id, reason)
-            give_up_batch(factory, batch_id, reason)
-            return
-        count_batch_retry(factory, batch_id)
-        countdown = _countdown(exc, attempts)
-        log.warning("run %d: %s again in %.0f s: %s", run_id, which, countdown, exc)
-        mark_enqueued(factory, [], [batch_id])  # the retry is on its way: not for the sweeper
-        raise task.retry(countdown=countdown) from None
-    except DailyQuotaError as exc:
-        log.warning("run %d deferred at %s: %s", run_id, which, exc)
-        defer_run(factory, run_id, str(exc))
-        return
     except ConnectorError as exc:
-        _fail(factory, run_id, str(exc))
+        # This attempt is the batch's attempts + 1 (write_batch counted it in the database).
+        decision = decide(exc, Phase.WRITING, attempts + 1, TASK_WRITING, which=which)
+        settle_batch(factory, run_id, batch_id, decision)
+        _follow(task, factory, decision, exc, run_id, which, batch_id)
         return
     if written:
         log.info("run %d: %s written", run_id, which)
@@ -329,6 +296,32 @@ def _write(
             run_id,
             which,
         )
+
+
+def _follow(
+    task: Any,
+    factory: sessionmaker[Session],
+    decision: Decision,
+    error: ConnectorError,
+    run_id: int,
+    what: str,
+    batch_id: int | None = None,
+) -> None:
+    """Log `decision`, already recorded, on run `run_id`'s `what` ("planning", or "batch 2/5",
+    batch `batch_id`), and schedule the task's retry when it is one."""
+    if isinstance(decision, Retry):
+        log.warning("run %d: %s again in %.0f s: %s", run_id, what, decision.wait, error)
+        # The retry is on its way: not for the sweeper.
+        if batch_id is None:
+            mark_enqueued(factory, [run_id], [])
+        else:
+            mark_enqueued(factory, [], [batch_id])
+        raise task.retry(countdown=decision.wait) from None
+    if isinstance(decision, Defer):
+        at = "" if what == "planning" else f" at {what}"
+        log.warning("run %d deferred%s: %s", run_id, at, error)
+    else:
+        log.error("run %d failed: %s", run_id, decision.reason)
 
 
 def _fail(factory: sessionmaker[Session], run_id: int, reason: str) -> None:
@@ -379,7 +372,8 @@ def dispatch_due() -> None:
 @app.task(name="segsync.sweep")
 def sweep() -> None:
     """Every minute (beat): send again the work whose message was lost or whose worker died."""
-    if not _sent(recover_stalled_plans(sessions(), planning_lease()), []):
+    lease = planning_lease(settings().plan_time_limit_seconds)
+    if not _sent(recover_stalled_plans(sessions(), lease), []):
         return  # the rest waits for a sweep that finds the broker back
     work = stalled_work(sessions(), stale_after=timedelta(seconds=settings().stale_after_seconds))
     _sent(work.runs, work.batches)

@@ -153,7 +153,8 @@ def test_a_worker_killed_while_planning_leaves_a_run_that_is_planned_again(
     expected = seed(stack.sandbox, "hubspot", "contacts", 1500, stack.companies)
     stack.orchestration("replanned", "hs", "contacts")
     # Planning may take 15 s, time enough to see it stopped below and kill its worker; the
-    # sweeper plans the run anew once its planner is surely gone (worker.tasks.planning_lease).
+    # sweeper plans the run anew once its planner is surely gone
+    # (worker.task_endings.planning_lease).
     stack.env["SEGSYNC_PLAN_TIME_LIMIT_SECONDS"] = "15"
     # The fourth page of the read (15 pages) stops at HubSpot until released: the kill lands in
     # the middle of the read.
