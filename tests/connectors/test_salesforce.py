@@ -246,6 +246,15 @@ def test_connection_failures_are_retryable_and_counted(
     assert connector.api_calls == 1
 
 
+def test_a_batch_naming_one_record_twice_is_refused_before_any_call() -> None:
+    connector = session_connector()
+    # The 15-character form and the 18-character one are the same record.
+    twice = [Update(LEAD_IDS[0], "a"), Update(LEAD_IDS[0][:15], "b")]
+    with pytest.raises(ValueError, match="a salesforce batch cannot update one record twice"):
+        connector.write_batch("Lead", FIELD, twice)
+    assert connector.api_calls == 0
+
+
 def test_batches_over_200_are_refused_and_empty_ones_cost_nothing() -> None:
     connector = session_connector()
     with pytest.raises(ValueError, match="at most 200"):
