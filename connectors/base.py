@@ -107,6 +107,18 @@ class Connector(ABC):
         self._throttled = 0
         self._quota: QuotaUsage | None = None
         self._call_slot: CallSlot | None = None
+        self._closers: list[Callable[[], None]] = []
+
+    @final
+    def close(self) -> None:
+        """Release the connector's HTTP connections (a later call opens new ones)."""
+        for close in self._closers:
+            close()
+
+    @final
+    def _close_with(self, close: Callable[[], None]) -> None:
+        """Have `close` called by close(): each VendorHttp registers its session here."""
+        self._closers.append(close)
 
     @final
     def set_call_slot(self, slot: CallSlot | None) -> None:

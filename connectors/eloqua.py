@@ -98,8 +98,7 @@ class EloquaConnector(Connector):
             login_url=config.login_url,
             ca_bundle=config.ca_bundle,
             timeout=config.timeout,
-            vendor_call=self._vendor_call,
-            throttled=self._note_throttled,
+            connector=self,
         )
         self._bulk = BulkImporter(
             self._http, poll_interval=config.poll_interval, sync_timeout=config.sync_timeout
@@ -110,10 +109,6 @@ class EloquaConnector(Connector):
     def __repr__(self) -> str:
         auth = "oauth" if self._config.access_token else "basic"
         return f"EloquaConnector(site={self._config.site!r}, auth={auth!r})"
-
-    def close(self) -> None:
-        """Release the HTTP session."""
-        self._http.close()
 
     # ---- the interface ----------------------------------------------------------------------
 

@@ -15,16 +15,15 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 from connectors import http
-from connectors.base import CallSlot
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
-from connectors.http import VendorHttp, redact, retry_after
+from connectors.http import Counted, VendorHttp, redact, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,7 @@ class EloquaHttp:
         login_url: str,
         ca_bundle: str | None,
         timeout: float,
-        vendor_call: CallSlot,
-        throttled: Callable[[], None],
+        connector: Counted,
     ) -> None:
         self._credentials = credentials
         self._login_url = login_url.rstrip("/")
@@ -67,22 +65,13 @@ class EloquaHttp:
         self._lock = threading.Lock()
         self._base_url: str | None = None
         self._http = VendorHttp(
-            "eloqua",
-            ca_bundle=ca_bundle,
-            timeout=timeout,
-            vendor_call=vendor_call,
-            throttled=throttled,
-            proxies_from_environment=False,
+            connector, ca_bundle=ca_bundle, timeout=timeout, proxies_from_environment=False
         )
 
     @property
     def base_url(self) -> str | None:
         """The instance's base URL once discovered."""
         return self._base_url
-
-    def close(self) -> None:
-        """Release the session's connections."""
-        self._http.close()
 
     # ---- discovery --------------------------------------------------------------------------
 

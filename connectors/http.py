@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -29,6 +30,23 @@ MESSAGE_LIMIT = 300
 # A secret shorter than this is not looked for: it would blank out ordinary words.
 _SHORTEST_SECRET = 4
 Answer = TypeVar("Answer")
+
+
+class Counted(Protocol):
+    """What a VendorHttp sends for and reports to: a Connector."""
+
+    @property
+    def system(self) -> str:
+        """The vendor's name, as errors give it."""
+
+    def _vendor_call(self) -> AbstractContextManager[None]:
+        """The call slot one request is sent in (it counts the call)."""
+
+    def _note_throttled(self) -> None:
+        """Count one "too many requests" answer."""
+
+    def _close_with(self, close: Callable[[], None]) -> None:
+        """Have `close` called when the connector is closed."""
 
 
 class _CountingAdapter(HTTPAdapter):
@@ -82,21 +100,20 @@ class _CountingAdapter(HTTPAdapter):
 
 
 class VendorHttp:
-    """One vendor's session: every request counted and slotted, network errors retryable."""
+    """One vendor's session for `connector`: every request sent in its call slot, every 429
+    counted as throttled, network errors retryable, closed with the connector."""
 
     def __init__(
         self,
-        vendor: str,
+        connector: Counted,
         *,
         ca_bundle: str | None,
         timeout: float,
-        vendor_call: CallSlot,
-        throttled: Callable[[], None],
         on_answer: Callable[[requests.Response], None] | None = None,
         proxies_from_environment: bool = True,
     ) -> None:
-        self.vendor = vendor
-        self._throttled = throttled
+        self.vendor = connector.system
+        self._throttled = connector._note_throttled
         self._on_answer = on_answer
         self.session = requests.Session()
         if ca_bundle or not proxies_from_environment:
@@ -106,10 +123,11 @@ class VendorHttp:
         if ca_bundle:
             self.session.verify = ca_bundle
         adapter = _CountingAdapter(
-            vendor_call, self._answered, (min(CONNECT_TIMEOUT, timeout), timeout)
+            connector._vendor_call, self._answered, (min(CONNECT_TIMEOUT, timeout), timeout)
         )
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
+        connector._close_with(self.close)
 
     def request(
         self, method: str, url: str, *, what: str | None = None, **options: Any

@@ -173,11 +173,9 @@ class HubSpotConnector(Connector):
         self._interval = 10.0
         self._daily_seen = False
         self._http = VendorHttp(
-            "hubspot",
+            self,
             ca_bundle=config.ca_bundle,
             timeout=_TIMEOUT,
-            vendor_call=self._vendor_call,
-            throttled=self._note_throttled,
             on_answer=lambda response: self._note_limits(response.headers),
             proxies_from_environment=False,
         )

@@ -124,13 +124,7 @@ class MarketoConnector(Connector):
         self._config = config
         self._root = config.root
         self._token = AccessToken(self._identity)
-        self._http = VendorHttp(
-            "marketo",
-            ca_bundle=config.ca_bundle,
-            timeout=config.timeout,
-            vendor_call=self._vendor_call,
-            throttled=self._note_throttled,
-        )
+        self._http = VendorHttp(self, ca_bundle=config.ca_bundle, timeout=config.timeout)
         self._exporter = LeadExporter(
             self._api,
             self._download,

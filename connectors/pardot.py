@@ -155,21 +155,15 @@ class PardotConnector(Connector):
         self._unit = config.business_unit_id.strip()
         self._token = AccessToken(self._renew if config.oauth else None, given=config.access_token)
         self._http = VendorHttp(
-            "pardot",
+            self,
             ca_bundle=config.ca_bundle,
             timeout=config.timeout,
-            vendor_call=self._vendor_call,
-            throttled=self._note_throttled,
             on_answer=lambda response: self._note_usage(response.headers),
         )
 
     def __repr__(self) -> str:
         auth = "oauth" if self._config.oauth else "access_token"
         return f"PardotConnector(base_url={self._base_url!r}, auth={auth!r})"
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._http.close()
 
     # ---- the interface ----------------------------------------------------------------------
 

@@ -89,12 +89,7 @@ class SalesforceConnector(Connector):
         self.config = config
         # simple-salesforce sends through this session too, so its calls are counted alike.
         self._http = VendorHttp(
-            "salesforce",
-            ca_bundle=config.ca_bundle,
-            timeout=config.timeout,
-            vendor_call=self._vendor_call,
-            throttled=self._note_throttled,
-            on_answer=self._seen,
+            self, ca_bundle=config.ca_bundle, timeout=config.timeout, on_answer=self._seen
         )
         self._session: LoginResult | None = None
         self._client: Salesforce | None = None
@@ -110,10 +105,6 @@ class SalesforceConnector(Connector):
 
     def __repr__(self) -> str:
         return f"SalesforceConnector({self.config!r})"
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._http.close()
 
     # -- the Connector interface -----------------------------------------------------------------
 

@@ -139,3 +139,12 @@ def test_reading_by_modification_time_needs_an_aware_moment_and_a_vendor_that_ca
             "Contacts", "Segment", modified_since=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
         )
     assert connector.reached == []
+
+
+def test_close_closes_what_the_adapters_http_registered() -> None:
+    connector = Recording()
+    closed: list[str] = []
+    connector._close_with(lambda: closed.append("session"))
+    connector.close()
+    connector.close()
+    assert closed == ["session", "session"]

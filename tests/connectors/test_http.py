@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,17 +18,19 @@ URL = "https://api.vendor.test/v1/things"
 
 
 class Counts:
-    """What VendorHttp reports to its connector: slots entered, calls inside them, 429s."""
+    """Stands in for the connector: slots entered, 429s counted, what close() would call."""
+
+    system = "vendor"
 
     def __init__(self) -> None:
         self.slots = 0
-        self.inside = 0
         self.throttled = 0
         self._in_slot = False
         self.answers: list[int] = []
+        self.closers: list[Callable[[], None]] = []
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def _vendor_call(self) -> Iterator[None]:
         self.slots += 1
         self._in_slot = True
         try:
@@ -36,8 +38,11 @@ class Counts:
         finally:
             self._in_slot = False
 
-    def throttle(self) -> None:
+    def _note_throttled(self) -> None:
         self.throttled += 1
+
+    def _close_with(self, close: Callable[[], None]) -> None:
+        self.closers.append(close)
 
     def answered(self, response: requests.Response) -> None:
         # Every answer is shown after its slot is left: a slow hook holds no vendor place.
@@ -47,11 +52,9 @@ class Counts:
 
 def vendor_http(counts: Counts, **options: object) -> VendorHttp:
     return VendorHttp(
-        "vendor",
+        counts,
         ca_bundle=options.pop("ca_bundle", None),  # type: ignore[arg-type]
         timeout=30.0,
-        vendor_call=counts.slot,
-        throttled=counts.throttle,
         on_answer=counts.answered,
         **options,  # type: ignore[arg-type]
     )
@@ -67,6 +70,8 @@ def test_every_request_is_sent_in_a_slot_and_every_429_counted_as_throttled() ->
     statuses = [http.request("GET", URL).status_code for _ in range(3)]
     assert statuses == [200, 429, 503]
     assert (counts.slots, counts.throttled, counts.answers) == (3, 1, [200, 429, 503])
+    # The connector's close() closes the session; a later request opens a new connection.
+    assert counts.closers == [http.close]
 
 
 @responses.activate
