@@ -41,13 +41,13 @@ from connectors.sandbox.eloqua_bulk import EloquaBulk
 from connectors.sandbox.eloqua_model import (
     FIELDS,
     PAGE_MAX,
-    SEGMENT_FIELD,
     Contact,
     field_named,
 )
 
 # Re-exported: tests, the demo and the registry know them from this module.
 from connectors.sandbox.eloqua_model import LARGE_TEXT_MAX as LARGE_TEXT_MAX
+from connectors.sandbox.eloqua_model import SEGMENT_FIELD as SEGMENT_FIELD
 from connectors.sandbox.eloqua_model import SEGMENT_FIELD_LONG as SEGMENT_FIELD_LONG
 from connectors.sandbox.eloqua_model import SMALL_TEXT_MAX as SMALL_TEXT_MAX
 from connectors.sandbox.seeding import SeededCompanies, company_domain, company_name

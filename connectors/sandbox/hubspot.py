@@ -19,14 +19,14 @@ from urllib.parse import parse_qs
 from connectors.sandbox.hubspot_objects import (
     BUILTIN_PROPERTIES,
     OBJECT_TYPES,
-    SEGMENT_PROPERTY,
     CrmObject,
     HubSpotObjects,
     error,
     stamp,
 )
 
-# Re-exported: tests and the registry know it from this module.
+# Re-exported: tests, the demo and the registry know them from this module.
+from connectors.sandbox.hubspot_objects import SEGMENT_PROPERTY as SEGMENT_PROPERTY
 from connectors.sandbox.hubspot_objects import TEXT_MAX_LENGTH as TEXT_MAX_LENGTH
 from connectors.sandbox.seeding import (
     SeededCompanies,

@@ -31,7 +31,6 @@ from connectors.sandbox.marketo_leads import (
     FIELDS,
     MESSAGES,
     PAGE_SIZE_MAX,
-    SEGMENT_FIELD,
     MarketoLeads,
     Refused,
     by_id,
@@ -44,7 +43,8 @@ from connectors.sandbox.marketo_leads import (
     read_page_token,
 )
 
-# Re-exported: tests and the registry know it from this module.
+# Re-exported: tests, the demo and the registry know them from this module.
+from connectors.sandbox.marketo_leads import SEGMENT_FIELD as SEGMENT_FIELD
 from connectors.sandbox.marketo_leads import STRING_MAX_LENGTH as STRING_MAX_LENGTH
 from connectors.sandbox.seeding import (
     SeededCompanies,

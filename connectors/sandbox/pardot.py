@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from connectors.sandbox.pardot_imports import API_PREFIX, ApiError, PardotImports, stamp
-from connectors.sandbox.pardot_login import TOKEN_PATH, new_token, refused_grant, token_answer
+from connectors.sandbox.pardot_login import TOKEN_PATH as TOKEN_PATH
+from connectors.sandbox.pardot_login import new_token, refused_grant, token_answer
 from connectors.sandbox.salesforce_store import make_id
 from connectors.sandbox.seeding import (
     SeededCompanies,
