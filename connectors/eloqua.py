@@ -18,6 +18,7 @@ from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.eloqua_bulk import BulkImporter
 from connectors.eloqua_http import Credentials, EloquaHttp, json_object
 from connectors.errors import FatalError
+from connectors.http import require_one_login, require_web_url
 
 DEFAULT_LOGIN_URL = "https://login.eloqua.com"
 REST = "/api/REST/1.0"
@@ -25,6 +26,9 @@ REST = "/api/REST/1.0"
 PAGE_SIZE = 1000
 # "Bulk API data types": small text holds 100 characters on contacts, large text 32,000.
 TEXT_MAX_LENGTH = {"text": 100, "largeText": 32_000}
+_ONE_LOGIN = (
+    "an eloqua connection needs either site, username and password (Basic) or access_token (OAuth)"
+)
 # Contact field internal names are letters, digits and underscores (C_Segment_Names1): anything
 # else could break out of the `{{Contact.Field(...)}}` statement an import definition maps.
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
@@ -58,13 +62,8 @@ class EloquaConfig:
 
     def __post_init__(self) -> None:
         basic = (self.site, self.username, self.password)
-        if bool(self.access_token) == any(basic) or not (self.access_token or all(basic)):
-            raise FatalError(
-                "an eloqua connection needs either site, username and password (Basic) "
-                "or access_token (OAuth)"
-            )
-        if not self.login_url.startswith(("https://", "http://")):
-            raise FatalError(f"eloqua login_url must start with https://, got {self.login_url!r}")
+        require_one_login(self.access_token, basic, _ONE_LOGIN)
+        require_web_url("eloqua", "login_url", self.login_url)
         for name in ("timeout", "poll_interval", "sync_timeout"):
             if not getattr(self, name) > 0:
                 raise FatalError(f"eloqua {name} must be positive")

@@ -28,6 +28,8 @@ from connectors.http import Counted, VendorHttp, redact, retry_after
 log = logging.getLogger(__name__)
 
 _NOT_AUTHENTICATED = "Not authenticated."
+# Query parameters of a call.
+_Params = Mapping[str, str | int] | None
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class EloquaHttp:
         path: str,
         *,
         what: str,
-        params: Mapping[str, str | int] | None = None,
+        params: _Params = None,
         body: bytes | None = None,
         keep: Collection[int] = (),
     ) -> requests.Response:
@@ -130,13 +132,7 @@ class EloquaHttp:
         raise self._failure(response, what)
 
     def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        what: str,
-        params: Mapping[str, str | int] | None = None,
-        body: bytes | None = None,
+        self, method: str, url: str, *, what: str, params: _Params = None, body: bytes | None = None
     ) -> requests.Response:
         headers = {"Authorization": self._authorization, "Accept": "application/json"}
         if body is not None:

@@ -21,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from connectors.base import CallSlot
-from connectors.errors import RetryableError
+from connectors.errors import FatalError, RetryableError
 
 # Seconds to wait for a connection; the read timeout is each vendor's setting.
 CONNECT_TIMEOUT = 10.0
@@ -216,6 +216,19 @@ class AccessToken:
             self.forget()
             answer = call()
         return answer
+
+
+def require_one_login(token: str | None, parts: Iterable[str | None], refusal: str) -> None:
+    """FatalError(`refusal`) unless a connection has either `token` or every one of `parts`."""
+    given = [bool(part) for part in parts]
+    if bool(token) == any(given) or not (token or all(given)):
+        raise FatalError(refusal)
+
+
+def require_web_url(vendor: str, name: str, url: str) -> None:
+    """FatalError unless the setting `name` is an https:// (or http://) URL."""
+    if not url.startswith(("https://", "http://")):
+        raise FatalError(f"{vendor} {name} must start with https://, got {url!r}")
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

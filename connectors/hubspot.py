@@ -30,7 +30,15 @@ from hubspot.crm.properties.exceptions import (  # type: ignore[import-untyped]
 
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
-from connectors.http import AccessToken, VendorHttp, json_object, redact, retry_after
+from connectors.http import (
+    AccessToken,
+    VendorHttp,
+    json_object,
+    redact,
+    require_one_login,
+    require_web_url,
+    retry_after,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,10 @@ _MATCH_PROPERTIES = {
     "leads": (),
 }
 _VALUES_REFUSED = "Property values were not valid:"
+_ONE_LOGIN = (
+    "a hubspot connection needs either access_token (private app) or "
+    "client_id, client_secret and refresh_token (OAuth app)"
+)
 # Value errors that no record can avoid: the field itself is wrong, so the run stops.
 _FIELD_ERRORS = {"PROPERTY_DOESNT_EXIST": "not found", "READ_ONLY_VALUE": "is read-only"}
 
@@ -70,13 +82,8 @@ class HubSpotConfig:
 
     def __post_init__(self) -> None:
         oauth = (self.client_id, self.client_secret, self.refresh_token)
-        if bool(self.access_token) == any(oauth) or not (self.access_token or all(oauth)):
-            raise FatalError(
-                "a hubspot connection needs either access_token (private app) or "
-                "client_id, client_secret and refresh_token (OAuth app)"
-            )
-        if not self.base_url.startswith(("https://", "http://")):
-            raise FatalError(f"hubspot base_url must start with https://, got {self.base_url!r}")
+        require_one_login(self.access_token, oauth, _ONE_LOGIN)
+        require_web_url("hubspot", "base_url", self.base_url)
 
     @property
     def oauth(self) -> bool:
@@ -128,30 +135,26 @@ class _SdkRestClient:
     def __init__(self, send: Callable[..., requests.Response]) -> None:
         self._send = send
 
-    def GET(
-        self,
-        url: str,
-        headers: dict[str, str] | None = None,
-        query_params: list[tuple[str, Any]] | None = None,
-        _preload_content: bool = True,
-        _request_timeout: Any = None,
-    ) -> _SdkResponse:
+    def GET(self, url: str, **options: Any) -> _SdkResponse:
         """What ApiClient.request calls for GET."""
-        return _SdkResponse(self._send("GET", url, headers or {}, query_params, None))
+        return self._request("GET", url, **options)
 
-    def POST(
+    def POST(self, url: str, **options: Any) -> _SdkResponse:
+        """What ApiClient.request calls for POST (a JSON body)."""
+        return self._request("POST", url, **options)
+
+    def _request(
         self,
+        method: str,
         url: str,
         headers: dict[str, str] | None = None,
         query_params: list[tuple[str, Any]] | None = None,
-        post_params: Any = None,
         body: Any = None,
-        _preload_content: bool = True,
-        _request_timeout: Any = None,
+        # post_params, _preload_content and _request_timeout: the session decides those.
+        **_ignored: Any,
     ) -> _SdkResponse:
-        """What ApiClient.request calls for POST (a JSON body)."""
         payload = None if body is None else json.dumps(body)
-        return _SdkResponse(self._send("POST", url, headers or {}, query_params, payload))
+        return _SdkResponse(self._send(method, url, headers or {}, query_params, payload))
 
 
 class HubSpotConnector(Connector):

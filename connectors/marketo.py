@@ -37,7 +37,7 @@ import requests
 
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.errors import ConnectorError, DailyQuotaError, FatalError, RetryableError
-from connectors.http import AccessToken, VendorHttp, json_object, redact
+from connectors.http import AccessToken, VendorHttp, json_object, redact, require_web_url
 from connectors.marketo_extract import MAX_SPAN, ExportUnavailable, LeadExporter, export_rows
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,7 @@ class MarketoConfig:
     def __post_init__(self) -> None:
         if not self.client_id or not self.client_secret:
             raise FatalError("a marketo connection needs client_id and client_secret")
-        if not self.base_url.startswith(("https://", "http://")):
-            raise FatalError(f"marketo base_url must start with https://, got {self.base_url!r}")
+        require_web_url("marketo", "base_url", self.base_url)
         if not self.timeout > 0 or self.daily_quota < 1:
             raise FatalError("marketo timeout and daily_quota must be positive")
         if self.export_threshold < 0 or not self.export_poll_interval >= 0:

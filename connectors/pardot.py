@@ -33,7 +33,7 @@ from connectors.errors import (
     RecordError,
     RetryableError,
 )
-from connectors.http import AccessToken, VendorHttp, json_object, redact
+from connectors.http import AccessToken, VendorHttp, json_object, redact, require_one_login
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,10 @@ _FIELD_CODES = frozenset({180, 224})
 # The header or business unit is wrong: no new token helps.
 _BUSINESS_UNIT_CODES = frozenset({181, 182, 201})
 _JSON = {"Accept": "application/json"}
+_ONE_LOGIN = (
+    "a pardot connection needs either access_token or client_id, client_secret and "
+    "refresh_token (a Salesforce connected app with the pardot_api scope)"
+)
 # A v5 field name: it goes into `fields=` lists and CSV headers, where a comma would split it.
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 
@@ -98,11 +102,7 @@ class PardotConfig:
                 f"setup (it starts with 0Uv), got {self.business_unit_id!r}"
             )
         oauth = (self.client_id, self.client_secret, self.refresh_token)
-        if bool(self.access_token) == any(oauth) or not (self.access_token or all(oauth)):
-            raise FatalError(
-                "a pardot connection needs either access_token or client_id, client_secret and "
-                "refresh_token (a Salesforce connected app with the pardot_api scope)"
-            )
+        require_one_login(self.access_token, oauth, _ONE_LOGIN)
         for name in ("base_url", "token_url"):
             value = getattr(self, name)
             if urlsplit(value).scheme not in ("https", "http") or not urlsplit(value).netloc:

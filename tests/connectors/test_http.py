@@ -11,8 +11,16 @@ import pytest
 import requests
 import responses
 
-from connectors.errors import RetryableError
-from connectors.http import MESSAGE_LIMIT, AccessToken, VendorHttp, redact, retry_after
+from connectors.errors import FatalError, RetryableError
+from connectors.http import (
+    MESSAGE_LIMIT,
+    AccessToken,
+    VendorHttp,
+    redact,
+    require_one_login,
+    require_web_url,
+    retry_after,
+)
 
 URL = "https://api.vendor.test/v1/things"
 
@@ -187,3 +195,32 @@ def test_redaction_blanks_secrets_keeps_one_line_and_cuts_the_middle() -> None:
 def test_retry_after_is_read_in_seconds(header: str | None, seconds: float | None) -> None:
     headers = {"Retry-After": header} if header is not None else {}
     assert retry_after(headers) == seconds
+
+
+@pytest.mark.parametrize(
+    ("token", "parts", "accepted"),
+    [
+        ("t", (None, None), True),
+        (None, ("id", "secret"), True),
+        ("t", ("id", None), False),  # both ways at once
+        (None, ("id", None), False),  # half of one way
+        (None, (None, None), False),  # neither
+    ],
+)
+def test_a_connection_logs_in_exactly_one_way(
+    token: str | None, parts: tuple[str | None, ...], accepted: bool
+) -> None:
+    if accepted:
+        require_one_login(token, parts, "needs one way")
+    else:
+        with pytest.raises(FatalError, match="^needs one way$"):
+            require_one_login(token, parts, "needs one way")
+
+
+def test_a_vendor_url_must_be_a_web_url() -> None:
+    require_web_url("vendor", "base_url", "https://api.vendor.test")
+    require_web_url("vendor", "base_url", "http://127.0.0.1:8443")
+    with pytest.raises(
+        FatalError, match="^vendor base_url must start with https://, got 'ftp://x'$"
+    ):
+        require_web_url("vendor", "base_url", "ftp://x")
