@@ -12,14 +12,10 @@ adapter and the emulator are named by module and class and imported on first use
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-
-# Settings and secrets of a connection to an emulator, from the system's entry of the sandbox's
-# description (`segsync sandbox start`'s first line); the caller adds `ca_bundle`.
-SandboxConnection = Callable[[Mapping[str, Any]], tuple[dict[str, str], dict[str, str]]]
 
 # Seconds between status polls of a Marketo lead export, a Pardot import and an Eloqua import
 # sync. The adapters' defaults (60 s, 5 s and 1 s) suit real instances, which take that long to
@@ -48,6 +44,26 @@ class VendorLimits:
 
 
 @dataclass(frozen=True)
+class SandboxConnection:
+    """How a connection to the system's emulator is made from the emulator's description."""
+
+    # Setting names, in order: each one's value is `given`'s, else the description's.
+    settings: tuple[str, ...]
+    secrets: tuple[str, ...]
+    given: Mapping[str, str] = field(default_factory=dict)
+
+    def settings_and_secrets(
+        self, entry: Mapping[str, Any]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """(settings, secrets) from the system's entry of the sandbox's description (`segsync
+        sandbox start`'s first line); the caller adds `ca_bundle`."""
+        settings = {
+            key: self.given[key] if key in self.given else entry[key] for key in self.settings
+        }
+        return settings, {key: entry[key] for key in self.secrets}
+
+
+@dataclass(frozen=True)
 class Vendor:
     """Everything segsync keeps about one CRM/MAP system, by which the rest finds its parts."""
 
@@ -63,18 +79,12 @@ class Vendor:
     limits: VendorLimits
     # The emulator class, "module:Class", taking (records=, latency=); imported on first use.
     emulator: str
-    sandbox_connection: SandboxConnection
+    sandbox: SandboxConnection
     # The account column an explicit link from this system's records names (models.matching
     # matches on it; `segsync sandbox start --accounts-csv` writes it), or None: no links.
     link_column: str | None = None
     # Whether those links are Salesforce ids (compared on their case-sensitive 15-character form).
     links_are_salesforce_ids: bool = False
-
-
-def _salesforce_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    # Salesforce logs in by password (the emulator is its own login server).
-    settings = {"auth": "password", "login_url": entry["login_url"], "username": entry["username"]}
-    return settings, {"password": entry["password"], "security_token": entry["security_token"]}
 
 
 SALESFORCE = Vendor(
@@ -90,16 +100,15 @@ SALESFORCE = Vendor(
     #   salesforce-app-limits-platform-api.html ("Concurrent API Request Limits")
     limits=VendorLimits(rate=None, max_concurrent=25),
     emulator="connectors.sandbox.salesforce:SalesforceEmulator",
-    sandbox_connection=_salesforce_sandbox,
+    # Salesforce logs in by password (the emulator is its own login server).
+    sandbox=SandboxConnection(
+        settings=("auth", "login_url", "username"),
+        secrets=("password", "security_token"),
+        given={"auth": "password"},
+    ),
     link_column="salesforce_account_id",
     links_are_salesforce_ids=True,
 )
-
-
-def _hubspot_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    # HubSpot by private-app token.
-    return {"base_url": entry["base_url"]}, {"access_token": entry["access_token"]}
-
 
 HUBSPOT = Vendor(
     name="hubspot",
@@ -113,20 +122,10 @@ HUBSPOT = Vendor(
     # developers.hubspot.com/docs/apps/legacy-apps/private-apps/overview, .../apisbytier
     limits=VendorLimits(rate=RateLimit(100, 10.0), max_concurrent=None),
     emulator="connectors.sandbox.hubspot:HubSpotEmulator",
-    sandbox_connection=_hubspot_sandbox,
+    # HubSpot by private-app token.
+    sandbox=SandboxConnection(settings=("base_url",), secrets=("access_token",)),
     link_column="hubspot_company_id",
 )
-
-
-def _marketo_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    # Marketo by client credentials.
-    settings = {
-        "base_url": entry["base_url"],
-        "client_id": entry["client_id"],
-        "export_poll_interval": SANDBOX_POLL_SECONDS,
-    }
-    return settings, {"client_secret": entry["client_secret"]}
-
 
 MARKETO = Vendor(
     name="marketo",
@@ -139,19 +138,13 @@ MARKETO = Vendor(
     #   marketo-integration-best-practices ("API Limits")
     limits=VendorLimits(rate=RateLimit(100, 20.0), max_concurrent=10),
     emulator="connectors.sandbox.marketo:MarketoEmulator",
-    sandbox_connection=_marketo_sandbox,
+    # Marketo by client credentials.
+    sandbox=SandboxConnection(
+        settings=("base_url", "client_id", "export_poll_interval"),
+        secrets=("client_secret",),
+        given={"export_poll_interval": SANDBOX_POLL_SECONDS},
+    ),
 )
-
-
-def _pardot_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    # Pardot by access token and business unit.
-    settings = {
-        "base_url": entry["base_url"],
-        "business_unit_id": entry["business_unit_id"],
-        "import_poll_interval": SANDBOX_POLL_SECONDS,
-    }
-    return settings, {"access_token": entry["access_token"]}
-
 
 PARDOT = Vendor(
     name="pardot",
@@ -163,23 +156,16 @@ PARDOT = Vendor(
     # help.salesforce.com article sf.pardot_admin_api_using ("Account Engagement API Limits")
     limits=VendorLimits(rate=None, max_concurrent=5),
     emulator="connectors.sandbox.pardot:PardotEmulator",
-    sandbox_connection=_pardot_sandbox,
+    # Pardot by access token and business unit.
+    sandbox=SandboxConnection(
+        settings=("base_url", "business_unit_id", "import_poll_interval"),
+        secrets=("access_token",),
+        given={"import_poll_interval": SANDBOX_POLL_SECONDS},
+    ),
     # Pardot prospects carry the Salesforce account id of their synced account.
     link_column="salesforce_account_id",
     links_are_salesforce_ids=True,
 )
-
-
-def _eloqua_sandbox(entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    # Eloqua by Basic authentication.
-    settings = {
-        "login_url": entry["login_url"],
-        "site": entry["site"],
-        "username": entry["username"],
-        "poll_interval": SANDBOX_POLL_SECONDS,
-    }
-    return settings, {"password": entry["password"]}
-
 
 ELOQUA = Vendor(
     name="eloqua",
@@ -192,7 +178,12 @@ ELOQUA = Vendor(
     # count syncs, not calls, and one import sync per batch stays far below them.
     limits=VendorLimits(rate=None, max_concurrent=None),
     emulator="connectors.sandbox.eloqua:EloquaEmulator",
-    sandbox_connection=_eloqua_sandbox,
+    # Eloqua by Basic authentication.
+    sandbox=SandboxConnection(
+        settings=("login_url", "site", "username", "poll_interval"),
+        secrets=("password",),
+        given={"poll_interval": SANDBOX_POLL_SECONDS},
+    ),
 )
 
 # Every system by name, in the order commands list them: the one list of systems.

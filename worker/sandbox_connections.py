@@ -20,5 +20,5 @@ def sandbox_connection(
     vendor = VENDORS.get(system)
     if vendor is None:
         raise ValueError(f"the sandbox has no emulator of {system!r}")
-    settings, secrets = vendor.sandbox_connection(described[system])
+    settings, secrets = vendor.sandbox.settings_and_secrets(described[system])
     return settings | {"ca_bundle": str(described["ca_bundle"])}, secrets
