@@ -4,7 +4,9 @@ ids once, before the adapter's own method is called."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any
 
 import pytest
 
@@ -63,18 +65,25 @@ def updates(*ids: str) -> list[Update]:
     return [Update(record_id, "v") for record_id in ids]
 
 
+def every_public_call(
+    connector: Connector, object_type: str, field: str
+) -> list[Callable[[], Any]]:
+    """Each public method of `connector`, called for one record of `object_type` and `field`."""
+    return [
+        partial(connector.describe_field, object_type, field),
+        partial(connector.read_records, object_type, field),
+        partial(connector.read_values, object_type, field, ["1"]),
+        partial(connector.write_batch, object_type, field, updates("1")),
+        partial(connector.write_bulk, object_type, field, updates("1")),
+    ]
+
+
 def test_the_object_is_checked_and_given_in_the_adapters_spelling() -> None:
     connector = Recording()
     connector.describe_field(" contacts ", "Segment")
     list(connector.read_records("CONTACTS", "Segment"))
     assert [entry[1] for entry in connector.reached] == ["Contacts", "Contacts"]
-    for call in (
-        lambda: connector.describe_field("Leads", "Segment"),
-        lambda: connector.read_records("Leads", "Segment"),
-        lambda: connector.read_values("Leads", "Segment", ["1"]),
-        lambda: connector.write_batch("Leads", "Segment", updates("1")),
-        lambda: connector.write_bulk("Leads", "Segment", updates("1")),
-    ):
+    for call in every_public_call(connector, "Leads", "Segment"):
         with pytest.raises(FatalError, match=r"no supported object 'Leads' \(supported: Contacts"):
             call()
     assert len(connector.reached) == 2
@@ -82,13 +91,7 @@ def test_the_object_is_checked_and_given_in_the_adapters_spelling() -> None:
 
 def test_the_adapters_field_check_runs_before_every_call() -> None:
     connector = Recording()
-    for call in (
-        lambda: connector.describe_field("Contacts", "no-field"),
-        lambda: connector.read_records("Contacts", "no-field"),
-        lambda: connector.read_values("Contacts", "no-field", ["1"]),
-        lambda: connector.write_batch("Contacts", "no-field", updates("1")),
-        lambda: connector.write_bulk("Contacts", "no-field", updates("1")),
-    ):
+    for call in every_public_call(connector, "Contacts", "no-field"):
         with pytest.raises(FatalError, match="is not a field name"):
             call()
     assert connector.reached == []
