@@ -69,15 +69,6 @@ class Retry:
 
 
 @dataclass(frozen=True)
-class Defer:
-    """Park the run until `until`, saying why; the scheduler resumes it then."""
-
-    # Midnight UTC, when vendors' daily quotas and segsync's budgets reset.
-    until: datetime
-    reason: str
-
-
-@dataclass(frozen=True)
 class FailRun:
     """End the run as failed with `reason`, its one line in `segsync runs show`."""
 
@@ -88,6 +79,16 @@ class FailRun:
 class FailBatch(FailRun):
     """FailRun, and list the batch's records as failed with the same reason: its retries are
     spent and nobody writes it, and `runs show` then names them."""
+
+
+@dataclass(frozen=True)
+class Defer:
+    """Park the run until `until`, saying why: it is resumed then, with the batches it had left
+    (worker.scheduling.resume_deferred_runs)."""
+
+    # Midnight UTC, when vendors' daily quotas and segsync's budgets reset.
+    until: datetime
+    reason: str
 
 
 Decision = Retry | Defer | FailRun
