@@ -16,7 +16,7 @@ database is a SQLite file in a temporary folder (or --postgres-url, or a throwaw
 server with --postgres).
 
 Data (bench/sync_data.py): --accounts accounts and their segments from the realistic sample of
-`segsync demo` (worker.demo_data), some published for enrichment; for each system N records
+`segsync demo` (worker.demo.data), some published for enrichment; for each system N records
 (Salesforce Leads, HubSpot contacts, Marketo leads, Pardot prospects, Eloqua contacts) matching
 those accounts, about 93% of which must be written. The emulators enforce the vendors' limits:
 HubSpot's 100 requests per rolling 10 s (429 TEN_SECONDLY_ROLLING past it) and 250,000 a day;

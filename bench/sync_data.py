@@ -1,7 +1,7 @@
 """The data of bench/sync.py: accounts and published segments in the database, records in the
 emulators, and what each record's field must hold after a run.
 
-Accounts and segments are the realistic sample `segsync demo` loads (worker.demo_data: names with
+Accounts and segments are the realistic sample `segsync demo` loads (worker.demo.data: names with
 punctuation and non-ASCII letters, filter and list segments, some published for enrichment),
 scaled to half as many accounts as records, loaded through the same functions the CLI calls.
 The records are made here, one system at a time, so each system gets exactly N records:
@@ -41,7 +41,7 @@ from bench.sync_emulators import (
 from models.accounts import Account
 from models.db import make_session_factory, transaction, upgrade
 from models.enrichment import ValueFormat, enrichment_values
-from worker.demo_data import FREE_MAIL_DOMAINS, STALE_VALUES, load_sample, make_sample
+from worker.demo.data import FREE_MAIL_DOMAINS, STALE_VALUES, load_sample, make_sample
 
 SALESFORCE_OBJECT = "Lead"
 SALESFORCE_FIELD = "Segment_Names__c"

@@ -13,8 +13,8 @@ from models.db import make_engine, make_session_factory
 from models.orchestrations import find_orchestration
 from tests.worker.test_cli import Cli
 from tests.worker.test_sync_foreground import cli, sandbox, seed_leads
-from worker.cli_database import Database
-from worker.cli_progress import ProgressLine
+from worker.cli.database import Database
+from worker.cli.progress import ProgressLine
 from worker.connector_factory import connector_for
 from worker.settings import Settings
 from worker.sync import plan_run, start_run

@@ -30,7 +30,7 @@ from models.account_import import import_accounts
 from models.accounts import Account
 from models.vocabulary import LINK_COLUMNS
 from tests.worker.celery_stack import wait_until
-from worker.cli_sandbox import SEEDED_ACCOUNT_COLUMNS, write_seeded_accounts
+from worker.cli.sandbox import SEEDED_ACCOUNT_COLUMNS, write_seeded_accounts
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -25,7 +25,7 @@ HEAVY_MODULES = (
     "alembic",
     "pydantic_settings",
     "connectors.sandbox",
-    "worker.demo",
+    "worker.demo.run",
     "worker.connector_factory",  # the rate limiter (redis) and key handling behind the adapters
     "prometheus_client",
 )
@@ -180,7 +180,7 @@ def test_each_table_entry_is_the_command_it_names_with_the_same_short_help(name:
 def test_a_command_whose_module_is_missing_is_a_one_line_refusal(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    ghost = LazyCommand("worker.cli_ghost:ghost_command", "Haunt the command line.")
+    ghost = LazyCommand("worker.cli.ghost:ghost_command", "Haunt the command line.")
     monkeypatch.setitem(cli.COMMANDS, "ghost", ghost)
     runner = CliRunner()
 
@@ -192,7 +192,7 @@ def test_a_command_whose_module_is_missing_is_a_one_line_refusal(
     assert refused.exit_code == 1
     assert refused.stdout == ""
     assert refused.stderr == (
-        "segsync: command 'ghost' is not available: No module named 'worker.cli_ghost'\n"
+        "segsync: command 'ghost' is not available: No module named 'worker.cli.ghost'\n"
     )
 
 

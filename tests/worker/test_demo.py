@@ -33,8 +33,8 @@ from models.enrichment import ValueFormat, enrichment_values
 from models.errors import InputError
 from models.runs import RUN_COUNTS
 from tests.worker.test_cli import Cli
-from worker.demo import TARGETS, DemoEnvironment, demo_environment
-from worker.demo_data import FREE_MAIL_DOMAINS, make_sample
+from worker.demo.data import FREE_MAIL_DOMAINS, make_sample
+from worker.demo.run import TARGETS, DemoEnvironment, demo_environment
 
 SEGSYNC = Path(sys.executable).with_name("segsync")
 ACCOUNTS = 300
@@ -341,7 +341,9 @@ def test_the_demo_runs_every_registered_system_and_each_object_its_adapter_suppo
 
 
 def test_the_demo_imports_no_command_line_module() -> None:
-    probe = "import sys, worker.demo; print([m for m in sys.modules if m.startswith('worker.cli')])"
+    probe = (
+        "import sys, worker.demo.run; print([m for m in sys.modules if m.startswith('worker.cli')])"
+    )
 
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120

@@ -28,7 +28,7 @@ from models.filters import parse_filter
 from models.publishing import GTM_FILTER_KINDS, GTM_SOURCES, published_table
 from models.segment_catalog import find_segment, read_account_list, unmatched_list_entries
 from models.segments import LIST_FILTER_KIND
-from worker.demo_data import (
+from worker.demo.data import (
     ACCOUNT_COLUMNS,
     FREE_MAIL_DOMAINS,
     SALESFORCE_FIELD,

@@ -28,7 +28,7 @@ from tests.models.test_health import add_run
 from tests.services import free_port
 from tests.worker.celery_processes import SEGSYNC
 from tests.worker.celery_stack import Stack, wait_until
-from worker.cli_health import CHECK_NAMES, health_command
+from worker.cli.health import CHECK_NAMES, health_command
 from worker.health import CHECKS
 from worker.state_files import StateFolderScheduler
 

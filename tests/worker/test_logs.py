@@ -243,7 +243,7 @@ def test_foreground_sync_logs_json_lines_of_its_run_and_text_stays_the_default(
         }.items()
     )
     # Without a terminal, its progress lines are log lines too.
-    progress = [line for line in lines if line["logger"] == "worker.cli_progress"]
+    progress = [line for line in lines if line["logger"] == "worker.cli.progress"]
     assert progress and all(line["run_id"] == 1 for line in progress), lines
     assert any(line["message"] == "run 1 reading: 30 records" for line in progress), progress
     assert_no_secret(done.stdout + done.stderr, sandbox_secrets(stack))

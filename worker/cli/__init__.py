@@ -16,8 +16,8 @@ import click
 
 from connectors.errors import ConnectorError
 from models.errors import SegsyncError
-from worker.cli_database import Database
-from worker.cli_output import fail
+from worker.cli.database import Database
+from worker.cli.output import fail
 
 
 @dataclass(frozen=True)
@@ -31,70 +31,70 @@ class LazyCommand:
 # Every top-level command. The short help must equal the command's own first sentence (a test
 # checks each entry against the loaded command), since --help shows it without importing it.
 COMMANDS: dict[str, LazyCommand] = {
-    "accounts": LazyCommand("worker.cli_accounts:accounts", "Import and look up accounts."),
+    "accounts": LazyCommand("worker.cli.accounts:accounts", "Import and look up accounts."),
     "beat": LazyCommand(
-        "worker.cli_celery:beat_command",
+        "worker.cli.celery:beat_command",
         "Run Celery beat: it fires dispatch_due and sweep every minute "
         "(a second beat is harmless).",
     ),
     "connections": LazyCommand(
-        "worker.cli_connections:connections",
+        "worker.cli.connections:connections",
         "Store, list and test connections to CRM/MAP systems.",
     ),
-    "db": LazyCommand("worker.cli_db:db", "Create or migrate segsync's database schema."),
+    "db": LazyCommand("worker.cli.db:db", "Create or migrate segsync's database schema."),
     "demo": LazyCommand(
-        "worker.cli_demo:demo_command",
+        "worker.cli.demo:demo_command",
         "Enrich sample CRM/MAP records end to end, twice, on a database of the demo's own.",
     ),
     "flower": LazyCommand(
-        "worker.cli_celery:flower_command",
+        "worker.cli.celery:flower_command",
         "Run Flower with basic authentication from SEGSYNC_FLOWER_BASIC_AUTH (user:password).",
     ),
     "health": LazyCommand(
-        "worker.cli_health:health_command",
+        "worker.cli.health:health_command",
         "Check the database, broker, rate-limit Redis, workers, beat and runs; "
         "exit 1 if any fails.",
     ),
     "metrics": LazyCommand(
-        "worker.cli_metrics:metrics_command",
+        "worker.cli.metrics:metrics_command",
         "Serve Prometheus metrics of segsync's runs, records and API use.",
     ),
     "orchestrations": LazyCommand(
-        "worker.cli_orchestrations:orchestrations",
+        "worker.cli.orchestrations:orchestrations",
         "Define Segment Name orchestrations: which field of which records to keep enriched.",
     ),
     "publish": LazyCommand(
-        "worker.cli_publishing:publish_command",
+        "worker.cli.publishing:publish_command",
         "Publish segment NAME for one or more uses (at most 200 segments are published at once).",
     ),
     "published": LazyCommand(
-        "worker.cli_publishing:published_command",
+        "worker.cli.publishing:published_command",
         "The published-segments settings table: a row per published segment, a column per use.",
     ),
     "runs": LazyCommand(
-        "worker.cli_runs:runs",
+        "worker.cli.runs:runs",
         "Run history (of orchestration NAME), newest first; `runs show ID` shows one run and the "
         "records it could not write; `runs cancel ID` stops a queued or running run.",
     ),
     "sandbox": LazyCommand(
-        "worker.cli_sandbox:sandbox",
+        "worker.cli.sandbox:sandbox",
         "Local emulators of the CRM/MAP APIs (HTTPS on 127.0.0.1).",
     ),
-    "segments": LazyCommand("worker.cli_segments:segments", "Create, list and refresh segments."),
+    "segments": LazyCommand("worker.cli.segments:segments", "Create, list and refresh segments."),
     "sync": LazyCommand(
-        "worker.cli_runs:sync_command",
+        "worker.cli.runs:sync_command",
         "Run orchestration NAME now: in the foreground (no broker), or on the workers (--queue).",
     ),
     "unpublish": LazyCommand(
-        "worker.cli_publishing:unpublish_command",
+        "worker.cli.publishing:unpublish_command",
         "Unpublish segment NAME from one or more uses.",
     ),
     "values": LazyCommand(
-        "worker.cli_publishing:values",
+        "worker.cli.publishing:values",
         "Preview each account's enrichment value: its enrichment-published segment names.",
     ),
     "worker": LazyCommand(
-        "worker.cli_celery:worker_command",
+        "worker.cli.celery:worker_command",
         "Run a Celery worker (extra arguments go to `celery worker`).",
     ),
 }

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from worker.cli_database import Database
-from worker.cli_output import echo_json, fail, render_table
+from worker.cli.database import Database
+from worker.cli.output import echo_json, fail, render_table
 
 if TYPE_CHECKING:
     from models.accounts import Account

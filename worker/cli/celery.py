@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from worker.cli_database import Database
-from worker.cli_output import fail
+from worker.cli.database import Database
+from worker.cli.output import fail
 
 # Celery (and worker.state_files, which needs it) is imported inside each command, not here:
 # `segsync worker --help` need not load it.

@@ -18,8 +18,8 @@ import click
 from connectors.errors import ConnectorError
 from connectors.systems import SYSTEMS
 from models.errors import InputError
-from worker.cli_database import Database
-from worker.cli_output import confirm_or_refuse, echo_json, fail, render_table
+from worker.cli.database import Database
+from worker.cli.output import confirm_or_refuse, echo_json, fail, render_table
 
 if TYPE_CHECKING:
     from models.connections import Connection

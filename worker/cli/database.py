@@ -18,7 +18,7 @@ class Database(_Database):
         from pydantic import ValidationError
         from pydantic_settings import SettingsError
 
-        from worker.cli_output import fail
+        from worker.cli.output import fail
 
         try:
             return super().read_settings()

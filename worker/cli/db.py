@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from worker.cli_database import Database
+from worker.cli.database import Database
 
 
 @click.group()

@@ -1,6 +1,6 @@
 """`segsync demo`: the whole job on sample data, with no services and no configuration.
 
-worker.demo (the sandbox, the models, SQLAlchemy) is imported when the command runs, so that
+worker.demo.run (the sandbox, the models, SQLAlchemy) is imported when the command runs, so that
 --help loads only click.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from worker.cli_output import echo_json, render_table
-from worker.demo_defaults import DATABASE_FILE, DEFAULT_ACCOUNTS
+from worker.cli.output import echo_json, render_table
+from worker.demo.defaults import DATABASE_FILE, DEFAULT_ACCOUNTS
 
 
 @click.command("demo")
@@ -33,7 +33,7 @@ from worker.demo_defaults import DATABASE_FILE, DEFAULT_ACCOUNTS
 )
 def demo_command(accounts: int, as_json: bool, folder: Path | None) -> None:
     """Enrich sample CRM/MAP records end to end, twice, on a database of the demo's own."""
-    from worker.demo import run_demo
+    from worker.demo.run import run_demo
 
     result = run_demo(accounts, folder, say=lambda message: click.echo(message, err=True))
     if as_json:

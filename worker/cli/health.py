@@ -31,7 +31,7 @@ def health_command(
     context: click.Context, as_json: bool, checks: tuple[str, ...], timeout: float
 ) -> None:
     """Check the database, broker, rate-limit Redis, workers, beat and runs; exit 1 if any fails."""
-    from worker.cli_output import echo_json
+    from worker.cli.output import echo_json
     from worker.health import run_checks
     from worker.settings import Settings
 

@@ -14,8 +14,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import click
 
 from worker.basic_auth import accepted_pairs, is_authorized
-from worker.cli_database import Database
-from worker.cli_output import fail
+from worker.cli.database import Database
+from worker.cli.output import fail
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from worker.cli_database import Database
-from worker.cli_output import confirm_or_refuse, echo_json, fail, render_table
+from worker.cli.database import Database
+from worker.cli.output import confirm_or_refuse, echo_json, fail, render_table
 
 if TYPE_CHECKING:
     from connectors.base import FieldInfo

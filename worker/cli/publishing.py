@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from models.vocabulary import DEFAULT_DELIMITER, USES
-from worker.cli_database import Database
-from worker.cli_output import echo_json, echo_json_stream, fail, render_table
+from worker.cli.database import Database
+from worker.cli.output import echo_json, echo_json_stream, fail, render_table
 
 if TYPE_CHECKING:
     from models.publishing import PublicationChange

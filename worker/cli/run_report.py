@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from worker.cli_output import echo_json, fail, render_table
+from worker.cli.output import echo_json, fail, render_table
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

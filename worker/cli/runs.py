@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from worker.cli_database import Database
-from worker.cli_output import echo_json, fail, render_table
-from worker.cli_progress import (
+from worker.cli.database import Database
+from worker.cli.output import echo_json, fail, render_table
+from worker.cli.progress import (
     ProgressLine,
     read_progress,
     run_progress,
     wait_for_run,
     write_progress,
 )
-from worker.cli_run_report import report_dry_run, report_run, run_details, run_rows
+from worker.cli.run_report import report_dry_run, report_run, run_details, run_rows
 
 if TYPE_CHECKING:
     from worker.scheduling import Work

@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from models.vocabulary import REFERENCE_KINDS, SOURCES
-from worker.cli_database import Database
-from worker.cli_output import echo_json, render_table
+from worker.cli.database import Database
+from worker.cli.output import echo_json, render_table
 
 
 @click.group()

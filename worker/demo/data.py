@@ -34,8 +34,8 @@ from models.domains import registrable_domain
 from models.errors import InputError
 from models.publishing import publish
 from models.segment_catalog import create_segment
-from worker import demo_names as demo
-from worker.demo_names import Country, SegmentSpec, ascii_words
+from worker.demo import names as demo
+from worker.demo.names import Country, SegmentSpec, ascii_words
 
 Row = dict[str, str]
 ACCOUNT_COLUMNS = (

@@ -1,5 +1,5 @@
-"""The demo's defaults, apart from worker.demo so that `segsync demo --help` can show them without
-loading the sandbox, the models and SQLAlchemy."""
+"""The demo's defaults, apart from worker.demo.run so that `segsync demo --help` can show them
+without loading the sandbox, the models and SQLAlchemy."""
 
 from __future__ import annotations
 

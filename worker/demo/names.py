@@ -1,4 +1,4 @@
-"""Tables of the demo sample (worker.demo_data): countries, company and people names, segments."""
+"""Tables of the demo sample (worker.demo.data): countries, company and people names, segments."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`segsync demo`: segsync's whole job on a fresh machine, with no services and no settings.
 
-A SQLite database in a folder of its own gets the realistic sample (worker.demo_data) through the
+A SQLite database in a folder of its own gets the realistic sample (worker.demo.data) through the
 same functions a user's commands call; the sandbox emulators hold CRM/MAP records that match those
 accounts; one orchestration per supported system and object runs twice in the foreground: the
 first run fills the field, the second finds nothing left to write. The user's own database and
@@ -32,8 +32,8 @@ from models.orchestrations import OrchestrationSpec, Scope, create_orchestration
 from models.runs import RUN_COUNTS, SyncRun
 from worker.connector_factory import build_config, check_keys, connector_for
 from worker.database import Database
-from worker.demo_data import SALESFORCE_FIELD, DemoSample, load_sample, make_sample, seed_emulators
-from worker.demo_defaults import DATABASE_FILE, DEFAULT_ACCOUNTS
+from worker.demo.data import SALESFORCE_FIELD, DemoSample, load_sample, make_sample, seed_emulators
+from worker.demo.defaults import DATABASE_FILE, DEFAULT_ACCOUNTS
 from worker.sandbox_connections import sandbox_connection
 from worker.settings import Settings
 from worker.sync import run_in_foreground, start_run
