@@ -2,7 +2,7 @@
 # segsync by hand, from accounts to records written, against the sandbox emulators. Run it in the
 # folder where `segsync sandbox start --accounts-csv sandbox-accounts.csv > sandbox.json` runs
 # (README.md, "To drive it by hand"); the database is $SEGSYNC_DATABASE_URL (default: segsync.db
-# here). README.md shows these commands and tests/worker/test_cli_sandbox.py runs this file, so
+# here). README.md shows these commands and tests/worker/cli/test_sandbox.py runs this file, so
 # the two cannot drift apart.
 set -euo pipefail
 

@@ -36,8 +36,8 @@ from tests.deploy.compose_local import (
     secret_names,
 )
 from tests.worker.celery_stack import wait_until
+from tests.worker.cli.test_main import Cli
 from tests.worker.test_celery_e2e import field_value, load, seed
-from tests.worker.test_cli import Cli
 from tests.worker.test_packaging import Program, local_http
 
 COMPOSE = load_compose()

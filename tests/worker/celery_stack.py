@@ -33,8 +33,8 @@ from tests.worker.celery_processes import (
     start_beat,
     start_worker,
 )
+from tests.worker.cli.test_main import Cli
 from tests.worker.test_celery_e2e import field_value, load, worker_environment
-from tests.worker.test_cli import Cli
 
 T = TypeVar("T")
 ACTIVE = ("queued", "running")

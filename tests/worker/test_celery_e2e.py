@@ -17,6 +17,7 @@ from connectors.sandbox.cluster import Sandbox
 from models.connections import new_secret_key
 from tests.factories import write_csv
 from tests.worker.celery_processes import SEGSYNC, start_worker
+from tests.worker.cli.test_main import Cli
 from tests.worker.sandbox_connections import (
     eloqua_connection,
     hubspot_connection,
@@ -24,7 +25,6 @@ from tests.worker.sandbox_connections import (
     pardot_connection,
     salesforce_password_connection,
 )
-from tests.worker.test_cli import Cli
 
 # account -> (domain, segments it is in); values are what the field must hold afterwards.
 ACCOUNTS = {

@@ -17,9 +17,9 @@ import pytest
 from models.errors import InputError
 from tests.worker.celery_processes import BEAT_STARTED, SEGSYNC, CeleryProcess, start_beat
 from tests.worker.celery_stack import Stack, assert_each_written_once, ready
+from tests.worker.cli.test_main import Cli
 from tests.worker.sandbox_connections import salesforce_password_connection
 from tests.worker.test_celery_e2e import seed
-from tests.worker.test_cli import Cli
 from worker.logs import (
     ContextFilter,
     _served_program,

@@ -22,9 +22,9 @@ from models.observability import ConnectionQuota
 from models.runs import ApiUsage, SyncRun
 from tests.worker.celery_processes import SEGSYNC, CeleryProcess
 from tests.worker.celery_stack import Stack, wait_until
+from tests.worker.cli.test_main import Cli
 from tests.worker.sandbox_connections import hubspot_connection
 from tests.worker.test_celery_e2e import load_accounts_and_segments, seed
-from tests.worker.test_cli import Cli
 
 CREDENTIALS = ("prometheus", "scrape-secret-7")
 SERVING = re.compile(r"serving metrics on http://127\.0\.0\.1:(\d+)/metrics")

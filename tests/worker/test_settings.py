@@ -9,7 +9,7 @@ import pytest
 from pydantic_settings import SettingsError
 from sqlalchemy import make_url
 
-from tests.worker.test_cli import Cli
+from tests.worker.cli.test_main import Cli
 from worker import settings as settings_module
 from worker.settings import Settings, secrets_dir
 

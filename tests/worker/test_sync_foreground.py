@@ -13,11 +13,11 @@ import pytest
 from connectors.sandbox.cluster import Sandbox
 from models.connections import new_secret_key
 from tests.factories import write_csv
+from tests.worker.cli.test_main import Cli
 from tests.worker.sandbox_connections import (
     hubspot_connection,
     salesforce_session_connection,
 )
-from tests.worker.test_cli import Cli
 
 ACCOUNTS = [
     # external_id, domain, salesforce_account_id, hubspot_company_id, industry
@@ -422,7 +422,7 @@ def test_an_interrupted_foreground_run_is_cancelled_not_left_running(
 def test_progress_at_a_terminal_is_redrawn_in_place(cli: Cli, sandbox: Sandbox) -> None:
     import os
 
-    from tests.worker.test_cli_terminal import run_in_terminal
+    from tests.worker.cli.test_terminal import run_in_terminal
 
     seed_leads(sandbox)
     leads_orchestration(cli)

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from connectors.sandbox.cluster import Sandbox
 from models.connections import new_secret_key
 from tests.worker.celery_stack import Stack
-from tests.worker.test_cli import Cli
+from tests.worker.cli.test_main import Cli
 
 SEGSYNC = str(Path(sys.executable).parent / "segsync")
 

@@ -16,8 +16,8 @@ from models.base import utcnow
 from models.connections import new_secret_key
 from models.orchestrations import Orchestration
 from models.runs import SyncRun
+from tests.worker.cli.test_main import Cli
 from tests.worker.sandbox_connections import hubspot_connection, salesforce_session_connection
-from tests.worker.test_cli import Cli
 
 
 @pytest.fixture(scope="module")

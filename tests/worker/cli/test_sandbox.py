@@ -32,7 +32,7 @@ from models.vocabulary import LINK_COLUMNS
 from tests.worker.celery_stack import wait_until
 from worker.cli.sandbox import SEEDED_ACCOUNT_COLUMNS, write_seeded_accounts
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 SCRIPT = ROOT / "examples" / "sandbox-sync.sh"
 RECORDS = 100

@@ -32,7 +32,7 @@ from models.domains import registrable_domain
 from models.enrichment import ValueFormat, enrichment_values
 from models.errors import InputError
 from models.runs import RUN_COUNTS
-from tests.worker.test_cli import Cli
+from tests.worker.cli.test_main import Cli
 from worker.demo.data import FREE_MAIL_DOMAINS, make_sample
 from worker.demo.run import TARGETS, DemoEnvironment, demo_environment
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from worker import cli
 from worker.cli import COMMANDS, LazyCommand, load_command, main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 # What a --help has no use for; each costs a tenth of a second or more to import.
 HEAVY_MODULES = (

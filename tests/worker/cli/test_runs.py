@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.sandbox.cluster import Sandbox
 from models.db import make_engine, make_session_factory
 from models.orchestrations import find_orchestration
-from tests.worker.test_cli import Cli
+from tests.worker.cli.test_main import Cli
 from tests.worker.test_sync_foreground import cli, sandbox, seed_leads
 from worker.cli.database import Database
 from worker.cli.progress import ProgressLine
