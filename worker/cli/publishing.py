@@ -7,7 +7,8 @@ that their --help loads nothing but click.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -17,6 +18,8 @@ from worker.cli.database import Database
 from worker.cli.output import echo_json, echo_json_stream, fail, render_table
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from models.publishing import PublicationChange
 
 _use_option = click.option(
@@ -46,26 +49,10 @@ def _confirm(question: str, yes: bool, verb: str) -> None:
 @click.pass_obj
 def publish_command(database: Database, name: str, uses: tuple[str, ...], yes: bool) -> None:
     """Publish segment NAME for one or more uses (at most 200 segments are published at once)."""
-    from models.publishing import (
-        MAX_PUBLISHED_SEGMENTS,
-        plan_publish,
-        publish,
-        published_segment_count,
-    )
+    from models.publishing import plan_publish, publish
 
-    with database.transaction() as session:
-        planned = plan_publish(session, name, uses)
-    if not planned.changed:
-        click.echo(_already(planned, "already published to"))
-        return
-    _confirm(f"Publish {planned.segment.name!r} to {', '.join(planned.changed)}?", yes, "publish")
-    with database.transaction() as session:
-        done = publish(session, name, uses)
-        count = published_segment_count(session)
-    click.echo(
-        f"published {done.segment.name!r} to {', '.join(done.changed)} "
-        f"({count} of {MAX_PUBLISHED_SEGMENTS} segments published)"
-    )
+    publishing = _Change("publish", "to", "already published to", plan_publish, publish)
+    _change(database, name, uses, yes, publishing)
 
 
 @click.command("unpublish")
@@ -75,26 +62,42 @@ def publish_command(database: Database, name: str, uses: tuple[str, ...], yes: b
 @click.pass_obj
 def unpublish_command(database: Database, name: str, uses: tuple[str, ...], yes: bool) -> None:
     """Unpublish segment NAME from one or more uses."""
-    from models.publishing import (
-        MAX_PUBLISHED_SEGMENTS,
-        plan_unpublish,
-        published_segment_count,
-        unpublish,
-    )
+    from models.publishing import plan_unpublish, unpublish
+
+    unpublishing = _Change("unpublish", "from", "not published to", plan_unpublish, unpublish)
+    _change(database, name, uses, yes, unpublishing)
+
+
+@dataclass(frozen=True)
+class _Change:
+    """Publishing or unpublishing: its words and its planning and applying calls."""
+
+    verb: str
+    preposition: str
+    # What a segment is for the uses that need no change.
+    unchanged: str
+    plan: Callable[[Session, str, Sequence[str]], PublicationChange]
+    apply: Callable[[Session, str, Sequence[str]], PublicationChange]
+
+
+def _change(
+    database: Database, name: str, uses: tuple[str, ...], yes: bool, change: _Change
+) -> None:
+    """Plan the change, confirm it unless --yes, apply it and say what it did."""
+    from models.publishing import MAX_PUBLISHED_SEGMENTS, published_segment_count
 
     with database.transaction() as session:
-        planned = plan_unpublish(session, name, uses)
+        planned = change.plan(session, name, uses)
     if not planned.changed:
-        click.echo(_already(planned, "not published to"))
+        click.echo(_already(planned, change.unchanged))
         return
-    _confirm(
-        f"Unpublish {planned.segment.name!r} from {', '.join(planned.changed)}?", yes, "unpublish"
-    )
+    question = f"{change.verb.capitalize()} {planned.segment.name!r} {change.preposition}"
+    _confirm(f"{question} {', '.join(planned.changed)}?", yes, change.verb)
     with database.transaction() as session:
-        done = unpublish(session, name, uses)
+        done = change.apply(session, name, uses)
         count = published_segment_count(session)
     click.echo(
-        f"unpublished {done.segment.name!r} from {', '.join(done.changed)} "
+        f"{change.verb}ed {done.segment.name!r} {change.preposition} {', '.join(done.changed)} "
         f"({count} of {MAX_PUBLISHED_SEGMENTS} segments published)"
     )
 
