@@ -114,6 +114,16 @@ class _MapPerson:
     website: str | None
     at_company: bool
 
+    def fields(self) -> Row:
+        """The person's fields as Marketo leads and Pardot prospects both name them."""
+        row = {
+            "email": self.email, "firstName": self.first, "lastName": self.last,
+            "company": self.employer,
+        }  # fmt: skip
+        if self.website:
+            row["website"] = self.website
+        return row
+
 
 @dataclass
 class _Company:
@@ -364,13 +374,7 @@ def _marketo(
     leads: list[Row] = []
     for company in companies:
         for _ in range(rng.choices((0, 1, 2), (42, 42, 16))[0]):
-            person = _map_person(rng, company, taken)
-            lead = {
-                "email": person.email, "firstName": person.first, "lastName": person.last,
-                "company": person.employer,
-            }  # fmt: skip
-            if person.website:
-                lead["website"] = person.website
+            lead = _map_person(rng, company, taken).fields()
             lead_id = str(_MARKETO_FIRST_ID + len(leads))
             leads.append(_stale(rng, {"id": lead_id, **lead}, MARKETO_FIELD))
     return {"leads": tuple(leads)}
@@ -397,12 +401,7 @@ def _pardot(
     for company in companies:
         for _ in range(rng.choices((0, 1, 2), (48, 40, 12))[0]):
             person = _map_person(rng, company, taken)
-            prospect = {
-                "email": person.email, "firstName": person.first, "lastName": person.last,
-                "company": person.employer,
-            }  # fmt: skip
-            if person.website:
-                prospect["website"] = person.website
+            prospect = person.fields()
             # Someone at an unknown company was never synced to this company's account.
             if company.salesforce_id and person.at_company and rng.random() < 0.55:
                 prospect |= synced(company.salesforce_id)
