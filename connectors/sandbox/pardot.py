@@ -19,7 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.sandbox.pardot_imports import API_PREFIX, ApiError, PardotImports, stamp
+from connectors.sandbox.pardot_imports import (
+    API_PREFIX,
+    ApiError,
+    PardotImports,
+    requested_fields,
+    stamp,
+)
 from connectors.sandbox.pardot_login import TOKEN_PATH as TOKEN_PATH
 from connectors.sandbox.pardot_login import new_token, refused_grant, token_answer
 from connectors.sandbox.salesforce_store import make_id
@@ -554,14 +560,7 @@ class PardotEmulator(PardotImports):
     # ---- custom fields ----------------------------------------------------------------------
 
     def _query_custom_fields(self, request: Request) -> Response:
-        text = request.param("fields")
-        if not text:
-            raise ApiError(400, 13, "One or more required parameters are missing: fields")
-        names = [name.strip() for name in text.split(",") if name.strip()]
-        unknown = [name for name in names if name not in _CUSTOM_FIELD_FIELDS]
-        if unknown:
-            message = f"One or more of the specified fields are invalid: {', '.join(unknown)}"
-            raise ApiError(400, 180, message)
+        names = requested_fields(request, _CUSTOM_FIELD_FIELDS)
         with self.lock:
             values = [
                 {"id": spec["id"]} | {name: spec[name] for name in names}

@@ -60,6 +60,19 @@ def stamp(moment: dt.datetime | None = None) -> str:
     return (moment or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
 
 
+def requested_fields(request: Request, known: tuple[str, ...]) -> list[str]:
+    """The names in the request's required `fields` parameter, each one of `known` (else 400)."""
+    text = request.param("fields")
+    if not text:
+        raise ApiError(400, 13, "One or more required parameters are missing: fields")
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        message = f"One or more of the specified fields are invalid: {', '.join(unknown)}"
+        raise ApiError(400, 180, message)
+    return names
+
+
 @dataclass
 class PardotImport:
     """One import: its options, the rows of its batches until processed, and its counts."""
@@ -199,14 +212,7 @@ class PardotImports(Emulator):
             return Response(body=self._render_import(found, list(IMPORT_FIELDS)))
 
     def _read_import(self, request: Request, found: PardotImport, call: int) -> Response:
-        text = request.param("fields")
-        if not text:
-            raise ApiError(400, 13, "One or more required parameters are missing: fields")
-        names = [name.strip() for name in text.split(",") if name.strip()]
-        unknown = [name for name in names if name not in IMPORT_FIELDS]
-        if unknown:
-            message = f"One or more of the specified fields are invalid: {', '.join(unknown)}"
-            raise ApiError(400, 180, message)
+        names = requested_fields(request, IMPORT_FIELDS)
         with self.lock:
             if found.status in ("Waiting", "Processing"):
                 if found.polls_left > 0:

@@ -9,6 +9,7 @@ import io
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from connectors.sandbox.salesforce_store import (
@@ -149,25 +150,25 @@ class BulkApi:
         line_ending = _LINE_ENDINGS.get(str(spec.get("lineEnding", "LF")))
         if delimiter is None or line_ending is None:
             raise ApiError(400, "INVALIDJOB", "unsupported columnDelimiter or lineEnding")
-        number = next(self._numbers)
-        now = dt.datetime.now(dt.UTC)
+        # What both kinds of job share; a query job's rows are read at once, an ingest job opens.
+        new_job = partial(
+            Job,
+            id=make_id("750", next(self._numbers)),
+            kind=kind,
+            api_version=version,
+            delimiter=delimiter,
+            line_ending=line_ending,
+            created=dt.datetime.now(dt.UTC),
+            polls_left=self.polls_before_complete,
+        )
         if kind == "query":
             operation = str(spec.get("operation", ""))
             if operation not in ("query", "queryAll"):
                 raise ApiError(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
             query = parse_soql(str(spec.get("query", "")))
             _check_bulk_query(query, str(spec.get("query", "")))
-            job = Job(
-                id=make_id("750", number),
-                kind=kind,
-                operation=operation,
-                object_type=query.object_type,
-                api_version=version,
-                delimiter=delimiter,
-                line_ending=line_ending,
-                created=now,
-                state="UploadComplete",
-                polls_left=self.polls_before_complete,
+            job = new_job(
+                object_type=query.object_type, operation=operation, state="UploadComplete"
             )
             job.header = [f.name for f in query.fields]
             for record in query.run(self.store):
@@ -185,18 +186,7 @@ class BulkApi:
                     f"the sandbox's Bulk API 2.0 ingest supports operation 'update' only, "
                     f"not {spec.get('operation')!r}",
                 )
-            job = Job(
-                id=make_id("750", number),
-                kind=kind,
-                operation="update",
-                object_type=object_type,
-                api_version=version,
-                delimiter=delimiter,
-                line_ending=line_ending,
-                created=now,
-                state="Open",
-                polls_left=self.polls_before_complete,
-            )
+            job = new_job(object_type=object_type, operation="update", state="Open")
         self.jobs[job.id] = job
         return Response(200, job.info())
 
