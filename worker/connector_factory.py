@@ -16,6 +16,7 @@ from connectors.systems import SYSTEMS, VENDORS
 from models.errors import InputError
 
 if TYPE_CHECKING:
+    from models.connections import Connection
     from worker.database import Database
 
 # How long one call may wait for the shared rate limit and a concurrent-call place before its
@@ -139,19 +140,35 @@ def apply_rate_limits(connector: Connector, system: str, key: str, limiter: Rate
     )
 
 
-def connector_for(database: Database, connection_name: str) -> Connector:
-    """A ready connector for a stored connection (secrets decrypted only in memory).
+def connector_of(
+    connection: Connection, secret_key: str | None, limiter: RateLimiter, *, where: str = ""
+) -> Connector:
+    """A ready connector for a stored connection (secrets decrypted only in memory), its calls
+    held to the vendor's rate under one key per connection, whichever program makes them.
 
-    Its calls keep to the vendor's rate, shared with the workers when Redis is configured.
+    InputError, in one line, when it cannot be built: a secret missing from the environment, a
+    key that cannot decrypt, settings that do not fit. `where` (e.g. "on worker NAME") prefixes
+    it, since the programs that build connectors may not share one environment.
     """
-    from connectors.ratelimit import rate_limiter
-    from models.connections import find_connection, resolve_secrets
+    from models.connections import resolve_secrets
 
+    try:
+        secrets = resolve_secrets(connection, secret_key)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}" if where else str(exc)) from None
+    connector = build_connector(connection.system, dict(connection.settings), secrets)
+    key = f"{connection.system}:{connection.id}"
+    apply_rate_limits(connector, connection.system, key, limiter)
+    return connector
+
+
+def connector_for(database: Database, connection_name: str) -> Connector:
+    """`connector_of` the connection called `connection_name`, for a command of this shell: its
+    rate is shared with the workers when Redis is configured."""
+    from connectors.ratelimit import rate_limiter
+    from models.connections import find_connection
+
+    limiter = rate_limiter(database.settings.shared_redis_url())
     with database.transaction() as session:
         connection = find_connection(session, connection_name)
-        system, settings, key = connection.system, dict(connection.settings), connection.id
-        secrets = resolve_secrets(connection, database.settings.secret_key_text())
-    connector = build_connector(system, settings, secrets)
-    limiter = rate_limiter(database.settings.shared_redis_url())
-    apply_rate_limits(connector, system, f"{system}:{key}", limiter)
-    return connector
+        return connector_of(connection, database.settings.secret_key_text(), limiter)

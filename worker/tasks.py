@@ -22,13 +22,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.base import Connector
 from connectors.errors import ConnectorError
 from connectors.ratelimit import RateLimiter, rate_limiter
-from models.connections import Connection, resolve_secrets
+from models.connections import Connection
 from models.db import make_engine, make_session_factory
 from models.errors import InputError
 from models.orchestrations import Orchestration
 from models.runs import SyncBatch, SyncRun
 from worker.app import app
-from worker.connector_factory import apply_rate_limits, build_connector
+from worker.connector_factory import connector_of
 from worker.failure_policy import (
     MAX_BATCH_ATTEMPTS,
     MAX_PLAN_RETRIES,
@@ -96,25 +96,16 @@ def shared_limiter() -> RateLimiter:
 _connectors: dict[int, tuple[Any, Connector]] = {}
 
 
-def connector_for(session: Session, orchestration: Orchestration, worker: str) -> Connector:
-    """A connector for the orchestration's connection, behind the shared rate limit.
-
-    InputError, in one line, when this worker (`worker`, its name) cannot build it: a secret
-    missing from its environment, a key that cannot decrypt, settings that do not fit.
-    """
+def cached_connector(session: Session, orchestration: Orchestration, worker: str) -> Connector:
+    """The orchestration's connection's connector, built once per process and connection version
+    (so each batch does not log in again); InputError naming this worker (`worker`, its name)
+    when it cannot be built here."""
     connection = session.get_one(Connection, orchestration.connection_id)
     cached = _connectors.get(connection.id)
     if cached is not None and cached[0] == connection.updated_at:
         return cached[1]
-    try:
-        secrets = resolve_secrets(connection, settings().secret_key_text())
-    except InputError as exc:
-        # Workers may not share one environment: say which one lacks the secret.
-        raise InputError(f"on worker {worker}: {exc}") from None
-    connector = build_connector(connection.system, dict(connection.settings), secrets)
-    apply_rate_limits(
-        connector, connection.system, f"{connection.system}:{connection.id}", shared_limiter()
-    )
+    secret_key = settings().secret_key_text()
+    connector = connector_of(connection, secret_key, shared_limiter(), where=f"on worker {worker}")
     _connectors[connection.id] = (connection.updated_at, connector)
     return connector
 
@@ -128,7 +119,7 @@ def _connector(
         # Its own session, closed before a failure is recorded (SQLite: one writer at a time).
         with factory() as session:
             orchestration = session.get_one(Orchestration, orchestration_id)
-            return connector_for(session, orchestration, task.request.hostname)
+            return cached_connector(session, orchestration, task.request.hostname)
     except InputError as exc:
         _fail(factory, run_id, str(exc))
         return None
