@@ -7,6 +7,7 @@ import io
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -30,6 +31,7 @@ Call = Callable[..., requests.Response]
 PageFetch = Callable[[Callable[[], requests.Response]], requests.Response]
 
 
+@dataclass(frozen=True)
 class BulkClient:
     """Runs Bulk API 2.0 jobs through `call`, which handles login, errors and counting.
 
@@ -37,21 +39,13 @@ class BulkClient:
     whole job) is retried after a re-login, and polling keeps our interval and deadline.
     """
 
-    def __init__(
-        self,
-        call: Call,
-        poll_interval: float,
-        timeout: float,
-        page_size: int,
-        secrets: Callable[[], Iterable[str | None]],
-        read_page: PageFetch,
-    ) -> None:
-        self._call = call
-        self._read_page = read_page
-        self._poll_interval = poll_interval
-        self._timeout = timeout
-        self._page_size = page_size
-        self._secrets = secrets
+    call: Call
+    poll_interval: float
+    timeout: float
+    page_size: int
+    # The secrets the adapter holds, which no error message may repeat.
+    secrets: Callable[[], Iterable[str | None]]
+    read_page: PageFetch
 
     def query(self, soql: str) -> Iterator[dict[str, str]]:
         """Rows of a query job (column name -> text; "" for null), page by page as consumed."""
@@ -70,13 +64,13 @@ class BulkClient:
         self._wait("query", job_id)
         locator = ""
         while True:
-            params: dict[str, Any] = {"maxRecords": self._page_size}
+            params: dict[str, Any] = {"maxRecords": self.page_size}
             if locator:
                 params["locator"] = locator
             # A page that fails is asked for again by its locator: the job's results stay.
-            response = self._read_page(
+            response = self.read_page(
                 partial(
-                    self._call,
+                    self.call,
                     "GET",
                     f"jobs/query/{job_id}/results",
                     params=params,
@@ -111,13 +105,13 @@ class BulkClient:
                 },
             )
         )
-        self._call(
+        self.call(
             "PUT",
             f"jobs/ingest/{job_id}/batches",
             data=payload,
             headers={"Content-Type": "text/csv"},
         )
-        self._call("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
+        self.call("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
         self._wait("ingest", job_id)
         outcomes: dict[str, WriteResult] = {}
         for row in self._rows(f"jobs/ingest/{job_id}/successfulResults/"):
@@ -129,7 +123,7 @@ class BulkClient:
             code, _, message = (row.get("sf__Error") or "").partition(":")
             message = message.rstrip(" -").rstrip(":")
             outcomes[record_id] = record_failure(
-                record_id, code.strip() or None, message, self._secrets()
+                record_id, code.strip() or None, message, self.secrets()
             )
         return [
             outcomes.get(update.record_id)
@@ -143,7 +137,7 @@ class BulkClient:
         ]
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._call(method, path, **kwargs)
+        response = self.call(method, path, **kwargs)
         try:
             body = response.json()
         except ValueError:
@@ -153,12 +147,12 @@ class BulkClient:
         return body
 
     def _rows(self, path: str) -> list[dict[str, str]]:
-        response = self._call("GET", path, headers={"Accept": "text/csv"})
+        response = self.call("GET", path, headers={"Accept": "text/csv"})
         return list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
 
     def _wait(self, kind: str, job_id: str) -> None:
         """Poll until the job is done; raise unless it completed."""
-        deadline = time.monotonic() + self._timeout
+        deadline = time.monotonic() + self.timeout
         while True:
             info = self._json("GET", f"jobs/{kind}/{job_id}")
             state = info.get("state")
@@ -167,12 +161,12 @@ class BulkClient:
             if time.monotonic() >= deadline:
                 raise RetryableError(
                     f"the Salesforce Bulk API {kind} job {job_id} did not finish within "
-                    f"{self._timeout:g} s (state {state})"
+                    f"{self.timeout:g} s (state {state})"
                 )
-            time.sleep(self._poll_interval)
+            time.sleep(self.poll_interval)
         if state == "JobComplete":
             return
-        message = redact(str(info.get("errorMessage") or state), self._secrets())
+        message = redact(str(info.get("errorMessage") or state), self.secrets())
         text = f"the Salesforce Bulk API {kind} job {job_id} ended {state}: {message}"
         # InvalidBatch / InvalidJob mean the job itself is wrong (unknown field, bad object).
         if state == "Failed" and message.lower().startswith(("invalidbatch", "invalidjob")):

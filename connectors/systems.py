@@ -1,7 +1,8 @@
 """The CRM/MAP systems segsync connects to: one registry entry per vendor that everything reads.
 
 An entry names the vendor's adapter and config, its short-window API limits, the account column
-its explicit links name, its sandbox emulator and how a connection to that emulator is made. The
+its explicit links name, its sandbox emulator and how a connection to that emulator is made (the
+adapter, config and emulator by the vendor's title: `Vendor.by_title`). The
 command line, the connector factory, the rate limiter, the sandbox, the demo, account matching,
 the contract tests and the benchmarks all read it, so a vendor is listed here and nowhere else.
 
@@ -64,6 +65,18 @@ class SandboxConnection:
 
 
 @dataclass(frozen=True)
+class AccountLinks:
+    """The account column an explicit link from a system's records names.
+
+    models.matching matches on it; `segsync sandbox start --accounts-csv` writes it.
+    """
+
+    column: str
+    # Whether the links are Salesforce ids (compared on their case-sensitive 15-character form).
+    salesforce_ids: bool = False
+
+
+@dataclass(frozen=True)
 class Vendor:
     """Everything segsync keeps about one CRM/MAP system, by which the rest finds its parts."""
 
@@ -80,64 +93,82 @@ class Vendor:
     # The emulator class, "module:Class", taking (records=, latency=); imported on first use.
     emulator: str
     sandbox: SandboxConnection
-    # The account column an explicit link from this system's records names (models.matching
-    # matches on it; `segsync sandbox start --accounts-csv` writes it), or None: no links.
-    link_column: str | None = None
-    # Whether those links are Salesforce ids (compared on their case-sensitive 15-character form).
-    links_are_salesforce_ids: bool = False
+    # None: this system's records name no account.
+    links: AccountLinks | None = None
+
+    @classmethod
+    def by_title(
+        cls,
+        title: str,
+        limits: VendorLimits,
+        sandbox: SandboxConnection,
+        links: AccountLinks | None = None,
+    ) -> Vendor:
+        """The vendor whose name and parts follow from its title, as every vendor's here do.
+
+        Its name is the title in lower case; its adapter is the module connectors.<name> with
+        the classes <Title>Connector and <Title>Config, its emulator connectors.sandbox.<name>'s
+        <Title>Emulator.
+        """
+        name = title.lower()
+        return cls(
+            name=name,
+            title=title,
+            module=f"connectors.{name}",
+            adapter=f"{title}Connector",
+            config=f"{title}Config",
+            limits=limits,
+            emulator=f"connectors.sandbox.{name}:{title}Emulator",
+            sandbox=sandbox,
+            links=links,
+        )
+
+    @property
+    def link_column(self) -> str | None:
+        """The account column this system's explicit links name, or None: no links."""
+        return self.links.column if self.links else None
+
+    @property
+    def links_are_salesforce_ids(self) -> bool:
+        """Whether this system's links are Salesforce ids."""
+        return self.links is not None and self.links.salesforce_ids
 
 
-SALESFORCE = Vendor(
-    name="salesforce",
+SALESFORCE = Vendor.by_title(
     title="Salesforce",
-    module="connectors.salesforce",
-    adapter="SalesforceConnector",
-    config="SalesforceConfig",
     # No short-window rate; the daily allocation comes back in Sforce-Limit-Info. Production
     # and sandbox orgs allow 25 concurrent long-running (20 s or longer) requests, Developer
     # Edition 5; shorter ones are not capped, so capping every call at 25 is merely cautious.
     # developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/
     #   salesforce-app-limits-platform-api.html ("Concurrent API Request Limits")
     limits=VendorLimits(rate=None, max_concurrent=25),
-    emulator="connectors.sandbox.salesforce:SalesforceEmulator",
     # Salesforce logs in by password (the emulator is its own login server).
     sandbox=SandboxConnection(
         settings=("auth", "login_url", "username"),
         secrets=("password", "security_token"),
         given={"auth": "password"},
     ),
-    link_column="salesforce_account_id",
-    links_are_salesforce_ids=True,
+    links=AccountLinks("salesforce_account_id", salesforce_ids=True),
 )
 
-HUBSPOT = Vendor(
-    name="hubspot",
+HUBSPOT = Vendor.by_title(
     title="HubSpot",
-    module="connectors.hubspot",
-    adapter="HubSpotConnector",
-    config="HubSpotConfig",
     # 100 per 10 s per private app on Free/Starter and for OAuth apps; Professional and
     # Enterprise private apps get 190, the API Limit Increase pack 200: pass
     # `rate=RateLimit(190, 10.0)` to vendor_limits() for those accounts.
     # developers.hubspot.com/docs/apps/legacy-apps/private-apps/overview, .../apisbytier
     limits=VendorLimits(rate=RateLimit(100, 10.0), max_concurrent=None),
-    emulator="connectors.sandbox.hubspot:HubSpotEmulator",
     # HubSpot by private-app token.
     sandbox=SandboxConnection(settings=("base_url",), secrets=("access_token",)),
-    link_column="hubspot_company_id",
+    links=AccountLinks("hubspot_company_id"),
 )
 
-MARKETO = Vendor(
-    name="marketo",
+MARKETO = Vendor.by_title(
     title="Marketo",
-    module="connectors.marketo",
-    adapter="MarketoConnector",
-    config="MarketoConfig",
     # 100 calls per 20 s per instance (error 606) and 10 concurrent calls (error 615).
     # experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/
     #   marketo-integration-best-practices ("API Limits")
     limits=VendorLimits(rate=RateLimit(100, 20.0), max_concurrent=10),
-    emulator="connectors.sandbox.marketo:MarketoEmulator",
     # Marketo by client credentials.
     sandbox=SandboxConnection(
         settings=("base_url", "client_id", "export_poll_interval"),
@@ -146,16 +177,11 @@ MARKETO = Vendor(
     ),
 )
 
-PARDOT = Vendor(
-    name="pardot",
+PARDOT = Vendor.by_title(
     title="Pardot",
-    module="connectors.pardot",
-    adapter="PardotConnector",
-    config="PardotConfig",
     # Up to five concurrent requests (error 66); otherwise only a daily cap by edition (122).
     # help.salesforce.com article sf.pardot_admin_api_using ("Account Engagement API Limits")
     limits=VendorLimits(rate=None, max_concurrent=5),
-    emulator="connectors.sandbox.pardot:PardotEmulator",
     # Pardot by access token and business unit.
     sandbox=SandboxConnection(
         settings=("base_url", "business_unit_id", "import_poll_interval"),
@@ -163,21 +189,15 @@ PARDOT = Vendor(
         given={"import_poll_interval": SANDBOX_POLL_SECONDS},
     ),
     # Pardot prospects carry the Salesforce account id of their synced account.
-    link_column="salesforce_account_id",
-    links_are_salesforce_ids=True,
+    links=AccountLinks("salesforce_account_id", salesforce_ids=True),
 )
 
-ELOQUA = Vendor(
-    name="eloqua",
+ELOQUA = Vendor.by_title(
     title="Eloqua",
-    module="connectors.eloqua",
-    adapter="EloquaConnector",
-    config="EloquaConfig",
     # Oracle publishes no numeric REST rate, only 429 (REST API "HTTP status codes"). Its Bulk
     # API soft limits (2,000 import and 2,000 export syncs an hour, OMCAB "Bulk API limits")
     # count syncs, not calls, and one import sync per batch stays far below them.
     limits=VendorLimits(rate=None, max_concurrent=None),
-    emulator="connectors.sandbox.eloqua:EloquaEmulator",
     # Eloqua by Basic authentication.
     sandbox=SandboxConnection(
         settings=("login_url", "site", "username", "poll_interval"),

@@ -16,7 +16,14 @@ from connectors.ratelimit import VENDOR_LIMITS, RateLimit, VendorLimits, vendor_
 from connectors.sandbox import cluster
 from connectors.sandbox.cluster import EMULATORS
 from connectors.sandbox.server import Emulator
-from connectors.systems import ADAPTERS, SYSTEMS, VENDORS
+from connectors.systems import (
+    ADAPTERS,
+    SYSTEMS,
+    VENDORS,
+    AccountLinks,
+    SandboxConnection,
+    Vendor,
+)
 
 
 @pytest.mark.parametrize("system", SYSTEMS)
@@ -27,6 +34,38 @@ def test_each_system_names_its_adapter_and_config(system: str) -> None:
 
     assert issubclass(getattr(module, adapter_name), Connector)
     assert dataclasses.is_dataclass(getattr(module, config_name))
+
+
+def test_a_vendor_by_title_finds_its_parts_by_its_lower_case_name() -> None:
+    vendor = Vendor.by_title(
+        "HubSpot",
+        VendorLimits(None, None),
+        SandboxConnection(settings=("base_url",), secrets=()),
+        AccountLinks("hubspot_company_id"),
+    )
+
+    assert (vendor.name, vendor.module, vendor.adapter, vendor.config, vendor.emulator) == (
+        "hubspot",
+        "connectors.hubspot",
+        "HubSpotConnector",
+        "HubSpotConfig",
+        "connectors.sandbox.hubspot:HubSpotEmulator",
+    )
+    assert (vendor.link_column, vendor.links_are_salesforce_ids) == ("hubspot_company_id", False)
+
+
+def test_links_are_salesforce_ids_only_where_an_entry_says_so() -> None:
+    linked = {system: VENDORS[system].link_column for system in SYSTEMS}
+    salesforce_ids = [system for system in SYSTEMS if VENDORS[system].links_are_salesforce_ids]
+
+    assert linked == {
+        "salesforce": "salesforce_account_id",
+        "hubspot": "hubspot_company_id",
+        "marketo": None,
+        "pardot": "salesforce_account_id",
+        "eloqua": None,
+    }
+    assert salesforce_ids == ["salesforce", "pardot"]
 
 
 def test_the_sandbox_emulates_every_system_in_the_same_order() -> None:
