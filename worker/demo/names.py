@@ -22,75 +22,92 @@ class Country:
     stems: tuple[str, ...]  # first part of company names
 
 
-def _country(
-    name: str, region: str, territory: str, weight: int,
-    suffixes: str, forms: str, language: str, stems: str,
-) -> Country:  # fmt: skip
-    """One COUNTRIES row: suffixes split on spaces, legal forms and stems on |."""
+def _rows(table: str, separator: str) -> list[list[str]]:
+    """The rows of a text table, split on `separator`; an indented line continues the one above."""
+    lines: list[str] = []
+    for line in table.strip("\n").splitlines():
+        if line.startswith(" "):
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return [[field.strip() for field in line.split(separator)] for line in lines]
+
+
+def _items(text: str) -> tuple[str, ...]:
+    """The items of a |-separated table field ("Ltd|plc" -> ("Ltd", "plc"))."""
+    return tuple(item.strip() for item in text.split("|"))
+
+
+# A country a row: name; region; CRM territory; weight (its share of the sample's accounts); the
+# public suffixes its companies' domains end with; legal forms; language (a key of PEOPLE); and,
+# on the indented lines below, the stems its company names start with.
+_COUNTRY_TABLE = """
+United States; AMER; NA; 24; com io us; Inc.|LLC|Corp.|Co.; en;
+    Harper & Quinn|Baker, Lowe & Partners|Blue Ridge|Summit|Redwood|Lakeshore|Ironclad|Northwind|
+    Cascade|Granite State|Silverline|Brightpath|O'Malley|Keystone|Prairie|Hudson Valley|Crescent|
+    Liberty Bell|Pioneer|Sierra|Atlas|Bayview|Evergreen|Maple & Main|Copperfield|Sunbelt|
+    Great Lakes|Magnolia|Lone Star|Big Sky
+Canada; AMER; NA; 3; ca com; Ltd.|Inc.; en;
+    Maple Leaf|Laurentian|Québec Nord|Montréal Bay|Okanagan|Fraser|Algonquin|Yukon
+Brazil; AMER; LATAM; 3; com.br; Ltda.|S.A.; pt;
+    São Paulo|Paraná|Açaí do Norte|Ipanema|Florianópolis|Goiânia|Amazônia|Belém
+Mexico; AMER; LATAM; 2; com.mx; S.A. de C.V.; es;
+    Querétaro|Monterrey|Mérida|Oaxaca|Yucatán|Sonora|Tulum
+United Kingdom; EMEA; UK&I; 9; co.uk com; Ltd|plc|LLP; en;
+    Thames|Pennine|Whitcombe & Sons|Cotswold|Harrow|Albion|Sterling|Kensington|Fenwick|Ashdown|
+    Brompton|Mersey|Highland|Caledonian|Wessex|St. Ives
+Ireland; EMEA; UK&I; 2; ie; Ltd|DAC; en;
+    Liffey|Shannon|O'Brien & Daughters|Connacht|Wicklow|Galway Bay
+France; EMEA; France; 8; fr com; SA|SAS|SARL; fr;
+    Société Lefèvre|Lefèvre & Fils|Éditions Mercier|Groupe Dubois|Besançon|Orléans|Café "Le Zinc"|
+    Côte d'Azur|Nîmes|Générale d'Équipement|Beaumont|Château-Thierry|Société Bretonne|
+    Garnier-Roussel|Île-de-France
+Germany; EMEA; DACH; 9; de com; GmbH|AG|GmbH & Co. KG|SE; de;
+    Müller & Söhne|Weißbach|Schäfer + Partner|Grünwald|Rheinland|Nordstern|Köln|Düsseldorfer|
+    Bergmann|Löwenthal|Schwarzwald|Brückner|Fränkische|Hansa|Münchner
+Austria; EMEA; DACH; 2; at; GmbH|AG; de;
+    Wiener|Tiroler|Kärntner|Grazer|Salzach|Wörthersee
+Switzerland; EMEA; DACH; 3; ch; AG|SA|GmbH; de;
+    Zürcher|Genève|Bern|Matterhorn|Luzerner|Thurgau|Basler|Engadin
+Spain; EMEA; Southern Europe; 4; es; S.L.|S.A.; es;
+    Construcciones Málaga|Señorío de Córdoba|Peñalara|Cádiz|Logroño|Navarra|Alcalá|Ibérica|Asturias
+Italy; EMEA; Southern Europe; 4; it; S.p.A.|S.r.l.; it;
+    Fratelli Rossi|Officine Città|Caffè Società|Torino|Perugia|Brescia|Lucca|Ferrara|Sant'Elia
+Netherlands; EMEA; Benelux; 4; nl; B.V.|N.V.; nl;
+    Van der Berg & Zn.|De Vries|Zuiderzee|Oranje|Delftse|Hollandse|IJssel|Utrechtse
+Sweden; EMEA; Nordics; 3; se; AB; nordic;
+    Malmö Mekaniska|Göteborgs|Norrland|Västerås|Öresund|Skåne|Älvsborg
+Norway; EMEA; Nordics; 2; no; AS|ASA; nordic;
+    Tromsø|Ålesund Marine|Bergens|Fjordkraft|Nordlys|Lofoten
+Denmark; EMEA; Nordics; 2; dk; A/S|ApS; nordic;
+    Århus|Jysk Ø|Københavns|Fyns|Øresundsbro|Skagen
+Poland; EMEA; CEE; 3; pl com.pl; Sp. z o.o.|S.A.; pl;
+    Kraków|Łódź|Gdańsk|Wrocławskie|Poznań|Żywiec|Śląsk|Mazowsze
+Türkiye; EMEA; Türkiye & ME; 2; com.tr; A.Ş.|Ltd. Şti.; tr;
+    İstanbul|Anadolu|Ege|Çukurova|İzmir|Boğaziçi|Karadeniz
+Japan; APAC; Japan; 5; co.jp jp; K.K.|Co., Ltd.; ja;
+    Ōsaka Seimitsu|Tōkyō|Kōbe Shōji|Tōhoku|Kyūshū|Hokkaidō|Nagoya|Sapporo|Yokohama|Chūbu
+Australia; APAC; ANZ; 4; com.au; Pty Ltd; en;
+    Southern Cross|Coral Coast|Kookaburra|Murray River|Outback|Tasman|Bondi|Kimberley
+New Zealand; APAC; ANZ; 1; co.nz; Limited; en;
+    Tāmaki|Aoraki|Kiwi Coast|Waikato|Ōtautahi|Rotorua
+Singapore; APAC; SEA; 2; com.sg sg; Pte. Ltd.; en;
+    Lion City|Merlion|Straits|Jurong|Sentosa|Tanjong Pagar
+India; APAC; South Asia; 3; co.in in; Pvt. Ltd.|Ltd.; hi;
+    Sahyadri|Shree Ganesh|Bharat|Kaveri|Deccan|Himalaya|Narmada|Konkan
+"""
+
+
+def _country(row: list[str]) -> Country:
+    """One _COUNTRY_TABLE row as a Country."""
+    name, region, territory, weight, suffixes, forms, language, stems = row
     return Country(
-        name, region, territory, weight, tuple(suffixes.split()), tuple(forms.split("|")),
-        language, tuple(stems.split("|")),
+        name, region, territory, int(weight), tuple(suffixes.split()), _items(forms), language,
+        _items(stems),
     )  # fmt: skip
 
 
-COUNTRIES = (
-    _country("United States", "AMER", "NA", 24, "com io us", "Inc.|LLC|Corp.|Co.", "en",
-             "Harper & Quinn|Baker, Lowe & Partners|Blue Ridge|Summit|Redwood|Lakeshore|Ironclad|"
-             "Northwind|Cascade|Granite State|Silverline|Brightpath|O'Malley|Keystone|Prairie|"
-             "Hudson Valley|Crescent|Liberty Bell|Pioneer|Sierra|Atlas|Bayview|Evergreen|"
-             "Maple & Main|Copperfield|Sunbelt|Great Lakes|Magnolia|Lone Star|Big Sky"),
-    _country("Canada", "AMER", "NA", 3, "ca com", "Ltd.|Inc.", "en",
-             "Maple Leaf|Laurentian|Québec Nord|Montréal Bay|Okanagan|Fraser|Algonquin|Yukon"),
-    _country("Brazil", "AMER", "LATAM", 3, "com.br", "Ltda.|S.A.", "pt",
-             "São Paulo|Paraná|Açaí do Norte|Ipanema|Florianópolis|Goiânia|Amazônia|Belém"),
-    _country("Mexico", "AMER", "LATAM", 2, "com.mx", "S.A. de C.V.", "es",
-             "Querétaro|Monterrey|Mérida|Oaxaca|Yucatán|Sonora|Tulum"),
-    _country("United Kingdom", "EMEA", "UK&I", 9, "co.uk com", "Ltd|plc|LLP", "en",
-             "Thames|Pennine|Whitcombe & Sons|Cotswold|Harrow|Albion|Sterling|Kensington|"
-             "Fenwick|Ashdown|Brompton|Mersey|Highland|Caledonian|Wessex|St. Ives"),
-    _country("Ireland", "EMEA", "UK&I", 2, "ie", "Ltd|DAC", "en",
-             "Liffey|Shannon|O'Brien & Daughters|Connacht|Wicklow|Galway Bay"),
-    _country("France", "EMEA", "France", 8, "fr com", "SA|SAS|SARL", "fr",
-             "Société Lefèvre|Lefèvre & Fils|Éditions Mercier|Groupe Dubois|Besançon|Orléans|"
-             'Café "Le Zinc"|Côte d\'Azur|Nîmes|Générale d\'Équipement|Beaumont|Château-Thierry|'
-             "Société Bretonne|Garnier-Roussel|Île-de-France"),
-    _country("Germany", "EMEA", "DACH", 9, "de com", "GmbH|AG|GmbH & Co. KG|SE", "de",
-             "Müller & Söhne|Weißbach|Schäfer + Partner|Grünwald|Rheinland|Nordstern|Köln|"
-             "Düsseldorfer|Bergmann|Löwenthal|Schwarzwald|Brückner|Fränkische|Hansa|Münchner"),
-    _country("Austria", "EMEA", "DACH", 2, "at", "GmbH|AG", "de",
-             "Wiener|Tiroler|Kärntner|Grazer|Salzach|Wörthersee"),
-    _country("Switzerland", "EMEA", "DACH", 3, "ch", "AG|SA|GmbH", "de",
-             "Zürcher|Genève|Bern|Matterhorn|Luzerner|Thurgau|Basler|Engadin"),
-    _country("Spain", "EMEA", "Southern Europe", 4, "es", "S.L.|S.A.", "es",
-             "Construcciones Málaga|Señorío de Córdoba|Peñalara|Cádiz|Logroño|Navarra|Alcalá|"
-             "Ibérica|Asturias"),
-    _country("Italy", "EMEA", "Southern Europe", 4, "it", "S.p.A.|S.r.l.", "it",
-             "Fratelli Rossi|Officine Città|Caffè Società|Torino|Perugia|Brescia|Lucca|Ferrara|"
-             "Sant'Elia"),
-    _country("Netherlands", "EMEA", "Benelux", 4, "nl", "B.V.|N.V.", "nl",
-             "Van der Berg & Zn.|De Vries|Zuiderzee|Oranje|Delftse|Hollandse|IJssel|Utrechtse"),
-    _country("Sweden", "EMEA", "Nordics", 3, "se", "AB", "nordic",
-             "Malmö Mekaniska|Göteborgs|Norrland|Västerås|Öresund|Skåne|Älvsborg"),
-    _country("Norway", "EMEA", "Nordics", 2, "no", "AS|ASA", "nordic",
-             "Tromsø|Ålesund Marine|Bergens|Fjordkraft|Nordlys|Lofoten"),
-    _country("Denmark", "EMEA", "Nordics", 2, "dk", "A/S|ApS", "nordic",
-             "Århus|Jysk Ø|Københavns|Fyns|Øresundsbro|Skagen"),
-    _country("Poland", "EMEA", "CEE", 3, "pl com.pl", "Sp. z o.o.|S.A.", "pl",
-             "Kraków|Łódź|Gdańsk|Wrocławskie|Poznań|Żywiec|Śląsk|Mazowsze"),
-    _country("Türkiye", "EMEA", "Türkiye & ME", 2, "com.tr", "A.Ş.|Ltd. Şti.", "tr",
-             "İstanbul|Anadolu|Ege|Çukurova|İzmir|Boğaziçi|Karadeniz"),
-    _country("Japan", "APAC", "Japan", 5, "co.jp jp", "K.K.|Co., Ltd.", "ja",
-             "Ōsaka Seimitsu|Tōkyō|Kōbe Shōji|Tōhoku|Kyūshū|Hokkaidō|Nagoya|Sapporo|Yokohama|"
-             "Chūbu"),
-    _country("Australia", "APAC", "ANZ", 4, "com.au", "Pty Ltd", "en",
-             "Southern Cross|Coral Coast|Kookaburra|Murray River|Outback|Tasman|Bondi|Kimberley"),
-    _country("New Zealand", "APAC", "ANZ", 1, "co.nz", "Limited", "en",
-             "Tāmaki|Aoraki|Kiwi Coast|Waikato|Ōtautahi|Rotorua"),
-    _country("Singapore", "APAC", "SEA", 2, "com.sg sg", "Pte. Ltd.", "en",
-             "Lion City|Merlion|Straits|Jurong|Sentosa|Tanjong Pagar"),
-    _country("India", "APAC", "South Asia", 3, "co.in in", "Pvt. Ltd.|Ltd.", "hi",
-             "Sahyadri|Shree Ganesh|Bharat|Kaveri|Deccan|Himalaya|Narmada|Konkan"),
-)  # fmt: skip
+COUNTRIES = tuple(_country(row) for row in _rows(_COUNTRY_TABLE, ";"))
 
 # industry -> (weight, words that end company names in it)
 INDUSTRIES: dict[str, tuple[int, tuple[str, ...]]] = {
@@ -170,83 +187,90 @@ class SegmentSpec(NamedTuple):
     share: float = 0.0
 
 
-SEGMENTS = (
-    SegmentSpec("ICP / Software & Fintech", "ICP",
-                'industry in ("Software", "Fintech") and profile_fit in ("A", "B")', "EDA"),
-    SegmentSpec("EMEA; Tier 1", "Regions",
-                'region = "EMEA" and crm.tier in ("Strategic", "Enterprise")', "ED"),
-    SegmentSpec("Décideurs — France", "Régions / France",
-                'country = "France" and buying_stage in ("Decision", "Purchase")', "E"),
-    SegmentSpec("Enterprise AMER", "Regions", 'region = "AMER" and employee_count >= 1000', "EA"),
-    SegmentSpec("High intent (≥ 70)", "Intent", "intent_score >= 70", "E"),
-    SegmentSpec("DACH — Mittelstand", "Regions",
-                'crm.territory = "DACH" and employee_count >= 100 and employee_count < 2000', "ED"),
-    SegmentSpec("Nordics: Sverige, Norge & Danmark", "Regions", 'crm.territory = "Nordics"', ""),
-    SegmentSpec("APAC — Japan & ANZ", "Regions",
-                'country in ("Japan", "Australia", "New Zealand")', "D"),
-    SegmentSpec("Healthcare & Life Sciences", "Industries",
-                'industry in ("Healthcare", "Pharmaceuticals", "Biotechnology")', "E"),
-    SegmentSpec("Banking, Insurance & Financial Services", "Industries",
-                'industry in ("Banking", "Insurance", "Financial Services")', "A"),
-    SegmentSpec("Manufacturing / Industrie 4.0", "Industries",
-                'industry = "Manufacturing" and employee_count >= 250', ""),
-    SegmentSpec("Revenue ≥ $1B", "Firmographics", "annual_revenue >= 1000000000", "ED"),
-    SegmentSpec("SMB (< 50 employees)", "Firmographics", "employee_count < 50", ""),
-    SegmentSpec("Unknown size", "Data quality",
-                "employee_count is empty or annual_revenue is empty", ""),
-    SegmentSpec("Sociétés & Groupes — France", "Régions / France",
-                'country = "France" and (name contains "Société" or name contains "Groupe")', ""),
-    SegmentSpec("Stage: Consideration → Decision", "Intent",
-                'buying_stage in ("Consideration", "Decision")', ""),
-    SegmentSpec("Churn risk; low ARR", "Customers",
-                'crm.arr < 20000 and crm.tier != "Strategic"', "E"),
-    SegmentSpec("ARR ≥ 250k", "Customers", "crm.arr >= 250000", "D"),
-    SegmentSpec("Owner: María López", "Sales ops", 'crm.owner = "maria.lopez@example.com"', ""),
-    SegmentSpec("Türkiye & CEE", "Regions", 'crm.territory in ("Türkiye & ME", "CEE")', "E"),
-    SegmentSpec("Profile fit A", "ICP", 'profile_fit = "A"', "DA"),
-    SegmentSpec("Profile fit C/D — nurture", "ICP",
-                'profile_fit in ("C", "D") or profile_fit is empty', ""),
-    SegmentSpec("Retail & Consumer (B2C)", "Industries",
-                'industry in ("Retail", "Food & Beverage", "Consumer Goods")', ""),
-    SegmentSpec("Telco, Media & Tech", "Industries",
-                'industry in ("Telecommunications", "Media", "Software")', ""),
-    SegmentSpec("Éducation & Formation", "Industries", 'industry = "Education"', ""),
-    SegmentSpec("UK&I — .co.uk & .ie domains", "Regions",
-                'domain contains ".co.uk" or country = "Ireland"', ""),
-    SegmentSpec("Energy — ‘Energiewende’", "Industries",
-                'industry = "Energy" and crm.territory = "DACH"', ""),
-    SegmentSpec('Logistics "last mile"', "Industries",
-                'industry = "Logistics" and employee_count < 500', "A"),
-    # Long names happen: this one fills most of a 255-character field, so values get truncated.
-    SegmentSpec("ICP 2025 — Software, Fintech & Financial Services in AMER/EMEA with 200 to 20,000 "
-                "employees and profile fit A or B; refreshed nightly from the Salesforce report "
-                "‘ICP › Core › FY25’ (owner: RevOps, do not edit)", "ICP",
-                'industry in ("Software", "Fintech", "Financial Services") and region in ("AMER", '
-                '"EMEA") and employee_count >= 200 and employee_count <= 20000 and profile_fit in '
-                '("A", "B")', "E"),
-    SegmentSpec("Automotive (OEM & Tier-1 suppliers)", "Industries", 'industry = "Automotive"', ""),
-    SegmentSpec("Rest of world (not AMER/EMEA)", "Regions", 'region not in ("AMER", "EMEA")', ""),
-    SegmentSpec("ABM 2025 — Named accounts", "ABM", None, "EGDA", "uploaded_list",
-                "abm-2025-named-accounts.csv", "domain", "fit", 0.12),
-    SegmentSpec("Trade show: Kraków 2024 / visitors", "Marketing / Events", None, "D",
-                "uploaded_list", "krakow-2024-visitors.csv", "website", "emea", 0.04),
-    SegmentSpec("Open pipeline (SFDC report)", "Sales ops", None, "EGA", "crm_report_sync",
-                "open-pipeline.csv", "external_id", "pipeline", 0.35),
-    SegmentSpec("Territory: DACH; Nordics", "Territories", None, "GD", "crm_list_sync",
-                "territory-dach-nordics.csv", "external_id domain", "dach_nordics", 0.7),
-    SegmentSpec("Customers — Renewals Q3", "Customers", None, "", "crm_report_sync",
-                "renewals-q3.csv", "external_id", "customers", 0.3),
-    SegmentSpec("Partner-sourced; EMEA", "ABM", 'region = "EMEA"', "EG", "crm_list_sync",
-                "partner-sourced.csv", "external_id", "any", 0.12),
-    SegmentSpec("Target list: Ōsaka & Tōkyō", "ABM", 'profile_fit in ("A", "B", "C")', "G",
-                "uploaded_list", "osaka-tokyo-targets.csv", "domain", "japan", 0.8),
-    SegmentSpec("Intent surge ∩ ABM list", "Intent", "intent_score >= 50", "E", "uploaded_list",
-                "abm-intent-surge.csv", "domain", "fit", 0.12),
-    SegmentSpec("Competitor displacement ‘Q4’", "Sales ops", 'buying_stage != "Purchase"', "A",
-                "crm_report_sync", "competitor-displacement-q4.csv", "external_id", "any", 0.05),
-    SegmentSpec("ICP & Tier 1 — GTM 2025", "ICP", 'crm.tier in ("Strategic", "Enterprise")', "GD",
-                "crm_list_sync", "icp-tier-1.csv", "external_id", "fit", 0.5),
-)  # fmt: skip
+# A segment a row: name | folder | uses | filter, "-" for none; a list segment's row goes on with
+# source | list file | columns | pool | share. An indented line continues the row above. Long
+# names happen: the ICP 2025 one fills most of a 255-character field, so values get truncated.
+_SEGMENT_TABLE = """
+ICP / Software & Fintech | ICP | EDA |
+    industry in ("Software", "Fintech") and profile_fit in ("A", "B")
+EMEA; Tier 1 | Regions | ED | region = "EMEA" and crm.tier in ("Strategic", "Enterprise")
+Décideurs — France | Régions / France | E |
+    country = "France" and buying_stage in ("Decision", "Purchase")
+Enterprise AMER | Regions | EA | region = "AMER" and employee_count >= 1000
+High intent (≥ 70) | Intent | E | intent_score >= 70
+DACH — Mittelstand | Regions | ED |
+    crm.territory = "DACH" and employee_count >= 100 and employee_count < 2000
+Nordics: Sverige, Norge & Danmark | Regions | - | crm.territory = "Nordics"
+APAC — Japan & ANZ | Regions | D | country in ("Japan", "Australia", "New Zealand")
+Healthcare & Life Sciences | Industries | E |
+    industry in ("Healthcare", "Pharmaceuticals", "Biotechnology")
+Banking, Insurance & Financial Services | Industries | A |
+    industry in ("Banking", "Insurance", "Financial Services")
+Manufacturing / Industrie 4.0 | Industries | - |
+    industry = "Manufacturing" and employee_count >= 250
+Revenue ≥ $1B | Firmographics | ED | annual_revenue >= 1000000000
+SMB (< 50 employees) | Firmographics | - | employee_count < 50
+Unknown size | Data quality | - | employee_count is empty or annual_revenue is empty
+Sociétés & Groupes — France | Régions / France | - |
+    country = "France" and (name contains "Société" or name contains "Groupe")
+Stage: Consideration → Decision | Intent | - | buying_stage in ("Consideration", "Decision")
+Churn risk; low ARR | Customers | E | crm.arr < 20000 and crm.tier != "Strategic"
+ARR ≥ 250k | Customers | D | crm.arr >= 250000
+Owner: María López | Sales ops | - | crm.owner = "maria.lopez@example.com"
+Türkiye & CEE | Regions | E | crm.territory in ("Türkiye & ME", "CEE")
+Profile fit A | ICP | DA | profile_fit = "A"
+Profile fit C/D — nurture | ICP | - | profile_fit in ("C", "D") or profile_fit is empty
+Retail & Consumer (B2C) | Industries | - |
+    industry in ("Retail", "Food & Beverage", "Consumer Goods")
+Telco, Media & Tech | Industries | - | industry in ("Telecommunications", "Media", "Software")
+Éducation & Formation | Industries | - | industry = "Education"
+UK&I — .co.uk & .ie domains | Regions | - | domain contains ".co.uk" or country = "Ireland"
+Energy — ‘Energiewende’ | Industries | - | industry = "Energy" and crm.territory = "DACH"
+Logistics "last mile" | Industries | A | industry = "Logistics" and employee_count < 500
+ICP 2025 — Software, Fintech & Financial Services in AMER/EMEA with 200 to 20,000 employees and
+    profile fit A or B; refreshed nightly from the Salesforce report ‘ICP › Core › FY25’ (owner:
+    RevOps, do not edit) | ICP | E |
+    industry in ("Software", "Fintech", "Financial Services") and region in ("AMER", "EMEA") and
+    employee_count >= 200 and employee_count <= 20000 and profile_fit in ("A", "B")
+Automotive (OEM & Tier-1 suppliers) | Industries | - | industry = "Automotive"
+Rest of world (not AMER/EMEA) | Regions | - | region not in ("AMER", "EMEA")
+ABM 2025 — Named accounts | ABM | EGDA | - |
+    uploaded_list | abm-2025-named-accounts.csv | domain | fit | 0.12
+Trade show: Kraków 2024 / visitors | Marketing / Events | D | - |
+    uploaded_list | krakow-2024-visitors.csv | website | emea | 0.04
+Open pipeline (SFDC report) | Sales ops | EGA | - |
+    crm_report_sync | open-pipeline.csv | external_id | pipeline | 0.35
+Territory: DACH; Nordics | Territories | GD | - |
+    crm_list_sync | territory-dach-nordics.csv | external_id domain | dach_nordics | 0.7
+Customers — Renewals Q3 | Customers | - | - |
+    crm_report_sync | renewals-q3.csv | external_id | customers | 0.3
+Partner-sourced; EMEA | ABM | EG | region = "EMEA" |
+    crm_list_sync | partner-sourced.csv | external_id | any | 0.12
+Target list: Ōsaka & Tōkyō | ABM | G | profile_fit in ("A", "B", "C") |
+    uploaded_list | osaka-tokyo-targets.csv | domain | japan | 0.8
+Intent surge ∩ ABM list | Intent | E | intent_score >= 50 |
+    uploaded_list | abm-intent-surge.csv | domain | fit | 0.12
+Competitor displacement ‘Q4’ | Sales ops | A | buying_stage != "Purchase" |
+    crm_report_sync | competitor-displacement-q4.csv | external_id | any | 0.05
+ICP & Tier 1 — GTM 2025 | ICP | GD | crm.tier in ("Strategic", "Enterprise") |
+    crm_list_sync | icp-tier-1.csv | external_id | fit | 0.5
+"""
+
+
+def _segment(name: str, folder: str, uses: str, condition: str, *listed: str) -> SegmentSpec:
+    """One _SEGMENT_TABLE row as a SegmentSpec."""
+    spec = SegmentSpec(
+        name, folder, None if condition == "-" else condition, "" if uses == "-" else uses
+    )
+    if not listed:
+        return spec
+    source, list_file, columns, pool, share = listed
+    return spec._replace(
+        source=source, list_file=list_file, columns=columns, pool=pool, share=float(share)
+    )
+
+
+SEGMENTS = tuple(_segment(*row) for row in _rows(_SEGMENT_TABLE, "|"))
 
 # SegmentSpec.pool -> which accounts (accounts CSV rows) a list segment's file picks from
 POOLS: dict[str, Callable[[dict[str, str]], bool]] = {
