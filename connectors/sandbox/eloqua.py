@@ -35,13 +35,14 @@ import operator
 import re
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from connectors.sandbox.eloqua_bulk import EloquaBulk
 from connectors.sandbox.eloqua_model import (
     FIELDS,
     PAGE_MAX,
     Contact,
+    Field,
     field_named,
 )
 
@@ -59,6 +60,8 @@ _SEARCH = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<)\s*'?(.*?)
 _FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
 _LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
 _EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z
+# What a list endpoint pages through: contacts or contact fields.
+_Item = TypeVar("_Item")
 _COMPARISONS: dict[str, Callable[[int, int], bool]] = {
     "=": operator.eq,
     "!=": operator.ne,
@@ -67,6 +70,29 @@ _COMPARISONS: dict[str, Callable[[int, int], bool]] = {
     ">=": operator.ge,
     "<=": operator.le,
 }
+
+
+def _render_field(known: Field, depth: str) -> dict[str, Any]:
+    # A contact field as Eloqua's field list renders it; partial and complete add its details.
+    item: dict[str, Any] = {
+        "type": "ContactField",
+        "id": known.id,
+        "createdAt": str(_EPOCH),
+        "depth": depth,
+        "name": known.name,
+        "updatedAt": str(_EPOCH),
+    }
+    if depth in ("partial", "complete"):
+        item |= {
+            "dataType": known.data_type,
+            "displayType": "textArea" if known.data_type == "largeText" else "text",
+            "internalName": known.internal_name,
+            "isReadOnly": str(known.read_only).lower(),
+            "isRequired": "false",
+            "isStandard": str(known.standard).lower(),
+            "updateType": "always",
+        }
+    return item
 
 
 def _parameter_error(parameter: str, requirement: str, value: str | None) -> Response:
@@ -159,11 +185,9 @@ class EloquaEmulator(EloquaBulk):
             "fields": {"contacts": SEGMENT_FIELD},
         }
 
-    def reset(self) -> None:
-        """Forget the write log, counts, faults and an expired session (records stay)."""
-        with self.lock:
-            super().reset()
-            self._session_expired = False
+    def forget_usage(self) -> None:
+        """Forget an expired session."""
+        self._session_expired = False
 
     def route_name(self, request: Request) -> str:
         """Paths lower-cased (Eloqua's are case-insensitive), with numeric ids as {id}."""
@@ -274,25 +298,40 @@ class EloquaEmulator(EloquaBulk):
             return _parameter_error("page", "IntegerRequirement", page_text)
         return int(count_text), int(page_text)
 
-    def _list_contacts(self, request: Request) -> Response:
+    def _listed(
+        self,
+        request: Request,
+        chosen: Callable[[], list[_Item] | Response],
+        render: Callable[[_Item, str], dict[str, Any]],
+    ) -> Response:
+        """The requested page of `chosen()`, each rendered at the requested depth, as Eloqua's
+        list endpoints answer (a bad count, page or search gets its parameter error)."""
         paging = self._paging(request)
         if isinstance(paging, Response):
             return paging
         count, page = paging
         depth = (request.param("depth") or "minimal").lower()
-        search = request.param("search")
         with self.lock:
-            chosen = sorted(self._contacts.values(), key=lambda c: int(c.id))
-            if search:
-                matcher = self._contact_matcher(search)
-                if isinstance(matcher, Response):
-                    return matcher
-                chosen = [c for c in chosen if matcher(c)]
-            elements = [
-                self._render_contact(c, depth) for c in chosen[(page - 1) * count :][:count]
-            ]
-        body = {"elements": elements, "page": page, "pageSize": count, "total": len(chosen)}
+            items = chosen()
+            if isinstance(items, Response):
+                return items
+            elements = [render(item, depth) for item in items[(page - 1) * count :][:count]]
+        body = {"elements": elements, "page": page, "pageSize": count, "total": len(items)}
         return Response(body=body)
+
+    def _list_contacts(self, request: Request) -> Response:
+        search = request.param("search")
+
+        def chosen() -> list[Contact] | Response:
+            contacts = sorted(self._contacts.values(), key=lambda c: int(c.id))
+            if not search:
+                return contacts
+            matcher = self._contact_matcher(search)
+            if isinstance(matcher, Response):
+                return matcher
+            return [c for c in contacts if matcher(c)]
+
+        return self._listed(request, chosen, self._render_contact)
 
     def _contact_matcher(self, search: str) -> Callable[[Contact], bool] | Response:
         match = _SEARCH.match(search)
@@ -349,36 +388,7 @@ class EloquaEmulator(EloquaBulk):
         return rendered
 
     def _list_fields(self, request: Request) -> Response:
-        paging = self._paging(request)
-        if isinstance(paging, Response):
-            return paging
-        count, page = paging
-        depth = (request.param("depth") or "minimal").lower()
-        chosen = list(FIELDS)
-        elements = []
-        for known in chosen[(page - 1) * count :][:count]:
-            item: dict[str, Any] = {
-                "type": "ContactField",
-                "id": known.id,
-                "createdAt": str(_EPOCH),
-                "depth": depth,
-                "name": known.name,
-                "updatedAt": str(_EPOCH),
-            }
-            if depth in ("partial", "complete"):
-                item |= {
-                    "dataType": known.data_type,
-                    "displayType": "textArea" if known.data_type == "largeText" else "text",
-                    "internalName": known.internal_name,
-                    "isReadOnly": str(known.read_only).lower(),
-                    "isRequired": "false",
-                    "isStandard": str(known.standard).lower(),
-                    "updateType": "always",
-                }
-            elements.append(item)
-        return Response(
-            body={"elements": elements, "page": page, "pageSize": count, "total": len(chosen)}
-        )
+        return self._listed(request, lambda: list(FIELDS), _render_field)
 
     # ---- seed data --------------------------------------------------------------------------
 

@@ -103,10 +103,7 @@ class EloquaBulk(Emulator):
         return None
 
     def _create_import(self, request: Request) -> Response:
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        body = request.json_or_none()
         if not isinstance(body, dict):
             return _failure(400, "body", "Must be a JSON object.")
         name = body.get("name")
@@ -173,10 +170,7 @@ class EloquaBulk(Emulator):
         return Response(201, stored)
 
     def _post_data(self, request: Request, found: _Import, call: int) -> Response:
-        try:
-            rows = request.json()
-        except ValueError:
-            rows = None
+        rows = request.json_or_none()
         if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             return _failure(400, "data", "Must be a JSON array of objects.")
         with self.lock:
@@ -195,10 +189,7 @@ class EloquaBulk(Emulator):
         return Response(201, self._render_sync(sync, pending=True))
 
     def _create_sync(self, request: Request, call: int) -> Response:
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        body = request.json_or_none()
         uri = body.get("syncedInstanceUri") if isinstance(body, dict) else None
         match = re.fullmatch(r"/contacts/imports/(\d+)", str(uri or ""), re.IGNORECASE)
         with self.lock:

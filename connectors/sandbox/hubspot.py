@@ -6,12 +6,10 @@ applies the rate limits, issues OAuth tokens and seeds records.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import secrets
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -34,7 +32,7 @@ from connectors.sandbox.seeding import (
     company_name,
     company_website,
 )
-from connectors.sandbox.server import Request, Response
+from connectors.sandbox.server import CallCounts, Request, Response
 
 ACCESS_TOKEN_SECONDS = 1800
 _FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
@@ -107,9 +105,7 @@ class HubSpotEmulator(HubSpotObjects):
         self.refresh_token = f"na1-{secrets.token_hex(16)}"
         self.portal_id = 2_519_445
         self._access_tokens: dict[str, float] = {}  # OAuth token -> monotonic expiry
-        self._window: deque[float] = deque()
-        self._daily_used = 0
-        self._day = dt.datetime.now(dt.UTC).date()
+        self._calls = CallCounts()
         self._objects: dict[str, dict[str, CrmObject]] = {name: {} for name in OBJECT_TYPES}
         # Deleted records: HubSpot archives them, and only `archived=true` reads still see them.
         self._archived: dict[str, dict[str, CrmObject]] = {name: {} for name in OBJECT_TYPES}
@@ -180,12 +176,9 @@ class HubSpotEmulator(HubSpotObjects):
             "fields": dict.fromkeys(objects, SEGMENT_PROPERTY),
         }
 
-    def reset(self) -> None:
-        """Forget the write log, counts, faults and rate-limit usage (records stay)."""
-        with self.lock:
-            super().reset()
-            self._window.clear()
-            self._daily_used = 0
+    def forget_usage(self) -> None:
+        """Forget the rate-limit usage."""
+        self._calls.clear()
 
     def route_name(self, request: Request) -> str:
         """Group paths by shape: record ids and property names become placeholders."""
@@ -258,22 +251,18 @@ class HubSpotEmulator(HubSpotObjects):
         for private apps; the headers of every answer report all three."""
         now = time.monotonic()
         with self.lock:
-            today = dt.datetime.now(dt.UTC).date()
-            if today != self._day:
-                self._day, self._daily_used = today, 0
-            while self._window and self._window[0] <= now - self.window_seconds:
-                self._window.popleft()
-            last_second = sum(1 for moment in self._window if moment > now - 1.0)
+            self._calls.forget_before(now - self.window_seconds)
+            last_second = sum(1 for moment in self._calls.moments if moment > now - 1.0)
             refusal = self._injected_refusal() or self._spent(private, last_second)
             if refusal is None:
-                self._window.append(now)
-                self._daily_used += int(private)
+                self._calls.moments.append(now)
+                self._calls.daily += int(private)
                 last_second += 1
             headers = {
                 "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window_seconds * 1000)),
                 "X-HubSpot-RateLimit-Max": str(self.requests_per_ten_seconds),
                 "X-HubSpot-RateLimit-Remaining": str(
-                    max(0, self.requests_per_ten_seconds - len(self._window))
+                    max(0, self.requests_per_ten_seconds - len(self._calls.moments))
                 ),
                 # The per-second pair (developers.hubspot.com changelog 2018-11-06, "Rate limit
                 # information headers"; developers.hubspot.com/docs/api/usage-details).
@@ -286,16 +275,16 @@ class HubSpotEmulator(HubSpotObjects):
             if private:
                 headers["X-HubSpot-RateLimit-Daily"] = str(self.daily_limit)
                 headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(
-                    max(0, self.daily_limit - self._daily_used)
+                    max(0, self.daily_limit - self._calls.daily)
                 )
         if refusal is None:
             return None, headers
         return Response(429, refusal.body()), headers
 
     def _spent(self, private: bool, last_second: int) -> _RateRefusal | None:
-        if private and self._daily_used >= self.daily_limit:
+        if private and self._calls.daily >= self.daily_limit:
             return _RateRefusal("DAILY")
-        if len(self._window) >= self.requests_per_ten_seconds:
+        if len(self._calls.moments) >= self.requests_per_ten_seconds:
             return _RateRefusal("TEN_SECONDLY_ROLLING")
         if last_second >= self.requests_per_second:
             # Recorded real secondly 429s carry no policyName, only the category.

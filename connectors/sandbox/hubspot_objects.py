@@ -151,10 +151,7 @@ class HubSpotObjects(Emulator):
 
     def _batch_read(self, request: Request, object_type: str) -> Response:
         """Records by id: 200 when every id was found, else 207 naming the missing ids."""
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        body = request.json_or_none()
         inputs = body.get("inputs") if isinstance(body, dict) else None
         properties = body.get("properties", []) if isinstance(body, dict) else None
         if (

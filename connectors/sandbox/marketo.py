@@ -22,7 +22,6 @@ import secrets
 import threading
 import time
 import uuid
-from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -52,7 +51,7 @@ from connectors.sandbox.seeding import (
     company_name,
     company_website,
 )
-from connectors.sandbox.server import Request, Response
+from connectors.sandbox.server import CallCounts, Request, Response
 
 ACTIVITY_TYPE_IDS_MAX = 10
 # Access tokens live 3,600 s; the identity endpoint hands out the same token until it expires.
@@ -105,11 +104,9 @@ class MarketoEmulator(MarketoLeads):
         self._pod = "sj"
         self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
         self._current: str | None = None
-        self._window: deque[float] = deque()
         self._in_flight = 0
         self._flight_lock = threading.Lock()
-        self._daily_used = 0
-        self._day = dt.datetime.now(dt.UTC).date()
+        self._calls = CallCounts()
         self._leads: dict[int, dict[str, Any]] = {}
         # New Lead activities: (activity id, lead id, created), in id order.
         self._activities: list[tuple[int, int, dt.datetime]] = []
@@ -158,12 +155,9 @@ class MarketoEmulator(MarketoLeads):
             "fields": {"leads": SEGMENT_FIELD},
         }
 
-    def reset(self) -> None:
-        """Forget the write log, counts, faults and limit usage (leads stay)."""
-        with self.lock:
-            super().reset()
-            self._window.clear()
-            self._daily_used = 0
+    def forget_usage(self) -> None:
+        """Forget the limit usage."""
+        self._calls.clear()
 
     def route_name(self, request: Request) -> str:
         """Group paths by shape: an export job's id becomes {id}."""
@@ -301,17 +295,13 @@ class MarketoEmulator(MarketoLeads):
             raise Refused("606", self._rate_message())
         now = time.monotonic()
         with self.lock:
-            today = dt.datetime.now(dt.UTC).date()
-            if today != self._day:
-                self._day, self._daily_used = today, 0
-            while self._window and self._window[0] <= now - self.window_seconds:
-                self._window.popleft()
-            if self._daily_used >= self.daily_quota:
+            self._calls.forget_before(now - self.window_seconds)
+            if self._calls.daily >= self.daily_quota:
                 raise Refused("607")
-            if len(self._window) >= self.calls_per_twenty_seconds:
+            if len(self._calls.moments) >= self.calls_per_twenty_seconds:
                 raise Refused("606", self._rate_message())
-            self._window.append(now)
-            self._daily_used += 1
+            self._calls.moments.append(now)
+            self._calls.daily += 1
 
     def _rate_message(self) -> str:
         return (
@@ -371,7 +361,7 @@ class MarketoEmulator(MarketoLeads):
     def _usage(self) -> Response:
         """Today's API call count for the subscription, as Get Daily Usage reports it."""
         with self.lock:
-            used, day = self._daily_used, self._day
+            used, day = self._calls.daily, self._calls.day
         users = [{"userId": self.api_user, "count": used}] if used else []
         return ok(result=[{"date": day.isoformat(), "total": used, "users": users}])
 

@@ -246,14 +246,12 @@ class PardotEmulator(PardotImports):
             "fields": {"prospects": SEGMENT_FIELD},
         }
 
-    def reset(self) -> None:
-        """Forget writes, counts, faults, usage and armed failures; the describe() token works."""
-        with self.lock:
-            super().reset()
-            self._daily_used = self._import_batches_today = 0
-            self._failing.clear()
-            self._slots.clear()
-            self._tokens[self.access_token] = time.monotonic() + SESSION_SECONDS
+    def forget_usage(self) -> None:
+        """Forget usage and armed failures; the describe() token works again."""
+        self._daily_used = self._import_batches_today = 0
+        self._failing.clear()
+        self._slots.clear()
+        self._tokens[self.access_token] = time.monotonic() + SESSION_SECONDS
 
     def route_name(self, request: Request) -> str:
         """Group paths by shape: prospect and import ids become {id}."""
@@ -472,10 +470,7 @@ class PardotEmulator(PardotImports):
 
     def _update_prospect(self, request: Request, id_text: str, call: int) -> Response:
         """PATCH: the body's fields are set, the others left alone; answers the fields asked for."""
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        body = request.json_or_none()
         if not isinstance(body, dict) or not body:
             raise ApiError(400, 150, "Input needs to be valid JSON")
         wanted = self._fields(request) if request.param("fields") else None

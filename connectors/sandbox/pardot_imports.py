@@ -196,10 +196,7 @@ class PardotImports(Emulator):
             return Response(201, self._render_import(found, list(IMPORT_FIELDS)))
 
     def _submit_import(self, request: Request, found: PardotImport) -> Response:
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
+        body = request.json_or_none()
         state = str((body or {}).get("status", (body or {}).get("state", ""))).lower()
         if state != "ready":
             raise ApiError(400, 154, 'Invalid property in request: state must be "Ready"')

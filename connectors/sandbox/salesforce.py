@@ -118,11 +118,9 @@ class SalesforceEmulator(Emulator):
                 "fields": dict.fromkeys(SCHEMA, SEGMENT_FIELD),
             }
 
-    def reset(self) -> None:
-        """Also start a new API usage day."""
-        with self.lock:
-            super().reset()
-            self.api_usage = 0
+    def forget_usage(self) -> None:
+        """Start a new API usage day."""
+        self.api_usage = 0
 
     def route_name(self, request: Request) -> str:
         """Group paths that carry query locators and job ids."""

@@ -8,6 +8,7 @@ under `/__sandbox/`: `GET writes`, `GET stats`, `POST faults` with {"kind", "cou
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import socket
@@ -15,7 +16,7 @@ import ssl
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,13 @@ class Request:
     def json(self) -> Any:
         """The body parsed as JSON (None when empty)."""
         return json.loads(self.body) if self.body else None
+
+    def json_or_none(self) -> Any:
+        """The body parsed as JSON; None when it is empty or not JSON (the caller refuses it)."""
+        try:
+            return self.json()
+        except ValueError:
+            return None
 
     def param(self, name: str, default: str | None = None) -> str | None:
         """The first value of query parameter `name`."""
@@ -190,6 +198,28 @@ class Faults:
             self._pending.clear()
 
 
+@dataclass
+class CallCounts:
+    """The calls a vendor's limits count: their moments in a sliding window, and today's total."""
+
+    moments: deque[float] = field(default_factory=deque)
+    daily: int = 0
+    day: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+
+    def forget_before(self, start: float) -> None:
+        """Drop the moments before `start` (monotonic); a new UTC day starts the total over."""
+        today = dt.datetime.now(dt.UTC).date()
+        if today != self.day:
+            self.day, self.daily = today, 0
+        while self.moments and self.moments[0] <= start:
+            self.moments.popleft()
+
+    def clear(self) -> None:
+        """Forget every call counted so far."""
+        self.moments.clear()
+        self.daily = 0
+
+
 class Emulator(ABC):
     """A vendor API emulator: subclasses implement `handle` and the vendor-specific faults."""
 
@@ -225,11 +255,17 @@ class Emulator(ABC):
             )
 
     def reset(self) -> None:
-        """Forget the write log, call counts and pending faults (records keep their values)."""
+        """Forget the write log, call counts, pending faults and what `forget_usage` forgets
+        (records keep their values)."""
         with self.lock:
             self.writes.clear()
             self.calls.clear()
             self.faults.clear()
+            self.forget_usage()
+
+    # Optional, not abstract: an emulator that counts nothing of its own has nothing to forget.
+    def forget_usage(self) -> None:  # noqa: B027
+        """Forget the vendor's own counts and states, under the lock (`reset` calls it)."""
 
     @abstractmethod
     def handle(self, request: Request, call: int) -> Response:
