@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from worker.cli.by_name import show_one
 from worker.cli.database import Database
 from worker.cli.output import echo_json, fail, render_table
 
@@ -80,10 +81,7 @@ def account_as_dict(account: Account) -> dict[str, Any]:
     return shown
 
 
-@accounts.command("show")
-@click.argument("key")
-@click.option("--json", "as_json", is_flag=True, help="Print the account as JSON.")
-@click.pass_obj
+@show_one(accounts, "key", "account")
 def show_command(database: Database, key: str, as_json: bool) -> None:
     """Show one account (KEY: external id or domain) and the published segments it appears in."""
     from models.accounts import find_account

@@ -8,18 +8,21 @@ only click; the systems offered come from connectors.systems, a list of names.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from connectors.errors import ConnectorError
 from connectors.systems import SYSTEMS
 from models.errors import InputError
+from worker.cli.by_name import delete_after_confirming, delete_one
 from worker.cli.database import Database
-from worker.cli.output import confirm_or_refuse, echo_json, fail, render_table
+from worker.cli.output import echo_json, fail, render_table
 
 if TYPE_CHECKING:
     from models.connections import Connection
@@ -110,10 +113,53 @@ _VALUE_OPTIONS = (
 )
 
 
+@dataclass(frozen=True)
+class _Values:
+    """What --set, --secret, --secret-file and --secret-env gave, as typed."""
+
+    settings: tuple[str, ...]
+    secrets: tuple[str, ...]
+    secret_files: tuple[str, ...]
+    secret_env: tuple[str, ...]
+
+    def any_given(self) -> bool:
+        """Whether any of the four options was given."""
+        return bool(self.settings or self.secrets or self.secret_files or self.secret_env)
+
+    def plain(self) -> dict[str, str]:
+        """The plain settings, KEY=VALUE of --set."""
+        return _pairs("--set", self.settings)
+
+    def given_secrets(self) -> dict[str, str]:
+        """The secrets given now: --secret (asked for when without VALUE), then --secret-file."""
+        return {
+            **_secrets(self.secrets),
+            **_read_secret_files(_pairs("--secret-file", self.secret_files)),
+        }
+
+    def from_environment(self) -> dict[str, str]:
+        """Secret key -> the environment variable it is read from when used (--secret-env)."""
+        return _pairs("--secret-env", self.secret_env)
+
+
 def _value_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the four value options to `command`, which takes what they gave as `values`."""
+
+    @functools.wraps(command)
+    def with_values(
+        *args: Any,
+        settings: tuple[str, ...],
+        secrets: tuple[str, ...],
+        secret_files: tuple[str, ...],
+        secret_env: tuple[str, ...],
+        **kwargs: Any,
+    ) -> None:
+        command(*args, values=_Values(settings, secrets, secret_files, secret_env), **kwargs)
+
+    decorated: Callable[..., None] = with_values
     for option in reversed(_VALUE_OPTIONS):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return decorated
 
 
 @connections.command("add")
@@ -121,21 +167,13 @@ def _value_options(command: Callable[..., None]) -> Callable[..., None]:
 @click.option("--system", required=True, type=click.Choice(list(SYSTEMS)))
 @_value_options
 @click.pass_obj
-def add_command(
-    database: Database,
-    name: str,
-    system: str,
-    settings: tuple[str, ...],
-    secrets: tuple[str, ...],
-    secret_files: tuple[str, ...],
-    secret_env: tuple[str, ...],
-) -> None:
+def add_command(database: Database, name: str, system: str, values: _Values) -> None:
     """Store connection NAME to a SYSTEM account."""
     from models.connections import ConnectionSpec, add_connection
 
-    plain = _pairs("--set", settings)
-    from_environment = _pairs("--secret-env", secret_env)
-    given = {**_secrets(secrets), **_read_secret_files(_pairs("--secret-file", secret_files))}
+    plain = values.plain()
+    from_environment = values.from_environment()
+    given = values.given_secrets()
     check_connection(system, plain, {**given, **dict.fromkeys(from_environment)})
     spec = ConnectionSpec(name, system, plain, given, from_environment)
     with database.transaction() as session:
@@ -148,28 +186,20 @@ def add_command(
 @_value_options
 @click.option("--unset", multiple=True, metavar="KEY", help="Remove a setting or secret.")
 @click.pass_obj
-def update_command(
-    database: Database,
-    name: str,
-    settings: tuple[str, ...],
-    secrets: tuple[str, ...],
-    secret_files: tuple[str, ...],
-    secret_env: tuple[str, ...],
-    unset: tuple[str, ...],
-) -> None:
+def update_command(database: Database, name: str, values: _Values, unset: tuple[str, ...]) -> None:
     """Change connection NAME's settings and secrets; those not named stay as they are."""
     from models.connections import ConnectionChanges, find_connection, update_connection
 
-    if not (settings or secrets or secret_files or secret_env or unset):
+    if not (values.any_given() or unset):
         raise click.UsageError(
             "nothing to change: give --set, --secret, --secret-file, --secret-env or --unset"
         )
     with database.transaction() as session:
         find_connection(session, name)  # an unknown name is refused before asking for a secret
     changes = ConnectionChanges(
-        settings=_pairs("--set", settings),
-        secrets={**_secrets(secrets), **_read_secret_files(_pairs("--secret-file", secret_files))},
-        secret_environment=_pairs("--secret-env", secret_env),
+        settings=values.plain(),
+        secrets=values.given_secrets(),
+        secret_environment=values.from_environment(),
         unset=tuple(key.strip() for key in unset),
     )
     with database.transaction() as session:
@@ -182,22 +212,14 @@ def update_command(
         click.echo(f"connection {name!r} already had those settings; nothing changed")
 
 
-@connections.command("delete")
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask to confirm.")
-@click.pass_obj
+@delete_one(connections)
 def delete_command(database: Database, name: str, yes: bool) -> None:
     """Delete connection NAME and its stored secrets (refused while an orchestration uses it)."""
     from models.connections import delete_connection, find_connection
 
-    with database.transaction() as session:
-        find_connection(session, name)
-    confirm_or_refuse(
-        f"Delete connection {name!r} and its stored secrets?", yes, "nothing was deleted"
+    delete_after_confirming(
+        database, "connection", name, yes, find_connection, delete_connection, "its stored secrets"
     )
-    with database.transaction() as session:
-        delete_connection(session, name)
-    click.echo(f"deleted connection {name!r}")
 
 
 @connections.command("list")

@@ -7,13 +7,15 @@ connectors are imported inside each command, so that --help loads only click.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from worker.cli.by_name import delete_after_confirming, delete_one, show_one
 from worker.cli.database import Database
-from worker.cli.output import confirm_or_refuse, echo_json, fail, render_table
+from worker.cli.output import echo_json, fail, render_table
 
 if TYPE_CHECKING:
     from connectors.base import FieldInfo
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from models.orchestrations import Keep
 
 T = TypeVar("T")
+# What a click option decorates: a command's function.
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def writable_field(
@@ -154,25 +158,44 @@ def create_command(
     )
 
 
+def _clearable_option(
+    flag: str, help_text: str, clear_help: str, value_type: type | None = None
+) -> Callable[[_F], _F]:
+    """Update's `flag VALUE`, with `--no-...` beside it to clear the setting instead."""
+
+    def decorate(function: _F) -> _F:
+        clear = click.option(f"--no-{flag.removeprefix('--')}", is_flag=True, help=clear_help)
+        return click.option(flag, type=value_type, help=help_text)(clear(function))
+
+    return decorate
+
+
 @orchestrations.command("update")
 @click.argument("name")
 @click.option("--name", "new_name", help="Rename it (its runs keep their history).")
 @click.option("--connection", "connection_name", help="Write through another connection.")
 @click.option("--object", "object_type", help="e.g. Lead, Contact, contacts.")
 @click.option("--field", help="The field the segment names are written to.")
-@click.option("--schedule", help="Cron expression in UTC, e.g. '0 2 * * *'.")
-@click.option("--no-schedule", is_flag=True, help="Run on demand only.")
+@_clearable_option("--schedule", "Cron expression in UTC, e.g. '0 2 * * *'.", "Run on demand only.")
 @click.option("--scope", help="all, recent:DAYS or segment:NAME")
 @click.option("--delimiter")
-@click.option("--max-length", type=int, help="Cap below the field's own maximum length.")
-@click.option("--no-max-length", is_flag=True, help="Use the field's own maximum length.")
+@_clearable_option(
+    "--max-length",
+    "Cap below the field's own maximum length.",
+    "Use the field's own maximum length.",
+    int,
+)
 @click.option(
     "--keep-when-empty/--clear-when-empty",
     default=None,
     help="Never clear a record's stale names / clear them (the default).",
 )
-@click.option("--daily-api-budget", type=int, help="API calls this orchestration may use a day.")
-@click.option("--no-daily-api-budget", is_flag=True, help="No daily cap on API calls.")
+@_clearable_option(
+    "--daily-api-budget",
+    "API calls this orchestration may use a day.",
+    "No daily cap on API calls.",
+    int,
+)
 @click.pass_obj
 def update_command(
     database: Database,
@@ -288,10 +311,7 @@ def list_command(database: Database, as_json: bool) -> None:
     )
 
 
-@orchestrations.command("show")
-@click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the orchestration as JSON.")
-@click.pass_obj
+@show_one(orchestrations, "name", "orchestration")
 def show_command(database: Database, name: str, as_json: bool) -> None:
     """Show one orchestration, with its next run and last run."""
     from models.orchestration_status import orchestration_statuses
@@ -335,17 +355,11 @@ def disable_command(database: Database, name: str) -> None:
     _set_enabled(database, name, False)
 
 
-@orchestrations.command("delete")
-@click.argument("name")
-@click.option("--yes", is_flag=True, help="Do not ask to confirm.")
-@click.pass_obj
+@delete_one(orchestrations)
 def delete_command(database: Database, name: str, yes: bool) -> None:
     """Delete orchestration NAME and its run history."""
     from models.orchestrations import delete_orchestration, find_orchestration
 
-    with database.transaction() as session:
-        name = find_orchestration(session, name).name
-    confirm_or_refuse(f"Delete orchestration {name!r} and its runs?", yes, "nothing was deleted")
-    with database.transaction() as session:
-        delete_orchestration(session, name)
-    click.echo(f"deleted orchestration {name!r}")
+    delete_after_confirming(
+        database, "orchestration", name, yes, find_orchestration, delete_orchestration, "its runs"
+    )

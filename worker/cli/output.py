@@ -55,14 +55,21 @@ def fail(message: str) -> None:
     raise SystemExit(1)
 
 
-def confirm_or_refuse(question: str, yes: bool, refused: str) -> None:
+# The --yes of every command that asks before it changes something (see confirm_or_refuse).
+yes_option = click.option("--yes", is_flag=True, help="Do not ask to confirm.")
+
+
+def confirm_or_refuse(
+    question: str, yes: bool, refused: str, no_terminal: str | None = None
+) -> None:
     """Go on when `yes` or the person answers yes; refuse (exit 1) without a terminal to ask on.
 
-    `refused`: what did not happen, e.g. "nothing was deleted".
+    `refused`: what did not happen, e.g. "nothing was deleted"; `no_terminal`: the refusal when
+    there is no terminal to ask on, if not the usual one.
     """
     if yes:
         return
     if not sys.stdin.isatty():
-        fail(f"no terminal to ask on: pass --yes to confirm; {refused}")
+        fail(no_terminal or f"no terminal to ask on: pass --yes to confirm; {refused}")
     if not click.confirm(question, default=False):
         fail(f"not confirmed; {refused}")

@@ -6,7 +6,6 @@ that their --help loads nothing but click.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,13 @@ import click
 
 from models.vocabulary import DEFAULT_DELIMITER, USES
 from worker.cli.database import Database
-from worker.cli.output import echo_json, echo_json_stream, fail, render_table
+from worker.cli.output import (
+    confirm_or_refuse,
+    echo_json,
+    echo_json_stream,
+    render_table,
+    yes_option,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -30,23 +35,19 @@ _use_option = click.option(
     type=click.Choice(USES),
     help="A use to publish for (repeat for several).",
 )
-_yes_option = click.option("--yes", is_flag=True, help="Do not ask to confirm.")
 
 
-def _confirm(question: str, yes: bool, verb: str) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        fail(f"refusing to {verb} without confirmation: no terminal to ask on; pass --yes")
-    if not click.confirm(question, default=False):
-        fail(f"not confirmed; nothing was {verb}ed")
+def _segment_change_command(name: str) -> Callable[[Callable[..., None]], click.Command]:
+    """Publish's and unpublish's decorators: command `name` taking NAME, --use and --yes."""
+
+    def decorate(function: Callable[..., None]) -> click.Command:
+        with_options = click.argument("name")(_use_option(yes_option(click.pass_obj(function))))
+        return click.command(name)(with_options)
+
+    return decorate
 
 
-@click.command("publish")
-@click.argument("name")
-@_use_option
-@_yes_option
-@click.pass_obj
+@_segment_change_command("publish")
 def publish_command(database: Database, name: str, uses: tuple[str, ...], yes: bool) -> None:
     """Publish segment NAME for one or more uses (at most 200 segments are published at once)."""
     from models.publishing import plan_publish, publish
@@ -55,11 +56,7 @@ def publish_command(database: Database, name: str, uses: tuple[str, ...], yes: b
     _change(database, name, uses, yes, publishing)
 
 
-@click.command("unpublish")
-@click.argument("name")
-@_use_option
-@_yes_option
-@click.pass_obj
+@_segment_change_command("unpublish")
 def unpublish_command(database: Database, name: str, uses: tuple[str, ...], yes: bool) -> None:
     """Unpublish segment NAME from one or more uses."""
     from models.publishing import plan_unpublish, unpublish
@@ -92,7 +89,12 @@ def _change(
         click.echo(_already(planned, change.unchanged))
         return
     question = f"{change.verb.capitalize()} {planned.segment.name!r} {change.preposition}"
-    _confirm(f"{question} {', '.join(planned.changed)}?", yes, change.verb)
+    confirm_or_refuse(
+        f"{question} {', '.join(planned.changed)}?",
+        yes,
+        f"nothing was {change.verb}ed",
+        f"refusing to {change.verb} without confirmation: no terminal to ask on; pass --yes",
+    )
     with database.transaction() as session:
         done = change.apply(session, name, uses)
         count = published_segment_count(session)

@@ -9,9 +9,10 @@ import csv
 import json
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,8 +23,18 @@ from models.vocabulary import LINK_COLUMNS
 if TYPE_CHECKING:
     from connectors.sandbox.seeding import SeededCompanies
 
+# What a click option decorates: a command's function.
+_FC = TypeVar("_FC", bound=Callable[..., Any])
+
 # The accounts CSV's columns: what `segsync accounts import` matches the seeded records by.
 SEEDED_ACCOUNT_COLUMNS = ("external_id", "name", "domain", *dict.fromkeys(LINK_COLUMNS.values()))
+
+
+def _count_option(flag: str, default: int, help_text: str) -> Callable[[_FC], _FC]:
+    """An option taking a whole number, 0 or more, with its default shown in --help."""
+    return click.option(
+        flag, default=default, show_default=True, type=click.IntRange(min=0), help=help_text
+    )
 
 
 @click.group()
@@ -38,20 +49,8 @@ def sandbox() -> None:
     show_default=True,
     help="Comma-separated systems to emulate.",
 )
-@click.option(
-    "--records",
-    default=100,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Records to seed per object.",
-)
-@click.option(
-    "--latency-ms",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Delay added to every API call.",
-)
+@_count_option("--records", 100, "Records to seed per object.")
+@_count_option("--latency-ms", 0, "Delay added to every API call.")
 @click.option(
     "--accounts-csv",
     type=click.Path(dir_okay=False, path_type=Path),
