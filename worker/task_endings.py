@@ -71,10 +71,27 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
+def _soft_limit_behind(exc: BaseException) -> bool:
+    """Whether the soft time limit is what `exc` is, or what it was raised while handling.
+
+    The limit arrives as a signal at any instruction: inside a database query it leaves the
+    connection mid-command, and the rollback that follows raises its own error (psycopg:
+    "another command is already in progress") with the limit as its context.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, SoftTimeLimitExceeded):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def failure_reason(exc: BaseException, work: TaskWork) -> str:
     """Why the run fails, in one line: a time limit passed, or what was raised."""
     raise_it = f"raise {work.limit_setting}{work.advice}"
-    if isinstance(exc, SoftTimeLimitExceeded):
+    if _soft_limit_behind(exc):
         reason = f"{work.doing} took longer than {work.limit:g} s{work.detail}; {raise_it}"
     elif isinstance(exc, TimeLimitExceeded):
         killed = exc.args[0] if exc.args and isinstance(exc.args[0], int | float) else None
