@@ -161,19 +161,23 @@ class Stack:
             *extra,
         )
 
-    def queue(self, orchestration: str) -> int:
-        """`segsync sync NAME --queue` in its own process, as a person runs it; the run's id.
+    def send_queue(self, orchestration: str) -> subprocess.CompletedProcess[str]:
+        """`segsync sync NAME --queue` in its own process, as a person runs it; what it printed.
 
         (Its own process: worker.tasks caches its settings per process, so an in-process CLI
         call would enqueue through the database of whichever test first imported it.)
         """
-        done = subprocess.run(
+        return subprocess.run(
             [SEGSYNC, "sync", orchestration, "--queue"],
             env=self.env,
             capture_output=True,
             text=True,
             timeout=60,
         )
+
+    def queue(self, orchestration: str) -> int:
+        """`send_queue`, which must succeed: the queued run's id."""
+        done = self.send_queue(orchestration)
         assert done.returncode == 0, done.stderr
         found = re.fullmatch(r"run (\d+) queued\s*", done.stdout)
         assert found, done.stdout

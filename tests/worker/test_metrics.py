@@ -87,13 +87,7 @@ def rows(engine: Engine) -> tuple[list[SyncRun], list[tuple[str, ConnectionQuota
 
 def queue_again(stack: Stack, orchestration: str) -> None:
     """`segsync sync NAME --queue` while a run of it is active: recorded as skipped."""
-    done = subprocess.run(
-        [SEGSYNC, "sync", orchestration, "--queue"],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = stack.send_queue(orchestration)
     assert "skipped" in done.stdout + done.stderr, (done.stdout, done.stderr)
 
 
