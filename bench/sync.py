@@ -43,7 +43,8 @@ For each system, each worker count in --workers:
 After the last worker count (unless --no-rerun, or if that run did not succeed), the same workers
 run the orchestration again: nothing changed, so it must read and make no write call.
 
-Then the plain script (bench/sync_plain.py), in a child process of its own, updates the first
+Then the plain script (bench/sync_plain.py; the report says "no plain script" for a system
+whose entry names none), in a child process of its own, updates the first
 --plain-records records that must be written (the same values segsync wrote), one call each,
 against the same emulators with the same latency and limits; on HubSpot it sleeps on each 429
 (Retry-After when sent, else --plain-429-wait seconds) and sends the update again. Marketo: one
@@ -69,7 +70,8 @@ Options:
   --records N           records per system (default 100,000)
   --accounts N          accounts (default: records / 2)
   --latency-ms MS       emulator latency per call (default 50)
-  --systems LIST        of salesforce,hubspot,marketo,pardot,eloqua (default all five)
+  --systems LIST        of salesforce,hubspot,marketo,pardot,eloqua (default every registry
+                        system with an entry in bench/sync_vendors.py)
   --workers LIST        worker process counts to measure (default 1,2)
   --concurrency C       pool processes per worker (default 2)
   --plain-records P     records the plain script updates (default 5,000; 0 skips it)
@@ -116,31 +118,28 @@ from bench.sync_celery import (  # noqa: E402
     sync_queued,
 )
 from bench.sync_data import (  # noqa: E402
-    BATCH_MAX,
-    MAX_LENGTH,
-    READ_PAGE,
     Records,
+    Seeding,
     account_values,
     current_value,
     load_accounts,
     restore,
-    seed,
 )
 from bench.sync_emulators import (  # noqa: E402
-    BenchEloqua,
     BenchEmulator,
     Emulators,
     running_emulators,
 )
-from bench.sync_plain import (  # noqa: E402
-    PlainResult,
-    plain_eloqua,
-    plain_hubspot,
-    plain_marketo,
-    plain_pardot,
-    plain_salesforce,
+from bench.sync_plain import PlainJob, PlainResult  # noqa: E402
+from bench.sync_vendors import (  # noqa: E402
+    BENCH_VENDORS,
+    BENCHMARKED,
+    bulk_batch_size,
+    minimum_calls,
+    rate_windows,
+    refusal,
+    target,
 )
-from connectors.systems import SYSTEMS, VENDORS  # noqa: E402
 from models.connections import ConnectionSpec, add_connection, new_secret_key  # noqa: E402
 from models.db import make_engine, make_session_factory, transaction  # noqa: E402
 from models.orchestrations import (  # noqa: E402
@@ -150,20 +149,12 @@ from models.orchestrations import (  # noqa: E402
     find_orchestration,
 )
 from models.runs import SyncBatch, SyncRun  # noqa: E402
+from worker.connector_factory import build_connector  # noqa: E402
 from worker.sandbox_connections import sandbox_connection  # noqa: E402
 from worker.sync import fail_run  # noqa: E402
 
-# HubSpot private-app tokens and Pardot access tokens need no login call; Marketo gets a token,
-# Eloqua discovers its base URL at /id.
-LOGINS = {"salesforce": 1, "hubspot": 0, "marketo": 1, "pardot": 0, "eloqua": 1}
-# Calls per Eloqua Bulk import batch: upload the rows, create the sync, read its status.
-ELOQUA_CALLS_PER_IMPORT = 3
 # Rate windows the emulators enforce, the vendors' own (connectors.systems): (calls, seconds).
-RATE_WINDOWS = {
-    name: (vendor.limits.rate.calls, vendor.limits.rate.per_seconds)
-    for name, vendor in VENDORS.items()
-    if vendor.limits.rate is not None
-}
+RATE_WINDOWS = rate_windows()
 # Answers that are rate or concurrency refusals (Marketo's arrive with HTTP 200, counted by code).
 RATE_LIMITED = (429, 606, 615)
 Emulator = BenchEmulator
@@ -220,15 +211,6 @@ def _ratio(m: Measurement) -> str:
 
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def minimum_calls(system: str, records: int, to_write: int) -> int:
-    """Writes at the vendor's batch maximum, read pages at its page size, and logins."""
-    writes = math.ceil(to_write / BATCH_MAX[system])
-    if system == "eloqua":
-        writes *= ELOQUA_CALLS_PER_IMPORT
-    reads = math.ceil(records / READ_PAGE[system])
-    return writes + reads + LOGINS[system]
 
 
 def in_child(function: Any, *args: Any) -> Any:
@@ -332,12 +314,26 @@ def run_details(engine: Engine, run_id: int) -> RunDetails:
 # --- setup -------------------------------------------------------------------------------------
 
 
+def sandbox_settings(system: str, emulators: Emulators) -> tuple[dict[str, str], dict[str, str]]:
+    """(settings, secrets) of a connection to the system's running emulator."""
+    described = {system: emulators.describe(system), "ca_bundle": str(emulators.ca_bundle)}
+    return sandbox_connection(system, described)
+
+
+def field_max_length(system: str, emulators: Emulators, object_type: str, field: str) -> int | None:
+    """The field's maximum length as the adapter describes it, which a run formats values to."""
+    connector = build_connector(system, *sandbox_settings(system, emulators))
+    try:
+        return connector.describe_field(object_type, field).max_length
+    finally:
+        connector.close()
+
+
 def connect(
     engine: Engine, system: str, emulators: Emulators, secret_key: str, records: Records
 ) -> str:
     """Store a connection to the system's emulator and an orchestration; returns its name."""
-    described = {system: emulators.describe(system), "ca_bundle": str(emulators.ca_bundle)}
-    settings, secrets = sandbox_connection(system, described)
+    settings, secrets = sandbox_settings(system, emulators)
     spec = ConnectionSpec(
         name=f"bench-{system}",
         system=system,
@@ -471,70 +467,24 @@ def measure_plain(
 ) -> Measurement:
     """The plain one-call-per-record script on the first --plain-records records to write."""
     system = records.system
+    script = BENCH_VENDORS[system].plain
+    assert script is not None  # main measures only systems that have one
     restore(emulator, records)
     chosen = records.to_write[: plain_count(system, args)]
     updates = [(i, records.expected[i] or "") for i in chosen]
     described = emulators.describe(system)
     ca_bundle = str(emulators.ca_bundle)
     print(f"[{system}] plain script: {len(updates):,} update calls ...", flush=True)
-    result: PlainResult
-    if system == "salesforce":
-        result = in_child(
-            plain_salesforce,
-            described["instance_url"],
-            described["access_token"],
-            ca_bundle,
-            records.object_type,
-            records.field,
-            updates,
-            args.timeout,
-        )
-    elif system == "hubspot":
-        result = in_child(
-            plain_hubspot,
-            described["base_url"],
-            described["access_token"],
-            ca_bundle,
-            records.field,
-            updates,
-            args.plain_429_wait,
-            args.timeout,
-        )
-    elif system == "marketo":
-        result = in_child(
-            plain_marketo,
-            described["base_url"],
-            described["client_id"],
-            described["client_secret"],
-            ca_bundle,
-            records.field,
-            updates,
-            args.timeout,
-        )
-    elif system == "pardot":
-        result = in_child(
-            plain_pardot,
-            described["base_url"],
-            described["access_token"],
-            described["business_unit_id"],
-            ca_bundle,
-            records.field,
-            updates,
-            args.timeout,
-        )
-    else:
-        assert isinstance(emulator, BenchEloqua)
-        result = in_child(
-            plain_eloqua,
-            described["login_url"],
-            described["site"],
-            described["username"],
-            described["password"],
-            ca_bundle,
-            emulator.field_id(records.field),
-            updates,
-            args.timeout,
-        )
+    job = PlainJob(
+        described=described,
+        ca_bundle=ca_bundle,
+        object_type=records.object_type,
+        field=emulator.plain_field(records.field),
+        updates=updates,
+        wait_429=args.plain_429_wait,
+        deadline_seconds=args.timeout,
+    )
+    result: PlainResult = in_child(script.run, job)
     routes, statuses, _ = snapshot(emulator)
     with emulator.lock:
         written_ids = {w.record_id for w in emulator.writes if w.object_type == records.object_type}
@@ -555,7 +505,7 @@ def measure_plain(
         run_calls=result.calls,
         emulator_calls=sum(routes.values()),
         rate_limited=sum(statuses.get(code, 0) for code in RATE_LIMITED),
-        minimum=len(updates) + LOGINS[system] if system in ("marketo", "eloqua") else len(updates),
+        minimum=len(updates) + script.logins,
         status="done" if not problems else "incomplete",
         check="ok" if not problems else "PROBLEM: " + "; ".join(problems),
         routes=dict(routes),
@@ -589,6 +539,7 @@ def report(
     system: str, records: Records, measurements: list[Measurement], args: argparse.Namespace
 ) -> None:
     """One table per system: a column per measurement."""
+    bulk_rows = bulk_batch_size(system) or 0
     total = len(records.ids)
     to_write = len(records.to_write)
     kinds = ", ".join(f"{kind} {count:,}" for kind, count in sorted(records.kinds.items()))
@@ -681,14 +632,14 @@ def report(
     for m in measurements:
         imports = sum(n for route, n in m.routes.items() if "/api/v5/imports" in route)
         patches = m.routes.get("PATCH /api/v5/objects/prospects/{id}", 0)
-        if system == "pardot" and imports:
+        if system == "pardot" and imports and bulk_rows:
             print(
                 f"  {m.label} wrote through the Import API ({imports} import call(s): create with "
-                "the first 5,000-row CSV, add batches, submit, poll, read errors) and "
+                f"the first {bulk_rows:,}-row CSV, add batches, submit, poll, read errors) and "
                 f"{patches:,} PATCH(es): its minimum above is the per-prospect PATCH one "
-                f"({_n(m.to_write)} writes), which the import path is not bound by (at 5,000 "
-                f"rows per batch: {math.ceil(m.to_write / 5000):,} batch upload(s) plus a few "
-                "calls per import)"
+                f"({_n(m.to_write)} writes), which the import path is not bound by (at "
+                f"{bulk_rows:,} rows per batch: {math.ceil(m.to_write / bulk_rows):,} batch "
+                "upload(s) plus a few calls per import)"
             )
     segsync = [m for m in measurements if not m.plain and m.label != "rerun, no change"]
     segsync = [m for m in segsync if m.finished]
@@ -747,7 +698,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--records", type=int, default=100_000, help="records per system")
     parser.add_argument("--accounts", type=int, help="accounts (default: records / 2)")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="emulator latency per call")
-    parser.add_argument("--systems", default=",".join(SYSTEMS), help="systems to measure")
+    parser.add_argument("--systems", default=",".join(BENCHMARKED), help="systems to measure")
     parser.add_argument("--workers", default="1,2", help="worker process counts to measure")
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes per worker")
     parser.add_argument(
@@ -793,8 +744,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20251129, help="random seed of the data")
     args = parser.parse_args(argv)
     args.system_list = [s.strip() for s in args.systems.split(",") if s.strip()]
-    if not args.system_list or set(args.system_list) - set(SYSTEMS):
-        parser.error(f"--systems must list some of {', '.join(SYSTEMS)}")
+    if not args.system_list:
+        parser.error(f"--systems must list some of {', '.join(BENCHMARKED)}")
+    for system in args.system_list:
+        refused = refusal(system)
+        if refused is not None:
+            # One line, not argparse's usage block: it names what to add.
+            print(f"{parser.prog}: --systems: {refused}", file=sys.stderr)
+            raise SystemExit(2)
     try:
         args.worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     except ValueError:
@@ -848,22 +805,35 @@ def main(argv: list[str] | None = None) -> None:
             f"({loaded.enrichment_segments} published for enrichment) in {loaded.seconds:.1f} s",
             flush=True,
         )
-        emulators = stack.enter_context(running_emulators(args.system_list, latency, folder))
+        classes = {system: BENCH_VENDORS[system].emulator for system in args.system_list}
+        emulators = stack.enter_context(running_emulators(classes, latency, folder))
         if emulators.hubspot is not None:
             emulators.hubspot.requests_per_ten_seconds = args.hubspot_limit
         secret_key = new_secret_key()
         env = child_env(database_url, redis_url, secret_key)
         for system in args.system_list:
-            seeding = time.perf_counter()
+            seeding_started = time.perf_counter()
             emulator: Emulator = emulators.running[system]
-            values = account_values(engine, MAX_LENGTH[system])
-            records = seed(
-                system, emulator, engine, args.records, loaded.domains, values, args.seed
+            object_type, field_name = target(system, emulator)
+            max_length = field_max_length(system, emulators, object_type, field_name)
+            values = account_values(engine, max_length)
+            seeding = Seeding(
+                system=system,
+                object_type=object_type,
+                field=field_name,
+                max_length=max_length,
+                engine=engine,
+                count=args.records,
+                domains=loaded.domains,
+                values=values,
+                seed=args.seed,
             )
+            records = BENCH_VENDORS[system].seed(emulator, seeding)
             orchestration = connect(engine, system, emulators, secret_key, records)
             print(
                 f"[{system}] seeded {len(records.ids):,} {records.object_type} "
-                f"({len(records.to_write):,} to write) in {time.perf_counter() - seeding:.1f} s",
+                f"({len(records.to_write):,} to write) in "
+                f"{time.perf_counter() - seeding_started:.1f} s",
                 flush=True,
             )
             measurements: list[Measurement] = []
@@ -881,9 +851,12 @@ def main(argv: list[str] | None = None) -> None:
                     logs=folder,
                     rerun=last and args.rerun,
                 )
-            if plain_count(system, args):
+            plain_script = BENCH_VENDORS[system].plain is not None
+            if plain_count(system, args) and plain_script:
                 measurements.append(measure_plain(emulators, emulator, records, args))
             report(system, records, measurements, args)
+            if plain_count(system, args) and not plain_script:
+                print(f"  no plain script (bench/sync_vendors.py names none for {system})")
             results.append((system, records, measurements))
         summary(results)
     print(f"\ntotal {time.perf_counter() - started:.0f} s; load average at the end {_load()}")

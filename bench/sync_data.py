@@ -43,33 +43,6 @@ from models.db import make_session_factory, transaction, upgrade
 from models.enrichment import ValueFormat, enrichment_values
 from worker.demo.data import FREE_MAIL_DOMAINS, STALE_VALUES, load_sample, make_sample
 
-SALESFORCE_OBJECT = "Lead"
-SALESFORCE_FIELD = "Segment_Names__c"
-SALESFORCE_MAX_LENGTH = 255  # the emulator's Segment_Names__c length, which describe reports
-HUBSPOT_OBJECT = "contacts"
-HUBSPOT_FIELD = "segment_names"
-HUBSPOT_MAX_LENGTH = 65_536  # connectors.hubspot.STRING_MAX_LENGTH
-MARKETO_OBJECT = "leads"
-MARKETO_FIELD = "segmentNames"
-MARKETO_MAX_LENGTH = 255  # Marketo string fields (describe's "length")
-PARDOT_OBJECT = "prospects"
-PARDOT_FIELD = "Segment_Names__c"
-PARDOT_MAX_LENGTH = 255  # a Pardot Text custom field
-ELOQUA_OBJECT = "contacts"
-ELOQUA_FIELD = "C_Segment_Names1"
-ELOQUA_MAX_LENGTH = 100  # an Eloqua small text field
-MAX_LENGTH = {
-    "salesforce": SALESFORCE_MAX_LENGTH,
-    "hubspot": HUBSPOT_MAX_LENGTH,
-    "marketo": MARKETO_MAX_LENGTH,
-    "pardot": PARDOT_MAX_LENGTH,
-    "eloqua": ELOQUA_MAX_LENGTH,
-}
-# Records per write call at the vendor's maximum (Pardot: one PATCH per prospect; its Import API
-# takes 5,000 rows per batch, Eloqua's Bulk import 5,000 per sync) and per read page.
-BATCH_MAX = {"salesforce": 200, "hubspot": 100, "marketo": 300, "pardot": 1, "eloqua": 5000}
-READ_PAGE = {"salesforce": 2000, "hubspot": 100, "marketo": 300, "pardot": 1000, "eloqua": 1000}
-IMPORT_BATCH = {"pardot": 5000, "eloqua": 5000}
 # Share of HubSpot accounts that get a company, and of their contacts associated with it.
 _COMPANY_SHARE = 0.3
 _ASSOCIATED_SHARE = 0.6
@@ -116,7 +89,7 @@ def load_accounts(engine: Engine, accounts: int, folder: Path, seed: int) -> Loa
     )
 
 
-def account_values(engine: Engine, max_length: int) -> dict[int, str]:
+def account_values(engine: Engine, max_length: int | None) -> dict[int, str]:
     """Every account's enrichment value with the default delimiter and this maximum length."""
     with engine.connect() as connection:
         return {
@@ -141,6 +114,32 @@ class Records:
     def to_write(self) -> list[str]:
         """Ids whose field must change, in emulator order."""
         return [i for i in self.ids if (self.initial[i] or "") != (self.expected[i] or "")]
+
+
+@dataclass(frozen=True)
+class Seeding:
+    """What a vendor's seeder is given: the records to make, of which object and field, and the
+    accounts they match."""
+
+    system: str
+    object_type: str
+    field: str
+    max_length: int | None  # the field's, as the adapter describes it (None: no limit)
+    engine: Engine
+    count: int
+    domains: dict[int, str]  # account id -> registrable domain
+    values: dict[int, str]  # account id -> its enrichment value
+    seed: int
+
+    def specs(self, offset: int) -> tuple[random.Random, list[_Spec]]:
+        """The random source of this vendor (the seed plus its own offset) and the records'
+        kinds, accounts and values drawn from it."""
+        rng = random.Random(self.seed + offset)
+        return rng, _specs(rng, self.count, self.domains, self.values)
+
+    def records(self, ids: Sequence[str], specs: Sequence[_Spec]) -> Records:
+        """The seeded records: their ids in emulator order, initial and expected values."""
+        return _records(self.system, self.object_type, self.field, ids, specs)
 
 
 @dataclass(frozen=True)
@@ -196,16 +195,9 @@ def _person(rng: random.Random, number: int) -> tuple[str, str, str]:
     return first, last, local
 
 
-def seed_salesforce(
-    emulator: BenchSalesforce,
-    count: int,
-    domains: dict[int, str],
-    values: dict[int, str],
-    seed: int,
-) -> Records:
-    """`count` Leads in the emulator; returns their ids and field values before and after."""
-    rng = random.Random(seed)
-    specs = _specs(rng, count, domains, values)
+def seed_salesforce(emulator: BenchSalesforce, seeding: Seeding) -> Records:
+    """Leads in the emulator; returns their ids and field values before and after."""
+    rng, specs = seeding.specs(0)
     rows = []
     for number, spec in enumerate(specs):
         first, last, local = _person(rng, number)
@@ -213,7 +205,7 @@ def seed_salesforce(
             "FirstName": first,
             "LastName": last,
             "Company": spec.domain.split(".")[0].title(),
-            SALESFORCE_FIELD: spec.initial,
+            seeding.field: spec.initial,
         }
         by_website = spec.kind != "unmatched" and rng.random() < 0.05
         if by_website:
@@ -223,21 +215,13 @@ def seed_salesforce(
             if spec.kind != "unmatched" and rng.random() < 0.4:
                 row["Website"] = f"www.{spec.domain}"
         rows.append(row)
-    ids = emulator.add_records(SALESFORCE_OBJECT, rows)
-    return _records("salesforce", SALESFORCE_OBJECT, SALESFORCE_FIELD, ids, specs)
+    return seeding.records(emulator.add_records(seeding.object_type, rows), specs)
 
 
-def seed_hubspot(
-    emulator: BenchHubSpot,
-    engine: Engine,
-    count: int,
-    domains: dict[int, str],
-    values: dict[int, str],
-    seed: int,
-) -> Records:
-    """`count` contacts (and companies for some accounts, stored as their hubspot_company_id)."""
-    rng = random.Random(seed + 1)
-    specs = _specs(rng, count, domains, values)
+def seed_hubspot(emulator: BenchHubSpot, seeding: Seeding) -> Records:
+    """Contacts (and companies for some accounts, stored as their hubspot_company_id)."""
+    rng, specs = seeding.specs(1)
+    domains = seeding.domains
     accounts = sorted({s.account_id for s in specs if s.account_id is not None})
     with_company = [a for a in accounts if rng.random() < _COMPANY_SHARE]
     company_ids = emulator.add_records(
@@ -245,7 +229,7 @@ def seed_hubspot(
         [{"name": domains[a].split(".")[0].title(), "domain": domains[a]} for a in with_company],
     )
     companies = dict(zip(with_company, company_ids, strict=True))
-    with transaction(make_session_factory(engine)) as session:
+    with transaction(make_session_factory(seeding.engine)) as session:
         for account_id, company_id in companies.items():
             session.execute(
                 update(Account)
@@ -261,15 +245,15 @@ def seed_hubspot(
                 "firstname": first,
                 "lastname": last,
                 "company": spec.domain.split(".")[0].title(),
-                HUBSPOT_FIELD: spec.initial,
+                seeding.field: spec.initial,
             }
         )
-    ids = emulator.add_records(HUBSPOT_OBJECT, rows)
+    ids = emulator.add_records(seeding.object_type, rows)
     for record_id, spec in zip(ids, specs, strict=True):
         company = companies.get(spec.account_id) if spec.account_id is not None else None
         if company is not None and rng.random() < _ASSOCIATED_SHARE:
             emulator.associate(record_id, company)
-    return _records("hubspot", HUBSPOT_OBJECT, HUBSPOT_FIELD, ids, specs)
+    return seeding.records(ids, specs)
 
 
 def _email_or_website_rows(
@@ -293,44 +277,25 @@ def _email_or_website_rows(
     return rows
 
 
-def seed_marketo(
-    emulator: BenchMarketo,
-    count: int,
-    domains: dict[int, str],
-    values: dict[int, str],
-    seed: int,
-) -> Records:
-    """`count` Marketo leads (email, or website alone for 5%)."""
-    rng = random.Random(seed + 2)
-    specs = _specs(rng, count, domains, values)
-    ids = emulator.add_records(MARKETO_OBJECT, _email_or_website_rows(rng, specs, MARKETO_FIELD))
-    return _records("marketo", MARKETO_OBJECT, MARKETO_FIELD, ids, specs)
+def seed_marketo(emulator: BenchMarketo, seeding: Seeding) -> Records:
+    """Marketo leads (email, or website alone for 5%)."""
+    rng, specs = seeding.specs(2)
+    rows = _email_or_website_rows(rng, specs, seeding.field)
+    return seeding.records(emulator.add_records(seeding.object_type, rows), specs)
 
 
-def seed_pardot(
-    emulator: BenchPardot,
-    count: int,
-    domains: dict[int, str],
-    values: dict[int, str],
-    seed: int,
-) -> Records:
-    """`count` Pardot prospects (email, or website alone for 5%)."""
-    rng = random.Random(seed + 3)
-    specs = _specs(rng, count, domains, values)
-    ids = emulator.add_records(PARDOT_OBJECT, _email_or_website_rows(rng, specs, PARDOT_FIELD))
-    return _records("pardot", PARDOT_OBJECT, PARDOT_FIELD, ids, specs)
+def seed_pardot(emulator: BenchPardot, seeding: Seeding) -> Records:
+    """Pardot prospects (email, or website alone for 5%)."""
+    rng, specs = seeding.specs(3)
+    rows = _email_or_website_rows(rng, specs, seeding.field)
+    return seeding.records(emulator.add_records(seeding.object_type, rows), specs)
 
 
-def seed_eloqua(
-    emulator: BenchEloqua,
-    count: int,
-    domains: dict[int, str],
-    values: dict[int, str],
-    seed: int,
-) -> Records:
-    """`count` Eloqua contacts, by email address."""
-    rng = random.Random(seed + 4)
-    specs = _specs(rng, count, domains, values)
+def seed_eloqua(emulator: BenchEloqua, seeding: Seeding) -> Records:
+    """Eloqua contacts, by email address (values cut to the field's length, as a run cuts
+    them)."""
+    rng, specs = seeding.specs(4)
+    cut = seeding.max_length
     rows = []
     for number, spec in enumerate(specs):
         first, last, local = _person(rng, number)
@@ -339,33 +304,11 @@ def seed_eloqua(
                 "emailAddress": f"{local}@{spec.domain}",
                 "firstName": first,
                 "lastName": last,
-                "accountName": spec.domain.split(".")[0].title()[:ELOQUA_MAX_LENGTH],
-                ELOQUA_FIELD: (spec.initial or "")[:ELOQUA_MAX_LENGTH] or None,
+                "accountName": spec.domain.split(".")[0].title()[:cut],
+                seeding.field: (spec.initial or "")[:cut] or None,
             }
         )
-    ids = emulator.add_records(ELOQUA_OBJECT, rows)
-    return _records("eloqua", ELOQUA_OBJECT, ELOQUA_FIELD, ids, specs)
-
-
-def seed(
-    system: str,
-    emulator: BenchEmulator,
-    engine: Engine,
-    count: int,
-    domains: dict[int, str],
-    values: dict[int, str],
-    seed_value: int,
-) -> Records:
-    """`count` records of `system` in its emulator."""
-    if isinstance(emulator, BenchSalesforce):
-        return seed_salesforce(emulator, count, domains, values, seed_value)
-    if isinstance(emulator, BenchHubSpot):
-        return seed_hubspot(emulator, engine, count, domains, values, seed_value)
-    if isinstance(emulator, BenchMarketo):
-        return seed_marketo(emulator, count, domains, values, seed_value)
-    if isinstance(emulator, BenchPardot):
-        return seed_pardot(emulator, count, domains, values, seed_value)
-    return seed_eloqua(emulator, count, domains, values, seed_value)
+    return seeding.records(emulator.add_records(seeding.object_type, rows), specs)
 
 
 def _records(
@@ -382,22 +325,11 @@ def _records(
 
 def restore(emulator: BenchEmulator, records: Records) -> None:
     """Put every record's initial value back, and forget the emulator's writes and counts."""
-    if isinstance(emulator, BenchSalesforce):
-        with emulator.lock:
-            table = emulator.store.records[records.object_type]
-            for record_id, value in records.initial.items():
-                table[record_id][records.field] = value
-    else:
-        for record_id, value in records.initial.items():
-            emulator.set_value(records.object_type, record_id, records.field, value)
+    for record_id, value in records.initial.items():
+        emulator.set_value(records.object_type, record_id, records.field, value)
     emulator.reset()
 
 
 def current_value(emulator: BenchEmulator, records: Records, record_id: str) -> str:
     """A record's field as the emulator holds it now ("" when empty)."""
-    if isinstance(emulator, BenchSalesforce):
-        with emulator.lock:
-            value = emulator.store.records[records.object_type][record_id][records.field]
-    else:
-        value = emulator.value(records.object_type, record_id, records.field)
-    return str(value or "")
+    return emulator.value(records.object_type, record_id, records.field) or ""

@@ -31,8 +31,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from abc import abstractmethod
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,12 +45,13 @@ from connectors.sandbox.marketo import MarketoEmulator
 from connectors.sandbox.pardot import PardotEmulator
 from connectors.sandbox.salesforce import SalesforceEmulator
 from connectors.sandbox.salesforce_store import ApiError, Store
-from connectors.sandbox.server import EmulatorServer, Request, Response
+from connectors.sandbox.server import Emulator, EmulatorServer, Request, Response
 from connectors.sandbox.tls import make_certificates
 
 
-class BenchSalesforce(SalesforceEmulator):
-    """The Salesforce emulator with single-record updates and answers counted by status."""
+class BenchEmulator(Emulator):
+    """What every bench emulator adds to the sandbox's: answers counted by status, and a record's
+    field read and put back directly (no call, no write logged)."""
 
     def __init__(self, latency: float) -> None:
         super().__init__(latency=latency)
@@ -57,16 +59,47 @@ class BenchSalesforce(SalesforceEmulator):
 
     def handle(self, request: Request, call: int) -> Response:
         """Answer as the sandbox does, counting the status."""
-        response = super().handle(request, call)
+        # Every bench emulator puts this class before a sandbox emulator, whose handle this is.
+        response = super().handle(request, call)  # type: ignore[safe-super]
         with self.lock:
-            self.statuses[response.status] += 1
+            self.statuses[self.status_of(response)] += 1
         return response
 
-    def reset(self) -> None:
-        """Forget writes, call counts, statuses and the day's API usage."""
+    def status_of(self, response: Response) -> int:
+        """The code an answer is counted under: its HTTP status."""
+        return response.status
+
+    def forget_usage(self) -> None:
+        """Forget the vendor's usage, as the sandbox does, and the statuses counted."""
+        super().forget_usage()
+        self.statuses.clear()
+
+    def plain_field(self, name: str) -> str:
+        """How a plain script's one-record update names the field `name`."""
+        return name
+
+    @abstractmethod
+    def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """Put `value` straight into a record's field (no call, no write logged)."""
+
+    @abstractmethod
+    def value(self, object_type: str, record_id: str, name: str) -> str | None:
+        """A record's field as stored."""
+
+
+class BenchSalesforce(BenchEmulator, SalesforceEmulator):
+    """The Salesforce emulator with single-record updates and answers counted by status."""
+
+    def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """Put `value` straight into a record's field (no call, no write logged)."""
         with self.lock:
-            super().reset()
-            self.statuses.clear()
+            self.store.records[object_type][record_id][name] = value
+
+    def value(self, object_type: str, record_id: str, name: str) -> str | None:
+        """A record's field as stored."""
+        with self.lock:
+            found = self.store.records[object_type][record_id][name]
+            return None if found is None else str(found)
 
     def route_name(self, request: Request) -> str:
         """As the sandbox groups paths, with record ids of single-record calls as {id}."""
@@ -104,25 +137,8 @@ class BenchSalesforce(SalesforceEmulator):
         return Response(204, None)
 
 
-class BenchHubSpot(HubSpotEmulator):
+class BenchHubSpot(BenchEmulator, HubSpotEmulator):
     """The HubSpot emulator with single-object updates and answers counted by status."""
-
-    def __init__(self, latency: float) -> None:
-        super().__init__(latency=latency)
-        self.statuses: Counter[int] = Counter()
-
-    def handle(self, request: Request, call: int) -> Response:
-        """Answer as the sandbox does (auth, rate limit, routes), counting the status."""
-        response = super().handle(request, call)
-        with self.lock:
-            self.statuses[response.status] += 1
-        return response
-
-    def reset(self) -> None:
-        """Forget writes, call counts, statuses and rate-limit usage."""
-        with self.lock:
-            super().reset()
-            self.statuses.clear()
 
     def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
         """Put `value` straight into a record's property (no call, no write logged)."""
@@ -172,30 +188,16 @@ def _hubspot_error(status: int, message: str, category: str) -> Response:
     return Response(status, body | {"correlationId": "00000000-0000-0000-0000-000000000000"})
 
 
-class BenchMarketo(MarketoEmulator):
+class BenchMarketo(BenchEmulator, MarketoEmulator):
     """The Marketo emulator with answers counted by status (606/615 refusals by their code)."""
 
-    def __init__(self, latency: float) -> None:
-        super().__init__(latency=latency)
-        self.statuses: Counter[int] = Counter()
-
-    def handle(self, request: Request, call: int) -> Response:
-        """Answer as the sandbox does, counting the status (or the 606/615 refusal)."""
-        response = super().handle(request, call)
-        status = response.status
+    def status_of(self, response: Response) -> int:
+        """The HTTP status, or the 606/615 refusal code an HTTP 200 carries."""
         body = response.body
         if isinstance(body, dict) and body.get("success") is False:
             codes = [str(e.get("code")) for e in body.get("errors") or [] if isinstance(e, dict)]
-            status = next((int(c) for c in codes if c in ("606", "615")), status)
-        with self.lock:
-            self.statuses[status] += 1
-        return response
-
-    def reset(self) -> None:
-        """Forget writes, call counts, statuses and rate-limit usage."""
-        with self.lock:
-            super().reset()
-            self.statuses.clear()
+            return next((int(c) for c in codes if c in ("606", "615")), response.status)
+        return response.status
 
     def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
         """Put `value` straight into a lead's field (no call, no write logged)."""
@@ -209,25 +211,8 @@ class BenchMarketo(MarketoEmulator):
             return None if found is None else str(found)
 
 
-class BenchPardot(PardotEmulator):
+class BenchPardot(BenchEmulator, PardotEmulator):
     """The Pardot emulator with answers counted by status."""
-
-    def __init__(self, latency: float) -> None:
-        super().__init__(latency=latency)
-        self.statuses: Counter[int] = Counter()
-
-    def handle(self, request: Request, call: int) -> Response:
-        """Answer as the sandbox does, counting the status."""
-        response = super().handle(request, call)
-        with self.lock:
-            self.statuses[response.status] += 1
-        return response
-
-    def reset(self) -> None:
-        """Forget writes, call counts, statuses and the day's usage."""
-        with self.lock:
-            super().reset()
-            self.statuses.clear()
 
     def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
         """Put `value` straight into a prospect's field (no call, no write logged)."""
@@ -244,29 +229,12 @@ class BenchPardot(PardotEmulator):
 _CONTACT_PUT = re.compile(r"/api/rest/1\.0/data/contact/(\d+)")
 
 
-class BenchEloqua(EloquaEmulator):
+class BenchEloqua(BenchEmulator, EloquaEmulator):
     """The Eloqua emulator with REST single-contact updates and answers counted by status."""
 
-    def __init__(self, latency: float) -> None:
-        super().__init__(latency=latency)
-        self.statuses: Counter[int] = Counter()
-
-    def handle(self, request: Request, call: int) -> Response:
-        """Answer as the sandbox does, counting the status."""
-        response = super().handle(request, call)
-        with self.lock:
-            self.statuses[response.status] += 1
-        return response
-
-    def reset(self) -> None:
-        """Forget writes, call counts and statuses."""
-        with self.lock:
-            super().reset()
-            self.statuses.clear()
-
-    def field_id(self, internal_name: str) -> str:
-        """The id of a contact field (what fieldValues name it by)."""
-        return self._fields[internal_name.lower()].id
+    def plain_field(self, name: str) -> str:
+        """The id of a contact field (what a REST update's fieldValues name it by)."""
+        return self._fields[name.lower()].id
 
     def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
         """Put `value` straight into a contact's field (no call, no write logged)."""
@@ -327,28 +295,12 @@ def _eloqua_failure(status: int, field_name: str, constraint: str) -> Response:
     return Response(status, {"failures": [{"field": field_name, "constraint": constraint}]})
 
 
-BenchEmulator = BenchSalesforce | BenchHubSpot | BenchMarketo | BenchPardot | BenchEloqua
-_CLASSES: dict[str, type[BenchEmulator]] = {
-    "salesforce": BenchSalesforce,
-    "hubspot": BenchHubSpot,
-    "marketo": BenchMarketo,
-    "pardot": BenchPardot,
-    "eloqua": BenchEloqua,
-}
-
-
 @dataclass
 class Emulators:
     """Running emulators: by system, with the CA file that verifies them."""
 
     running: dict[str, BenchEmulator]
     ca_bundle: Path
-
-    @property
-    def salesforce(self) -> BenchSalesforce | None:
-        """The Salesforce emulator, if running."""
-        found = self.running.get("salesforce")
-        return found if isinstance(found, BenchSalesforce) else None
 
     @property
     def hubspot(self) -> BenchHubSpot | None:
@@ -362,13 +314,16 @@ class Emulators:
 
 
 @contextmanager
-def running_emulators(systems: list[str], latency: float, folder: Path) -> Iterator[Emulators]:
-    """HTTPS emulators on 127.0.0.1 for `systems`, each answering after `latency` seconds."""
+def running_emulators(
+    classes: Mapping[str, type[BenchEmulator]], latency: float, folder: Path
+) -> Iterator[Emulators]:
+    """HTTPS emulators on 127.0.0.1, one of each class by system, each answering after
+    `latency` seconds."""
     certificates = make_certificates(folder / "tls")
     with ExitStack() as stack:
         running: dict[str, BenchEmulator] = {}
-        for system in systems:
-            emulator = _CLASSES[system](latency)
+        for system, emulator_class in classes.items():
+            emulator = emulator_class(latency)
             server = EmulatorServer(emulator, certificates)
             server.start()
             stack.callback(server.stop)

@@ -1,8 +1,9 @@
 """The plain approach a user would otherwise script: one update call per record, with the
 vendor's official Python client, one record after the other.
 
-Each function runs in a child process of its own (bench/sync.py spawns it), so the script does
-not share an interpreter with the emulators, as segsync's workers do not.
+Each function takes a `PlainJob` and runs in a child process of its own (bench/sync.py spawns
+it), so the script does not share an interpreter with the emulators, as segsync's workers do not.
+A vendor's script is named by its entry in bench/sync_vendors.py.
 
 - Salesforce: simple-salesforce, `sf.Lead.update(record_id, {field: value})`, with the session id
   the sandbox hands out (simple-salesforce's own login only speaks to *.salesforce.com hosts).
@@ -33,6 +34,20 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class PlainJob:
+    """What a plain script is given: the emulator's description (its URLs and credentials), the
+    CA file, the object and field (as a one-record update names it) and the updates to send."""
+
+    described: dict[str, Any]
+    ca_bundle: str
+    object_type: str
+    field: str
+    updates: list[tuple[str, str]]
+    wait_429: float  # seconds to sleep after a 429 without Retry-After (HubSpot)
+    deadline_seconds: float
+
+
+@dataclass(frozen=True)
 class PlainResult:
     """How the plain script went: its time and the calls it made, as it counted them."""
 
@@ -45,16 +60,12 @@ class PlainResult:
     first_error: str | None = None
 
 
-def plain_salesforce(
-    instance_url: str,
-    session_id: str,
-    ca_bundle: str,
-    object_type: str,
-    field: str,
-    updates: list[tuple[str, str]],
-    deadline_seconds: float,
-) -> PlainResult:
+def plain_salesforce(job: PlainJob) -> PlainResult:
     """Update each record with its own `sf.<Object>.update` call."""
+    instance_url = job.described["instance_url"]
+    session_id = job.described["access_token"]
+    ca_bundle, object_type, field = job.ca_bundle, job.object_type, job.field
+    updates, deadline_seconds = job.updates, job.deadline_seconds
     import requests
     from simple_salesforce.api import Salesforce
     from simple_salesforce.exceptions import SalesforceError
@@ -83,16 +94,11 @@ def plain_salesforce(
     return PlainResult(len(updates), written, failed, calls, 0, seconds, first_error)
 
 
-def plain_hubspot(
-    base_url: str,
-    access_token: str,
-    ca_bundle: str,
-    field: str,
-    updates: list[tuple[str, str]],
-    wait_429: float,
-    deadline_seconds: float,
-) -> PlainResult:
+def plain_hubspot(job: PlainJob) -> PlainResult:
     """Update each contact with its own `basic_api.update` call, sleeping on 429s."""
+    base_url, access_token = job.described["base_url"], job.described["access_token"]
+    ca_bundle, field, updates = job.ca_bundle, job.field, job.updates
+    wait_429, deadline_seconds = job.wait_429, job.deadline_seconds
     from hubspot import HubSpot  # type: ignore[import-untyped]
     from hubspot.crm.contacts import (  # type: ignore[import-untyped]
         ApiException,
@@ -130,16 +136,12 @@ def plain_hubspot(
     return PlainResult(len(updates), written, failed, calls, limited, seconds, first_error)
 
 
-def plain_marketo(
-    base_url: str,
-    client_id: str,
-    client_secret: str,
-    ca_bundle: str,
-    field: str,
-    updates: list[tuple[str, str]],
-    deadline_seconds: float,
-) -> PlainResult:
+def plain_marketo(job: PlainJob) -> PlainResult:
     """Update each lead with its own Sync Leads call, sleeping 20 s on 606."""
+    base_url = job.described["base_url"]
+    client_id, client_secret = job.described["client_id"], job.described["client_secret"]
+    ca_bundle, field, updates = job.ca_bundle, job.field, job.updates
+    deadline_seconds = job.deadline_seconds
     import requests
 
     session = requests.Session()
@@ -196,16 +198,12 @@ def plain_marketo(
     return PlainResult(len(updates), written, failed, calls, limited, seconds, first_error)
 
 
-def plain_pardot(
-    base_url: str,
-    access_token: str,
-    business_unit_id: str,
-    ca_bundle: str,
-    field: str,
-    updates: list[tuple[str, str]],
-    deadline_seconds: float,
-) -> PlainResult:
+def plain_pardot(job: PlainJob) -> PlainResult:
     """Update each prospect with its own PATCH."""
+    base_url, access_token = job.described["base_url"], job.described["access_token"]
+    business_unit_id = job.described["business_unit_id"]
+    ca_bundle, field, updates = job.ca_bundle, job.field, job.updates
+    deadline_seconds = job.deadline_seconds
     import requests
 
     session = requests.Session()
@@ -246,17 +244,13 @@ def plain_pardot(
     return PlainResult(len(updates), written, failed, calls, limited, seconds, first_error)
 
 
-def plain_eloqua(
-    login_url: str,
-    site: str,
-    username: str,
-    password: str,
-    ca_bundle: str,
-    field_id: str,
-    updates: list[tuple[str, str]],
-    deadline_seconds: float,
-) -> PlainResult:
-    """Discover the base URL once, then update each contact with its own REST PUT."""
+def plain_eloqua(job: PlainJob) -> PlainResult:
+    """Discover the base URL once, then update each contact with its own REST PUT (the job's
+    field is the contact field's id, as fieldValues name it)."""
+    login_url, site = job.described["login_url"], job.described["site"]
+    username, password = job.described["username"], job.described["password"]
+    ca_bundle, field_id, updates = job.ca_bundle, job.field, job.updates
+    deadline_seconds = job.deadline_seconds
     import requests
 
     session = requests.Session()
