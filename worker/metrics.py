@@ -202,26 +202,38 @@ def _active_run_metrics(session: Session, now: datetime) -> Iterator[Metric]:
             .group_by(SyncRun.status)
         ).all()
     )
-    count = GaugeMetricFamily(
+    yield _gauge(
         "segsync_active_runs",
         "Runs queued, running, or deferred to the next day (a spent daily budget or quota).",
-        labels=["status"],
+        ["status"],
+        (([status], int(active.get(status, 0))) for status in ACTIVE_RUN_STATUSES),
     )
-    for status in ACTIVE_RUN_STATUSES:
-        count.add_metric([status], int(active.get(status, 0)))
-    yield count
     since = {"queued": SyncRun.created_at, "running": SyncRun.started_at}
-    age = GaugeMetricFamily(
-        "segsync_oldest_active_run_age_seconds",
-        "Seconds the oldest queued run has waited since it was created, and the oldest running "
-        "run has run since it started; 0 when there is none.",
-        labels=["status"],
-    )
+    ages = []
     for status, column in since.items():
         oldest = session.scalar(select(func.min(column)).where(SyncRun.status == status))
         seconds = (now - as_utc(oldest)).total_seconds() if oldest is not None else 0.0
-        age.add_metric([status], max(seconds, 0.0))
-    yield age
+        ages.append(([status], max(seconds, 0.0)))
+    yield _gauge(
+        "segsync_oldest_active_run_age_seconds",
+        "Seconds the oldest queued run has waited since it was created, and the oldest running "
+        "run has run since it started; 0 when there is none.",
+        ["status"],
+        ages,
+    )
+
+
+def _gauge(
+    name: str,
+    documentation: str,
+    labels: list[str],
+    samples: Iterable[tuple[list[str], float]],
+) -> GaugeMetricFamily:
+    """A gauge family with these (label values, value) samples."""
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    for label_values, value in samples:
+        family.add_metric(label_values, value)
+    return family
 
 
 def _connection_metrics(session: Session, today: date) -> Iterator[Metric]:
@@ -255,12 +267,6 @@ def _connection_metrics(session: Session, today: date) -> Iterator[Metric]:
         throttled.add_metric([name, system], int(throttled_count))
     yield calls
     yield throttled
-    calls_today = GaugeMetricFamily(
-        "segsync_api_calls_today",
-        "Calls made today (UTC) for the connection's orchestrations, as their daily API budgets "
-        "count them (dry runs included).",
-        labels=labels,
-    )
     usage = session.execute(
         select(Connection.name, Connection.system, func.coalesce(func.sum(ApiUsage.calls), 0))
         .outerjoin(Orchestration, Orchestration.connection_id == Connection.id)
@@ -271,9 +277,13 @@ def _connection_metrics(session: Session, today: date) -> Iterator[Metric]:
         .group_by(Connection.name, Connection.system)
         .order_by(Connection.name)
     ).all()
-    for name, system, call_count in usage:
-        calls_today.add_metric([name, system], int(call_count))
-    yield calls_today
+    yield _gauge(
+        "segsync_api_calls_today",
+        "Calls made today (UTC) for the connection's orchestrations, as their daily API budgets "
+        "count them (dry runs included).",
+        labels,
+        (([name, system], int(call_count)) for name, system, call_count in usage),
+    )
 
 
 def _quota_metrics(session: Session) -> Iterator[Metric]:

@@ -7,6 +7,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 import click
@@ -88,6 +89,22 @@ def read_progress(run_id: int, records: int) -> tuple[str, str]:
 def write_progress(run_id: int, done: int, total: int) -> tuple[str, str]:
     """The stage and text of a run being written."""
     return "writing", f"run {run_id} writing: {done}/{total} batches"
+
+
+def foreground_progress(
+    line: ProgressLine, run_id: int | None
+) -> Callable[[str, int, int | None], None]:
+    """What a run made in this process reports its progress to (run_id None: a dry run)."""
+
+    def progress(_stage: str, done: int, total: int | None) -> None:
+        if run_id is None:
+            line.show("reading", f"dry run reading: {done:,} records")
+        elif total is None:
+            line.show(*read_progress(run_id, done))
+        else:
+            line.show(*write_progress(run_id, done, total))
+
+    return progress
 
 
 def run_progress(run: SyncRun) -> tuple[str, str]:

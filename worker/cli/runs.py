@@ -17,13 +17,7 @@ import click
 
 from worker.cli.database import Database
 from worker.cli.output import echo_json, fail, render_table
-from worker.cli.progress import (
-    ProgressLine,
-    read_progress,
-    run_progress,
-    wait_for_run,
-    write_progress,
-)
+from worker.cli.progress import ProgressLine, foreground_progress, run_progress, wait_for_run
 from worker.cli.run_report import report_dry_run, report_run, run_details, run_rows
 
 if TYPE_CHECKING:
@@ -119,17 +113,14 @@ def _run_here(
 
     connector = connector_for(database, connection_name)
     line = ProgressLine(quiet=as_json)
-
-    def progress(_stage: str, done: int, total: int | None) -> None:
-        shown = (
-            read_progress(run_id, done) if total is None else write_progress(run_id, done, total)
-        )
-        line.show(*shown)
-
     factory = database.sessions()
     try:
         finished = run_in_foreground(
-            factory, run_id, connector, progress, planned=None if work.runs else work.batches
+            factory,
+            run_id,
+            connector,
+            foreground_progress(line, run_id),
+            planned=None if work.runs else work.batches,
         )
     except KeyboardInterrupt:
         line.close()
@@ -183,13 +174,13 @@ def _dry_run(
     from worker.connector_factory import connector_for
     from worker.dry_run import dry_run
 
-    connector = connector_for(database, connection_name)
     line = ProgressLine(quiet=as_json)
-
-    def progress(_stage: str, done: int, _total: int | None) -> None:
-        line.show("reading", f"dry run reading: {done:,} records")
-
-    planned = dry_run(database.sessions(), orchestration_id, connector, progress)
+    planned = dry_run(
+        database.sessions(),
+        orchestration_id,
+        connector_for(database, connection_name),
+        foreground_progress(line, None),
+    )
     line.close()
     report_dry_run(name, planned, as_json)
 
