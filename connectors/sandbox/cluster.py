@@ -17,16 +17,21 @@ from connectors.systems import VENDORS
 EmulatorFactory = Callable[[int, float], Emulator]
 
 
+def emulator_class(path: str) -> type[Emulator]:
+    """The emulator class at `path` ("module:Class", as the registry names it), imported now."""
+    module_name, _, class_name = path.partition(":")
+    emulator = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(emulator, type) and issubclass(emulator, Emulator)):
+        raise TypeError(f"{path} is not an emulator")
+    return emulator
+
+
 def emulator_factory(path: str) -> EmulatorFactory:
     """Makes the emulator class at `path` ("module:Class"), imported on first use."""
 
     def make(records: int, latency: float) -> Emulator:
-        module_name, _, class_name = path.partition(":")
-        emulator = getattr(importlib.import_module(module_name), class_name)
-        if not (isinstance(emulator, type) and issubclass(emulator, Emulator)):
-            raise TypeError(f"{path} is not an emulator")
         # Every emulator takes the records to seed and its latency (the base class only latency).
-        seeded_emulator: Callable[..., Emulator] = emulator
+        seeded_emulator: Callable[..., Emulator] = emulator_class(path)
         return seeded_emulator(records=records, latency=latency)
 
     return make

@@ -51,7 +51,12 @@ from connectors.sandbox.eloqua_model import LARGE_TEXT_MAX as LARGE_TEXT_MAX
 from connectors.sandbox.eloqua_model import SEGMENT_FIELD as SEGMENT_FIELD
 from connectors.sandbox.eloqua_model import SEGMENT_FIELD_LONG as SEGMENT_FIELD_LONG
 from connectors.sandbox.eloqua_model import SMALL_TEXT_MAX as SMALL_TEXT_MAX
-from connectors.sandbox.seeding import SeededCompanies, company_domain, company_name
+from connectors.sandbox.seeding import (
+    SamplePeople,
+    SeededCompanies,
+    company_domain,
+    company_name,
+)
 from connectors.sandbox.server import Request, Response
 
 NOT_AUTHENTICATED = '"Not authenticated."'
@@ -129,6 +134,20 @@ class EloquaEmulator(EloquaBulk):
             self._seed(records)
 
     # ---- public helpers for tests, the demo and benchmarks ---------------------------------
+
+    # The demo's sample people are contacts: one per email address, and with no website field.
+    sample_people = SamplePeople(
+        "contacts",
+        SEGMENT_FIELD,
+        {
+            "email": "C_EmailAddress",
+            "first": "C_FirstName",
+            "last": "C_LastName",
+            "company": "C_Company",
+        },
+        first_id=1001,
+        unique_emails=True,
+    )
 
     def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
         """Create contacts from REST names (emailAddress, accountName, accountId) or C_ fields."""

@@ -156,6 +156,19 @@ class HubSpotEmulator(HubSpotObjects):
             if company_id not in links:
                 links.append(company_id)
 
+    def add_sample_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
+        """Create the records; a row's `associatedcompanyid` associates it with that company.
+
+        An association is a link between records, not a property: `associate` makes it.
+        """
+        links = [row.get("associatedcompanyid") for row in rows]
+        properties = [{k: v for k, v in row.items() if k != "associatedcompanyid"} for row in rows]
+        ids = self.add_records(object_type, properties)
+        for record_id, company_id in zip(ids, links, strict=True):
+            if company_id:
+                self.associate(record_id, company_id, object_type)
+        return ids
+
     def expire_tokens(self) -> None:
         """Make every OAuth access token issued so far expire now."""
         with self.lock:

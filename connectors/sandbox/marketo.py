@@ -46,6 +46,7 @@ from connectors.sandbox.marketo_leads import (
 from connectors.sandbox.marketo_leads import SEGMENT_FIELD as SEGMENT_FIELD
 from connectors.sandbox.marketo_leads import STRING_MAX_LENGTH as STRING_MAX_LENGTH
 from connectors.sandbox.seeding import (
+    SamplePeople,
     SeededCompanies,
     company_domain,
     company_name,
@@ -119,12 +120,41 @@ class MarketoEmulator(MarketoLeads):
 
     # ---- public helpers for tests, the demo and benchmarks ---------------------------------
 
+    # The demo's sample people are leads; leads have a website field.
+    sample_people = SamplePeople(
+        "leads",
+        SEGMENT_FIELD,
+        {
+            "email": "email",
+            "first": "firstName",
+            "last": "lastName",
+            "company": "company",
+            "website": "website",
+        },
+        first_id=1,
+    )
+    # Minutes between the creation of two of the demo's leads (see add_sample_records).
+    sample_lead_minutes = 30
+
     def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
         """Create leads with these fields (created now, or at a row's createdAt datetime).
 
         Returns their ids as strings, in row order.
         """
         return self._create(object_type, rows, dt.datetime.now(dt.UTC).replace(microsecond=0))
+
+    def add_sample_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
+        """Create the leads as created over time, `sample_lead_minutes` apart, the last now.
+
+        A live instance's leads were created over time, the newest recently. The adapter finds
+        where lead ids end from the newest "New Lead" activities, looking back a day first:
+        leads all created this instant would make it page through every lead's activity.
+        """
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        last = len(rows) - 1
+        step = dt.timedelta(minutes=self.sample_lead_minutes)
+        created = [{**row, "createdAt": now - step * (last - n)} for n, row in enumerate(rows)]
+        return self.add_records(object_type, created)
 
     def record(self, object_type: str, record_id: str) -> dict[str, Any]:
         """One stored lead with every field (None where unset), as Marketo would return it."""

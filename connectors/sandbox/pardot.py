@@ -30,6 +30,7 @@ from connectors.sandbox.pardot_login import TOKEN_PATH as TOKEN_PATH
 from connectors.sandbox.pardot_login import new_token, refused_grant, token_answer
 from connectors.sandbox.salesforce_store import make_id
 from connectors.sandbox.seeding import (
+    SamplePeople,
     SeededCompanies,
     company_domain,
     company_name,
@@ -165,6 +166,22 @@ class PardotEmulator(PardotImports):
             self._seed(records)
 
     # ---- public helpers for tests, the demo and benchmarks ---------------------------------
+
+    # The demo's sample people are prospects; synced with Salesforce, they carry the Salesforce
+    # id of their contact's account.
+    sample_people = SamplePeople(
+        "prospects",
+        SEGMENT_FIELD,
+        {
+            "email": "email",
+            "first": "firstName",
+            "last": "lastName",
+            "company": "company",
+            "website": "website",
+            "salesforce_account_id": "salesforceAccountId",
+        },
+        first_id=1001,
+    )
 
     def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
         """Create prospects with these fields (v5 names); returns their ids as strings."""

@@ -3,11 +3,15 @@
 Company n is "Company n" at `company{n}.com` in every emulator, so one accounts list describes
 the seeded records of all of them (`segsync sandbox start --accounts-csv`). The domains sit under
 a real public suffix: segsync refuses reserved names such as `.example` as account domains.
+
+Also how a marketing automation emulator takes the people of `segsync demo`'s sample: a neutral
+`SamplePerson`, and the emulator's `SamplePeople` naming the object and fields they become.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 SEED_DOMAIN_SUFFIX = "com"
 
@@ -53,3 +57,44 @@ class SeededCompanies:
                         f"seeded company {number} has two {system} ids: "
                         f"{known[number]} and {record_id}"
                     )
+
+
+@dataclass(frozen=True)
+class SamplePerson:
+    """A person of the demo's sample as any marketing automation system knows them."""
+
+    email: str
+    first: str
+    last: str
+    company: str
+    website: str | None = None
+    # The Salesforce Account a system synced with Salesforce links the person to (18- or
+    # 15-character id), None when not synced.
+    salesforce_account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SamplePeople:
+    """How an emulator holds the demo's sample people: as records of one object it numbers."""
+
+    object_type: str
+    # The object's field segsync writes segment names into.
+    segment_field: str
+    # SamplePerson attribute -> the object's field for it, in the order records list fields. An
+    # attribute left out is one the object has no field for (it is dropped). A system whose
+    # registry links are Salesforce ids must name `salesforce_account_id`.
+    fields: Mapping[str, str]
+    # The id a fresh emulator gives its first record of the object; later ones count up by one.
+    first_id: int
+    # Whether the system keeps one person per email address (compared case-insensitively).
+    unique_emails: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = set(self.fields) - {spec.name for spec in fields(SamplePerson)}
+        if unknown:
+            raise ValueError(f"SamplePerson has no attribute {', '.join(sorted(unknown))}")
+
+    def record(self, person: SamplePerson) -> dict[str, str]:
+        """The person's record: the object's fields that have a value, in `fields` order."""
+        values = {name: getattr(person, name) for name in self.fields}
+        return {self.fields[name]: value for name, value in values.items() if value is not None}

@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
+from connectors.sandbox.seeding import SamplePeople
 from connectors.sandbox.tls import SandboxCertificates
 
 CONTROL_PREFIX = "/__sandbox/"
@@ -274,6 +275,22 @@ class Emulator(ABC):
     def describe(self) -> dict[str, Any]:
         """What a client needs to reach this emulator: base_url and credentials."""
         return {"base_url": self.base_url}
+
+    # How the system holds `segsync demo`'s sample people (a marketing automation system); None:
+    # the demo makes its records otherwise (a CRM's, in worker.demo.data) or has none for it.
+    sample_people: ClassVar[SamplePeople | None] = None
+
+    def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
+        """Create records of `object_type` with these fields; returns their ids, in row order."""
+        raise NotImplementedError(f"{type(self).__name__} takes no records")
+
+    def add_sample_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
+        """Create the demo sample's records as the vendor would hold them; their ids, in order.
+
+        The rows are `add_records`' fields; an emulator overrides this where the sample's rows
+        say more than fields (links the vendor keeps apart, records created over time).
+        """
+        return self.add_records(object_type, rows)
 
     def control(self, request: Request) -> Response:
         """The `/__sandbox/` endpoints: write log, stats, faults, reset."""

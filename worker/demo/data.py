@@ -2,33 +2,29 @@
 
 One seeded `random.Random` drives everything, so a seed always gives the same sample. Record ids
 are those fresh emulators assign; `seed_emulators` renumbers when an emulator assigns others.
-Salesforce (Lead, Contact, Account), HubSpot (contacts, companies, leads), Marketo (leads), Pardot
-(prospects) and Eloqua (contacts) each get records that match the accounts by explicit link,
-email domain or website, and some that match none.
+Every system of the registry (connectors.systems) gets records that match the accounts by
+explicit link, email domain or website, and some that match none: the CRMs Salesforce (Lead,
+Contact, Account) and HubSpot (contacts, companies, leads) from generators of their own, every
+other system the same sample people, as its emulator's `sample_people` says it holds them.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from connectors.sandbox.eloqua import EloquaEmulator
-from connectors.sandbox.eloqua_model import SEGMENT_FIELD as ELOQUA_FIELD
-from connectors.sandbox.hubspot import SEGMENT_PROPERTY, HubSpotEmulator
-from connectors.sandbox.marketo import SEGMENT_FIELD as MARKETO_FIELD
-from connectors.sandbox.marketo import MarketoEmulator
-from connectors.sandbox.pardot import SEGMENT_FIELD as PARDOT_FIELD
-from connectors.sandbox.pardot import PardotEmulator
-from connectors.sandbox.salesforce import SalesforceEmulator
+from connectors.sandbox.cluster import emulator_class
+from connectors.sandbox.hubspot import SEGMENT_PROPERTY
 from connectors.sandbox.salesforce_store import KEY_PREFIXES, make_id
+from connectors.sandbox.seeding import SamplePeople, SamplePerson
 from connectors.sandbox.server import Emulator
+from connectors.systems import SYSTEMS, VENDORS
 from models.account_import import ImportResult, import_accounts
 from models.domains import registrable_domain
 from models.errors import InputError
@@ -50,20 +46,20 @@ SALESFORCE_FIELD = "Segment_Names__c"
 STALE_VALUES = ("Legacy ICP 2023", "Webinar — März 2023", "EMEA; Tier 1", "Churned (do not call)")
 _STALE_SHARE = 0.08
 _HUBSPOT_FIRST_ID = 1001  # HubSpotEmulator numbers the records of every object from 1001 on
-_MARKETO_FIRST_ID = 1  # MarketoEmulator numbers leads from 1 on
-_PARDOT_FIRST_ID = 1001  # PardotEmulator numbers prospects from 1001 on
-_ELOQUA_FIRST_ID = 1001  # EloquaEmulator numbers contacts from 1001 on
 _LEAD_KINDS = ("email_website", "email", "free_mail", "website", "unknown")
 # How a MAP person's email and website relate to their company: a work address; a free-mail
 # address with the company's website from a form (matches by website); a free-mail address
 # alone (matches nothing); a company segsync does not know.
 _PERSON_KINDS = ("email", "free_mail_website", "free_mail", "unknown")
+# How many sample people a system holds per company: weights of 0, 1 and 2. Optional: a system
+# not listed gets the default.
+_PEOPLE_PER_COMPANY = {"marketo": (42, 42, 16), "pardot": (48, 40, 12), "eloqua": (45, 40, 15)}
+_DEFAULT_PEOPLE_PER_COMPANY = (45, 40, 15)
 # Fields that link to a record of another object, and the system whose ids they hold: what
-# `seed_emulators` renumbers besides a record's own "Id"/"id". Pardot prospects synced with
-# Salesforce carry the Salesforce id of their contact's account.
+# `seed_emulators` renumbers besides a record's own "Id"/"id" (the CRM records' links and the
+# accounts' columns). A system's sample people add the field of their Salesforce link.
 _LINK_FIELDS = {
     "AccountId": "salesforce",
-    "salesforceAccountId": "salesforce",
     "salesforce_account_id": "salesforce",
     "associatedcompanyid": "hubspot",
     "hubspot_company_id": "hubspot",
@@ -71,8 +67,6 @@ _LINK_FIELDS = {
 _OWN_ID_FIELDS = ("Id", "id")
 # Salesforce ids are 18 characters; the 15-character form (the first 15) names the same record.
 _SALESFORCE_SHORT_ID = 15
-# Minutes between the creation of two Marketo leads in the emulator (see seed_emulators).
-_MARKETO_LEAD_MINUTES = 30
 
 
 @dataclass(frozen=True)
@@ -103,28 +97,6 @@ class DemoSample:
     records: dict[str, dict[str, tuple[Row, ...]]]
 
 
-@dataclass(frozen=True)
-class _MapPerson:
-    """A marketing automation person, and whether they work at the company they were made for."""
-
-    first: str
-    last: str
-    email: str
-    employer: str
-    website: str | None
-    at_company: bool
-
-    def fields(self) -> Row:
-        """The person's fields as Marketo leads and Pardot prospects both name them."""
-        row = {
-            "email": self.email, "firstName": self.first, "lastName": self.last,
-            "company": self.employer,
-        }  # fmt: skip
-        if self.website:
-            row["website"] = self.website
-        return row
-
-
 @dataclass
 class _Company:
     row: Row
@@ -140,16 +112,18 @@ def make_sample(accounts: int = 3000, seed: int = 7) -> DemoSample:
     rng = random.Random(seed)
     taken: set[str] = set()
     companies = [_company(rng, number, taken) for number in range(1, accounts + 1)]
-    records = {
-        "salesforce": _salesforce(rng, companies, taken),
-        "hubspot": _hubspot(rng, companies, taken),
-    }
+    records: dict[str, dict[str, tuple[Row, ...]]] = {}
+    for system in SYSTEMS:
+        if system in _CRM_RECORDS:
+            records[system] = _CRM_RECORDS[system](rng, companies, taken)
     segments = tuple(_segment(rng, spec, companies, taken) for spec in demo.SEGMENTS)
-    # After the segments, so the Salesforce and HubSpot records and the segments stay what the
-    # seed gave them before the marketing automation systems were added.
-    records["marketo"] = _marketo(rng, companies, taken)
-    records["pardot"] = _pardot(rng, companies, taken, records["salesforce"]["Account"])
-    records["eloqua"] = _eloqua(rng, companies, taken)
+    # After the segments, and one system after another in the registry's order, so the CRM
+    # records, the segments and every system's people stay what the seed gave them before the
+    # systems after it were added.
+    for system in SYSTEMS:
+        if system not in _CRM_RECORDS:
+            records[system] = _people(rng, companies, taken, system, records)
+    records = {system: records[system] for system in SYSTEMS}
     return DemoSample(seed, tuple(company.row for company in companies), segments, records)
 
 
@@ -347,8 +321,18 @@ def _hubspot(
     return {object_type: tuple(rows) for object_type, rows in tables.items()}
 
 
-def _map_person(rng: random.Random, company: _Company, taken: set[str]) -> _MapPerson:
-    """A person a marketing automation system knows, made for `company` (see _PERSON_KINDS).
+# The CRMs, whose records (accounts, their contacts, leads) come from generators of their own;
+# every other system gets the sample people (_people).
+_CRM_RECORDS: dict[
+    str, Callable[[random.Random, list[_Company], set[str]], dict[str, tuple[Row, ...]]]
+] = {"salesforce": _salesforce, "hubspot": _hubspot}
+
+
+def _map_person(
+    rng: random.Random, company: _Company, taken: set[str]
+) -> tuple[SamplePerson, bool]:
+    """A person a marketing automation system knows, made for `company` (see _PERSON_KINDS), and
+    whether they work there.
 
     Every unknown company's person gives its website, as do some free-mail and work addresses.
     """
@@ -365,82 +349,83 @@ def _map_person(rng: random.Random, company: _Company, taken: set[str]) -> _MapP
         website = _website(rng, company.domain)
     elif kind == "unknown" or (kind == "email" and rng.random() < 0.25):
         website = _website(rng, at)
-    return _MapPerson(first, last, email, employer, website, kind != "unknown")
+    return SamplePerson(email, first, last, employer, website), kind != "unknown"
 
 
-def _marketo(
-    rng: random.Random, companies: list[_Company], taken: set[str]
-) -> dict[str, tuple[Row, ...]]:
-    leads: list[Row] = []
-    for company in companies:
-        for _ in range(rng.choices((0, 1, 2), (42, 42, 16))[0]):
-            lead = _map_person(rng, company, taken).fields()
-            lead_id = str(_MARKETO_FIRST_ID + len(leads))
-            leads.append(_stale(rng, {"id": lead_id, **lead}, MARKETO_FIELD))
-    return {"leads": tuple(leads)}
+def sample_people(system: str) -> SamplePeople:
+    """How `system`'s emulator (by the registry) holds the sample people; TypeError if it
+    holds none."""
+    people = emulator_class(VENDORS[system].emulator).sample_people
+    if people is None:
+        raise TypeError(
+            f"the demo has no records for {system}: its emulator names no sample_people"
+        )
+    return people
 
 
-def _pardot(
+def _people(
     rng: random.Random,
     companies: list[_Company],
     taken: set[str],
-    salesforce_accounts: Sequence[Row],
+    system: str,
+    records: Mapping[str, Mapping[str, Sequence[Row]]],
 ) -> dict[str, tuple[Row, ...]]:
-    prospects: list[Row] = []
+    """`system`'s records of the sample people: some at each company, as its emulator names them.
 
-    def add(record: Row) -> None:
-        prospect_id = str(_PARDOT_FIRST_ID + len(prospects))
-        prospects.append(_stale(rng, {"id": prospect_id, **record}, PARDOT_FIELD))
+    A system whose registry links are Salesforce ids (Pardot) is synced with Salesforce: some
+    people carry their company's Salesforce Account, and some are at CRM accounts segsync does
+    not know (`records`' Salesforce Accounts named "Unknown prospect").
+    """
+    people = sample_people(system)
+    synced_with_salesforce = VENDORS[system].links_are_salesforce_ids
+    rows: list[Row] = []
+    used: set[str] = set()  # email addresses, lower-cased, when the system keeps one per address
 
-    def synced(account_id: str) -> Row:
-        # Prospects synced with a Salesforce contact carry its account; the id comes in the 15-
-        # character form from some integrations, which matching must treat as the same account.
+    def add(person: SamplePerson) -> None:
+        if people.unique_emails:
+            person = replace(person, email=_unused(person.email, used))
+        record_id = str(people.first_id + len(rows))
+        rows.append(_stale(rng, {"id": record_id, **people.record(person)}, people.segment_field))
+
+    def synced(account_id: str) -> str:
+        # The id comes in the 15-character form from some integrations, which matching must
+        # treat as the same account.
         short = rng.random() < 0.3
-        return {"salesforceAccountId": account_id[:_SALESFORCE_SHORT_ID] if short else account_id}
+        return account_id[:_SALESFORCE_SHORT_ID] if short else account_id
 
+    weights = _PEOPLE_PER_COMPANY.get(system, _DEFAULT_PEOPLE_PER_COMPANY)
     for company in companies:
-        for _ in range(rng.choices((0, 1, 2), (48, 40, 12))[0]):
-            person = _map_person(rng, company, taken)
-            prospect = person.fields()
+        for _ in range(rng.choices((0, 1, 2), weights)[0]):
+            person, at_company = _map_person(rng, company, taken)
             # Someone at an unknown company was never synced to this company's account.
-            if company.salesforce_id and person.at_company and rng.random() < 0.55:
-                prospect |= synced(company.salesforce_id)
-            add(prospect)
-    # Prospects synced to CRM accounts segsync does not know: the link matches nothing, nor does
+            linkable = synced_with_salesforce and company.salesforce_id and at_company
+            if linkable and rng.random() < 0.55:
+                account_id = synced(company.salesforce_id)
+                person = replace(person, salesforce_account_id=account_id)
+            add(person)
+    if not synced_with_salesforce:
+        return {people.object_type: tuple(rows)}
+    # People synced to CRM accounts segsync does not know: the link matches nothing, nor does
     # the email domain.
-    for account in salesforce_accounts:
+    for account in records.get("salesforce", {}).get("Account", ()):
         if account["Name"] == "Unknown prospect" and rng.random() < 0.5:
             domain = registrable_domain(account["Website"])
             first, last, email = _person(rng, None, domain)
-            prospect = {"email": email, "firstName": first, "lastName": last}
-            add(prospect | {"company": domain.split(".")[0].title()} | synced(account["Id"]))
-    return {"prospects": tuple(prospects)}
+            company_name = domain.split(".")[0].title()
+            add(SamplePerson(email, first, last, company_name, None, synced(account["Id"])))
+    return {people.object_type: tuple(rows)}
 
 
-def _eloqua(
-    rng: random.Random, companies: list[_Company], taken: set[str]
-) -> dict[str, tuple[Row, ...]]:
-    contacts: list[Row] = []
-    # Eloqua keeps one contact per email address (case-insensitive).
-    used: set[str] = set()
-    for company in companies:
-        for _ in range(rng.choices((0, 1, 2), (45, 40, 15))[0]):
-            # Eloqua contacts have no website field: they match by email domain only.
-            person = _map_person(rng, company, taken)
-            email = person.email
-            local, at = email.rsplit("@", 1)
-            number = 1
-            while email.lower() in used:
-                number += 1
-                email = f"{local}{number}@{at}"
-            used.add(email.lower())
-            contact = {
-                "C_EmailAddress": email, "C_FirstName": person.first, "C_LastName": person.last,
-                "C_Company": person.employer,
-            }  # fmt: skip
-            contact_id = str(_ELOQUA_FIRST_ID + len(contacts))
-            contacts.append(_stale(rng, {"id": contact_id, **contact}, ELOQUA_FIELD))
-    return {"contacts": tuple(contacts)}
+def _unused(email: str, used: set[str]) -> str:
+    """`email`, or with a number after its local part, so no address in `used` is the same
+    (case-insensitively); notes it in `used`."""
+    local, at = email.rsplit("@", 1)
+    number = 1
+    while email.lower() in used:
+        number += 1
+        email = f"{local}{number}@{at}"
+    used.add(email.lower())
+    return email
 
 
 def _segment(
@@ -504,6 +489,7 @@ def load_sample(session: Session, sample: DemoSample, folder: Path) -> ImportRes
 def seed_emulators(sample: DemoSample, emulators: Mapping[str, Emulator]) -> DemoSample:
     """Add the sample's records to the emulators given; returns the sample with the ids assigned."""
     assigned: dict[str, dict[str, str]] = {}  # system -> sample id -> emulator id
+    links = _link_fields(sample.records)
     for system, objects in sample.records.items():
         emulator = emulators.get(system)
         if emulator is None:
@@ -515,12 +501,12 @@ def seed_emulators(sample: DemoSample, emulators: Mapping[str, Emulator]) -> Dem
             payload = [
                 {
                     k: v
-                    for k, v in _renumbered(row, system, assigned).items()
+                    for k, v in _renumbered(row, system, assigned, links).items()
                     if k not in _OWN_ID_FIELDS
                 }
                 for row in rows
             ]
-            ids = _add_records(emulator, object_type, payload)
+            ids = emulator.add_sample_records(object_type, payload)
             old_ids = [row.get("Id") or row["id"] for row in rows]
             ids_of.update(zip(old_ids, ids, strict=True))
             if system == "salesforce":
@@ -530,52 +516,36 @@ def seed_emulators(sample: DemoSample, emulators: Mapping[str, Emulator]) -> Dem
                 )
     records = {
         system: {
-            name: tuple(_renumbered(r, system, assigned) for r in rows)
+            name: tuple(_renumbered(r, system, assigned, links) for r in rows)
             for name, rows in tables.items()
         }
         for system, tables in sample.records.items()
     }
-    accounts = tuple(_renumbered(row, None, assigned) for row in sample.accounts)
+    accounts = tuple(_renumbered(row, None, assigned, links) for row in sample.accounts)
     return replace(sample, accounts=accounts, records=records)
 
 
-def _add_records(emulator: Emulator, object_type: str, payload: list[Row]) -> list[str]:
-    """Create the records in `emulator`; their ids, in order."""
-    if isinstance(emulator, SalesforceEmulator):
-        return emulator.add_records(object_type, payload)
-    if isinstance(emulator, HubSpotEmulator):
-        # An association is a link between records, not a property: associate() makes it.
-        links = [record.pop("associatedcompanyid", None) for record in payload]
-        ids = emulator.add_records(object_type, payload)
-        for record_id, company_id in zip(ids, links, strict=True):
-            if company_id:
-                emulator.associate(record_id, company_id, object_type)
-        return ids
-    if isinstance(emulator, MarketoEmulator):
-        # A live instance's leads were created over time, the newest recently. The adapter finds
-        # where lead ids end from the newest "New Lead" activities, looking back a day first:
-        # leads all created this instant would make it page through every lead's activity.
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        last = len(payload) - 1
-        return emulator.add_records(
-            object_type,
-            [
-                {
-                    **record,
-                    "createdAt": now - dt.timedelta(minutes=_MARKETO_LEAD_MINUTES * (last - n)),
-                }
-                for n, record in enumerate(payload)
-            ],
-        )
-    if isinstance(emulator, PardotEmulator | EloquaEmulator):
-        return emulator.add_records(object_type, payload)
-    raise TypeError(f"the demo has no records for {type(emulator).__name__}")
+def _link_fields(systems: Iterable[str]) -> dict[str, str]:
+    """Link field -> the system whose ids it holds, in the records of `systems`."""
+    links = dict(_LINK_FIELDS)
+    for system in systems:
+        if system not in _CRM_RECORDS:
+            field = sample_people(system).fields.get("salesforce_account_id")
+            if field:
+                links[field] = "salesforce"
+    return links
 
 
-def _renumbered(row: Row, system: str | None, assigned: Mapping[str, Mapping[str, str]]) -> Row:
-    """`row` with the ids it holds (its own, in `system`, and its links) as the emulators gave."""
+def _renumbered(
+    row: Row,
+    system: str | None,
+    assigned: Mapping[str, Mapping[str, str]],
+    links: Mapping[str, str],
+) -> Row:
+    """`row` with the ids it holds (its own, in `system`, and its `links`) as the emulators
+    gave."""
     renumbered = {}
     for key, value in row.items():
-        of = system if key in _OWN_ID_FIELDS else _LINK_FIELDS.get(key)
+        of = system if key in _OWN_ID_FIELDS else links.get(key)
         renumbered[key] = assigned.get(of or "", {}).get(value, value)
     return renumbered

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +20,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.sandbox.cluster import Sandbox
-from connectors.sandbox.eloqua_model import SEGMENT_FIELD as ELOQUA_FIELD
-from connectors.sandbox.hubspot import SEGMENT_PROPERTY, HubSpotEmulator
-from connectors.sandbox.marketo import SEGMENT_FIELD as MARKETO_FIELD
-from connectors.sandbox.pardot import SEGMENT_FIELD as PARDOT_FIELD
+from connectors.sandbox.hubspot import HubSpotEmulator
 from connectors.systems import SYSTEMS, VENDORS
 from models.connections import ConnectionSpec, add_connection, find_connection, new_secret_key
 from models.db import upgrade
@@ -32,26 +29,27 @@ from models.orchestrations import OrchestrationSpec, Scope, create_orchestration
 from models.runs import RUN_COUNTS, SyncRun
 from worker.connector_factory import build_config, check_keys, connector_for
 from worker.database import Database
-from worker.demo.data import SALESFORCE_FIELD, DemoSample, load_sample, make_sample, seed_emulators
+from worker.demo.data import DemoSample, load_sample, make_sample, seed_emulators
 from worker.demo.defaults import DATABASE_FILE, DEFAULT_ACCOUNTS
 from worker.sandbox_connections import sandbox_connection
 from worker.settings import Settings
 from worker.sync import run_in_foreground, start_run
 
-# (system, object, field): every object the adapters support, with the emulators' segment field,
-# system by system in the registry's order (a test holds this to the registry and the adapters).
-TARGETS = (
-    ("salesforce", "Lead", SALESFORCE_FIELD),
-    ("salesforce", "Contact", SALESFORCE_FIELD),
-    ("salesforce", "Account", SALESFORCE_FIELD),
-    ("hubspot", "contacts", SEGMENT_PROPERTY),
-    ("hubspot", "companies", SEGMENT_PROPERTY),
-    ("hubspot", "leads", SEGMENT_PROPERTY),
-    ("marketo", "leads", MARKETO_FIELD),
-    ("pardot", "prospects", PARDOT_FIELD),
-    ("eloqua", "contacts", ELOQUA_FIELD),
-)
 Say = Callable[[str], None]
+
+
+def targets(described: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(system, object, field): each object every registry system's emulator describes, with its
+    segment field, system by system in the registry's order.
+
+    `described` is the running sandbox's description (`Sandbox.describe()`): an emulator names
+    its objects and their segment fields under "fields" (a test holds them to the adapters).
+    """
+    return [
+        (system, object_type, field)
+        for system in SYSTEMS
+        for object_type, field in described[system]["fields"].items()
+    ]
 
 
 @dataclass(frozen=True)
@@ -177,7 +175,7 @@ def _connect(environment: DemoEnvironment) -> None:
         build_config(spec.system, {**spec.settings, **spec.secrets})
         with database.transaction() as session:
             add_connection(session, spec, database.settings.secret_key_text())
-    for system, object_type, field in TARGETS:
+    for system, object_type, field in targets(described):
         connection_name = connections[system].name
         connector = connector_for(database, connection_name)
         described_field = connector.describe_field(connector.check_object(object_type), field)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from connectors.sandbox.cluster import EMULATORS
 from connectors.sandbox.eloqua import SMALL_TEXT_MAX, EloquaEmulator
 from connectors.sandbox.hubspot import TEXT_MAX_LENGTH, HubSpotEmulator
 from connectors.sandbox.marketo import STRING_MAX_LENGTH, MarketoEmulator
@@ -34,7 +35,7 @@ from models.errors import InputError
 from models.runs import RUN_COUNTS
 from tests.worker.cli.test_main import Cli
 from worker.demo.data import FREE_MAIL_DOMAINS, make_sample
-from worker.demo.run import TARGETS, DemoEnvironment, demo_environment
+from worker.demo.run import DemoEnvironment, demo_environment, targets
 
 SEGSYNC = Path(sys.executable).with_name("segsync")
 ACCOUNTS = 300
@@ -89,6 +90,12 @@ LINKS = {
 }
 
 
+def fresh_targets() -> list[tuple[str, str, str]]:
+    """The demo's (system, object, field) targets as fresh emulators of every system describe
+    them (a running sandbox's emulators describe the same)."""
+    return targets({system: make(0, 0.0).describe() for system, make in EMULATORS.items()})
+
+
 def run_demo_script(
     tmp_path: Path, *args: str, **variables: str
 ) -> subprocess.CompletedProcess[str]:
@@ -138,7 +145,7 @@ def test_json_reports_both_rounds_and_leaves_the_users_database_alone(tmp_path: 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)  # the whole of stdout is one JSON object
     assert set(report) == {"first", "second"}
-    assert [(s, o) for s, o, _field in TARGETS] == PAIRS
+    assert [(s, o) for s, o, _field in fresh_targets()] == PAIRS
     for rows in report.values():
         assert [(row["system"], row["object"]) for row in rows] == PAIRS
         assert all(set(row) == {"system", "object", *RUN_COUNTS} for row in rows)
@@ -195,9 +202,9 @@ def test_folder_is_kept_to_explore_and_not_reused(tmp_path: Path) -> None:
     assert (kept / "sample" / "accounts.csv").is_file()
     cli = Cli(url)
     runs = cli.json("runs")
-    assert isinstance(runs, list) and len(runs) == 2 * len(TARGETS)
+    assert isinstance(runs, list) and len(runs) == 2 * len(PAIRS)
     assert {run["status"] for run in runs} == {"succeeded"}
-    assert len(cli.json("orchestrations", "list")) == len(TARGETS)  # type: ignore[arg-type]
+    assert len(cli.json("orchestrations", "list")) == len(PAIRS)  # type: ignore[arg-type]
     # Connection secrets are encrypted at rest with a key that was never shown: HubSpot's and
     # Pardot's tokens have a recognisable start.
     stored = (kept / "segsync.db").read_bytes()
@@ -281,7 +288,9 @@ def _stored_value(demo: DemoEnvironment, system: str, object_type: str, record_i
     else:
         assert isinstance(emulator, HubSpotEmulator)
         stored = emulator.record(object_type, record_id)["properties"]
-    field = next(f for s, o, f in TARGETS if (s, o) == (system, object_type))
+    field = next(
+        t.field for t in demo.targets if (t.system, t.object_type) == (system, object_type)
+    )
     return stored.get(field) or ""
 
 
@@ -293,7 +302,9 @@ def test_first_run_writes_each_record_its_accounts_value_once(accounts: int) -> 
         first = demo.run_all()
         values = {system: _values(demo, length) for system, length in FIELD_LENGTH.items()}
         owners = _expected_accounts(demo)
-        for (system, object_type, field), counts in zip(TARGETS, first, strict=True):
+        demo_targets = targets(demo.sandbox.describe())
+        assert [(t.system, t.object_type, t.field) for t in demo.targets] == demo_targets
+        for (system, object_type, field), counts in zip(demo_targets, first, strict=True):
             where = (system, object_type)
             seeded = {
                 record.get("Id") or record["id"]: record.get(field) or ""
@@ -326,13 +337,14 @@ def test_first_run_writes_each_record_its_accounts_value_once(accounts: int) -> 
         second = demo.run_all()
 
         assert {system: len(e.writes) for system, e in demo.sandbox.emulators.items()} == written
-        assert [row["enriched"] for row in second] == [0] * len(TARGETS)
-        assert [row["failed"] for row in second] == [0] * len(TARGETS)
+        assert [row["enriched"] for row in second] == [0] * len(demo_targets)
+        assert [row["failed"] for row in second] == [0] * len(demo_targets)
 
 
 def test_the_demo_runs_every_registered_system_and_each_object_its_adapter_supports() -> None:
-    systems = tuple(dict.fromkeys(system for system, _object, _field in TARGETS))
-    objects = {system: tuple(o for s, o, _field in TARGETS if s == system) for system in systems}
+    found = fresh_targets()
+    systems = tuple(dict.fromkeys(system for system, _object, _field in found))
+    objects = {system: tuple(o for s, o, _field in found if s == system) for system in systems}
 
     assert systems == SYSTEMS
     for system in SYSTEMS:
