@@ -46,6 +46,7 @@ from connectors.sandbox.marketo_leads import (
 from connectors.sandbox.marketo_leads import SEGMENT_FIELD as SEGMENT_FIELD
 from connectors.sandbox.marketo_leads import STRING_MAX_LENGTH as STRING_MAX_LENGTH
 from connectors.sandbox.seeding import (
+    CAMEL_CASE_FIELDS,
     SamplePeople,
     SeededCompanies,
     company_domain,
@@ -124,13 +125,7 @@ class MarketoEmulator(MarketoLeads):
     sample_people = SamplePeople(
         "leads",
         SEGMENT_FIELD,
-        {
-            "email": "email",
-            "first": "firstName",
-            "last": "lastName",
-            "company": "company",
-            "website": "website",
-        },
+        CAMEL_CASE_FIELDS,
         first_id=1,
     )
     # Minutes between the creation of two of the demo's leads (see add_sample_records).

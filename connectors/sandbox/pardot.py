@@ -30,6 +30,7 @@ from connectors.sandbox.pardot_login import TOKEN_PATH as TOKEN_PATH
 from connectors.sandbox.pardot_login import new_token, refused_grant, token_answer
 from connectors.sandbox.salesforce_store import make_id
 from connectors.sandbox.seeding import (
+    CAMEL_CASE_FIELDS,
     SamplePeople,
     SeededCompanies,
     company_domain,
@@ -172,14 +173,7 @@ class PardotEmulator(PardotImports):
     sample_people = SamplePeople(
         "prospects",
         SEGMENT_FIELD,
-        {
-            "email": "email",
-            "first": "firstName",
-            "last": "lastName",
-            "company": "company",
-            "website": "website",
-            "salesforce_account_id": "salesforceAccountId",
-        },
+        {**CAMEL_CASE_FIELDS, "salesforce_account_id": "salesforceAccountId"},
         first_id=1001,
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from types import MappingProxyType
 
 SEED_DOMAIN_SUFFIX = "com"
 
@@ -71,6 +72,18 @@ class SamplePerson:
     # The Salesforce Account a system synced with Salesforce links the person to (18- or
     # 15-character id), None when not synced.
     salesforce_account_id: str | None = None
+
+
+# SamplePerson attribute -> field, as Marketo leads and Pardot prospects both name them.
+CAMEL_CASE_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        "email": "email",
+        "first": "firstName",
+        "last": "lastName",
+        "company": "company",
+        "website": "website",
+    }
+)
 
 
 @dataclass(frozen=True)
