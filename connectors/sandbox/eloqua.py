@@ -51,12 +51,7 @@ from connectors.sandbox.eloqua_model import LARGE_TEXT_MAX as LARGE_TEXT_MAX
 from connectors.sandbox.eloqua_model import SEGMENT_FIELD as SEGMENT_FIELD
 from connectors.sandbox.eloqua_model import SEGMENT_FIELD_LONG as SEGMENT_FIELD_LONG
 from connectors.sandbox.eloqua_model import SMALL_TEXT_MAX as SMALL_TEXT_MAX
-from connectors.sandbox.seeding import (
-    SamplePeople,
-    SeededCompanies,
-    company_domain,
-    company_name,
-)
+from connectors.sandbox.seeding import SamplePeople, company_domain, company_name
 from connectors.sandbox.server import Request, Response
 
 NOT_AUTHENTICATED = '"Not authenticated."'
@@ -115,11 +110,10 @@ class EloquaEmulator(EloquaBulk):
     """One Eloqua instance: discovery, contacts, contact fields and Bulk 2.0 contact imports."""
 
     name = "eloqua"
+    settings = ("sync_seconds",)
 
-    def __init__(
-        self, records: int = 0, latency: float = 0.0, *, sync_seconds: float = 0.0
-    ) -> None:
-        super().__init__(latency, sync_seconds=sync_seconds)
+    def _setup(self) -> None:
+        super()._setup()
         self.site = "SegsyncSandbox"
         self.site_id = 42
         self.username = "api.user"
@@ -129,9 +123,6 @@ class EloquaEmulator(EloquaBulk):
         self._contacts: dict[str, Contact] = {}
         self._next_contact = 1001
         self._session_expired = False
-        self.seeded = SeededCompanies()
-        if records > 0:
-            self._seed(records)
 
     # ---- public helpers for tests, the demo and benchmarks ---------------------------------
 
@@ -173,13 +164,12 @@ class EloquaEmulator(EloquaBulk):
                 ids.append(contact_id)
         return ids
 
-    def record(self, object_type: str, record_id: str) -> dict[str, Any]:
-        """One contact: id, accountId and every field by internal name (None when blank)."""
+    def _stored(self, object_type: str, record_id: str) -> dict[str, Any]:
+        # id, accountId and every field by internal name (None when blank).
         self._check_object(object_type)
-        with self.lock:
-            contact = self._contacts[record_id]
-            fields = {f.internal_name: contact.fields.get(f.internal_name) for f in FIELDS}
-            return {"id": contact.id, "accountId": contact.account_id, "fields": fields}
+        contact = self._contacts[record_id]
+        fields = {f.internal_name: contact.fields.get(f.internal_name) for f in FIELDS}
+        return {"id": contact.id, "accountId": contact.account_id, "fields": fields}
 
     def delete_record(self, object_type: str, record_id: str) -> None:
         """Delete a contact: lists, searches and imports no longer find it."""
@@ -194,13 +184,11 @@ class EloquaEmulator(EloquaBulk):
 
     def describe(self) -> dict[str, Any]:
         """base_url, login_url (it serves /id too), credentials, a token, the contact field."""
+        credentials = ("site", "username", "password", "access_token")
         return {
             "base_url": self.base_url,
             "login_url": self.base_url,
-            "site": self.site,
-            "username": self.username,
-            "password": self.password,
-            "access_token": self.access_token,
+            **{name: getattr(self, name) for name in credentials},
             "fields": {"contacts": SEGMENT_FIELD},
         }
 

@@ -66,10 +66,10 @@ class EloquaBulk(Emulator):
     _fields: dict[str, Field]
     username: str
 
-    def __init__(self, latency: float, *, sync_seconds: float) -> None:
-        super().__init__(latency)
-        # How long a sync stays pending/active before it is processed; 0 processes it at once.
-        self.sync_seconds = sync_seconds
+    # How long a sync stays pending/active before it is processed; 0 processes it at once.
+    sync_seconds = 0.0
+
+    def _setup(self) -> None:
         self._imports: dict[int, _Import] = {}
         self._syncs: dict[int, _Sync] = {}
         # Syncs not yet processed, so a request does not look through every sync ever made.

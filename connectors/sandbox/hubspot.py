@@ -27,7 +27,6 @@ from connectors.sandbox.hubspot_objects import (
 from connectors.sandbox.hubspot_objects import SEGMENT_PROPERTY as SEGMENT_PROPERTY
 from connectors.sandbox.hubspot_objects import TEXT_MAX_LENGTH as TEXT_MAX_LENGTH
 from connectors.sandbox.seeding import (
-    SeededCompanies,
     company_domain,
     company_name,
     company_website,
@@ -79,26 +78,23 @@ class HubSpotEmulator(HubSpotObjects):
     """
 
     name = "hubspot"
+    settings = (
+        "requests_per_ten_seconds",
+        "requests_per_second",
+        "daily_limit",
+        "window_seconds",
+        "leads_enabled",
+    )
+    requests_per_ten_seconds = 100
+    # None: the per-second limit never binds before the ten-second one does.
+    requests_per_second: int | None = None
+    daily_limit = 250_000
+    # The rolling window is 10 s in HubSpot; tests shorten it rather than wait.
+    window_seconds = 10.0
+    # Whether the portal has the leads object (not every portal does).
+    leads_enabled = True
 
-    def __init__(
-        self,
-        records: int = 0,
-        latency: float = 0.0,
-        requests_per_ten_seconds: int = 100,
-        daily_limit: int = 250_000,
-        leads_enabled: bool = True,
-        *,
-        window_seconds: float = 10.0,
-        requests_per_second: int | None = None,
-    ) -> None:
-        super().__init__(latency)
-        self.requests_per_ten_seconds = requests_per_ten_seconds
-        # Unless given, the per-second limit never binds before the ten-second one does.
-        self.requests_per_second = requests_per_second or requests_per_ten_seconds
-        self.daily_limit = daily_limit
-        self.leads_enabled = leads_enabled
-        # The rolling window is 10 s in HubSpot; tests shorten it rather than wait.
-        self.window_seconds = window_seconds
+    def _setup(self) -> None:
         self.private_app_token = f"pat-na1-{uuid.uuid4()}"
         self.client_id = str(uuid.uuid4())
         self.client_secret = str(uuid.uuid4())
@@ -115,9 +111,11 @@ class HubSpotEmulator(HubSpotObjects):
             | {SEGMENT_PROPERTY: self._property(object_type, SEGMENT_PROPERTY, custom=True)}
             for object_type, names in BUILTIN_PROPERTIES.items()
         }
-        self.seeded = SeededCompanies()
-        if records > 0:
-            self._seed(records)
+
+    @property
+    def secondly_limit(self) -> int:
+        """Requests allowed per second."""
+        return self.requests_per_second or self.requests_per_ten_seconds
 
     # ---- public helpers for tests, the demo and benchmarks ---------------------------------
 
@@ -136,11 +134,10 @@ class HubSpotEmulator(HubSpotObjects):
                 ids.append(record_id)
             return ids
 
-    def record(self, object_type: str, record_id: str) -> dict[str, Any]:
-        """One stored record as HubSpot would return it, with every property and association."""
-        with self.lock:
-            found = self._objects[object_type][record_id]
-            return self._render(object_type, found, None, list(found.links))
+    def _stored(self, object_type: str, record_id: str) -> dict[str, Any]:
+        # With every property and association.
+        found = self._objects[object_type][record_id]
+        return self._render(object_type, found, None, list(found.links))
 
     def delete_record(self, object_type: str, record_id: str) -> None:
         """Delete (archive) a record: lists, reads and updates no longer find it."""
@@ -279,9 +276,9 @@ class HubSpotEmulator(HubSpotObjects):
                 ),
                 # The per-second pair (developers.hubspot.com changelog 2018-11-06, "Rate limit
                 # information headers"; developers.hubspot.com/docs/api/usage-details).
-                "X-HubSpot-RateLimit-Secondly": str(self.requests_per_second),
+                "X-HubSpot-RateLimit-Secondly": str(self.secondly_limit),
                 "X-HubSpot-RateLimit-Secondly-Remaining": str(
-                    max(0, self.requests_per_second - last_second)
+                    max(0, self.secondly_limit - last_second)
                 ),
             }
             # HubSpot sends the daily pair only to private apps: OAuth apps have no daily limit.
@@ -299,7 +296,7 @@ class HubSpotEmulator(HubSpotObjects):
             return _RateRefusal("DAILY")
         if len(self._calls.moments) >= self.requests_per_ten_seconds:
             return _RateRefusal("TEN_SECONDLY_ROLLING")
-        if last_second >= self.requests_per_second:
+        if last_second >= self.secondly_limit:
             # Recorded real secondly 429s carry no policyName, only the category.
             return _RateRefusal("SECONDLY", named=False)
         return None

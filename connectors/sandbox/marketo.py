@@ -48,7 +48,6 @@ from connectors.sandbox.marketo_leads import STRING_MAX_LENGTH as STRING_MAX_LEN
 from connectors.sandbox.seeding import (
     CAMEL_CASE_FIELDS,
     SamplePeople,
-    SeededCompanies,
     company_domain,
     company_name,
     company_website,
@@ -81,24 +80,16 @@ class MarketoEmulator(MarketoLeads):
     """
 
     name = "marketo"
+    settings = ("calls_per_twenty_seconds", "max_concurrent", "daily_quota", "window_seconds")
+    calls_per_twenty_seconds = 100
+    max_concurrent = 10
+    daily_quota = 50_000
+    # The rate window is 20 s in Marketo; tests shorten it rather than wait.
+    window_seconds = 20.0
 
-    def __init__(
-        self,
-        records: int = 0,
-        latency: float = 0.0,
-        calls_per_twenty_seconds: int = 100,
-        max_concurrent: int = 10,
-        daily_quota: int = 50_000,
-        window_seconds: float = 20.0,
-    ) -> None:
+    def _setup(self) -> None:
         # The server's own pre-request sleep would happen outside the concurrency count.
-        super().__init__(0.0)
-        self.response_seconds = latency
-        self.calls_per_twenty_seconds = calls_per_twenty_seconds
-        self.max_concurrent = max_concurrent
-        self.daily_quota = daily_quota
-        # The rate window is 20 s in Marketo; tests shorten it rather than wait.
-        self.window_seconds = window_seconds
+        self.response_seconds, self.latency = self.latency, 0.0
         self.token_seconds = ACCESS_TOKEN_SECONDS
         self.client_id = str(uuid.uuid4())
         self.client_secret = secrets.token_urlsafe(24)
@@ -115,9 +106,6 @@ class MarketoEmulator(MarketoLeads):
         self._next_id = 1
         self._next_activity = 1
         self.exports = LeadExports(lambda: set(FIELDS))
-        self.seeded = SeededCompanies()
-        if records > 0:
-            self._seed(records)
 
     # ---- public helpers for tests, the demo and benchmarks ---------------------------------
 
@@ -151,11 +139,10 @@ class MarketoEmulator(MarketoLeads):
         created = [{**row, "createdAt": now - step * (last - n)} for n, row in enumerate(rows)]
         return self.add_records(object_type, created)
 
-    def record(self, object_type: str, record_id: str) -> dict[str, Any]:
-        """One stored lead with every field (None where unset), as Marketo would return it."""
+    def _stored(self, object_type: str, record_id: str) -> dict[str, Any]:
+        # Every field of the lead, None where unset.
         self._check_object(object_type)
-        with self.lock:
-            return dict(self._leads[int(record_id)])
+        return dict(self._leads[int(record_id)])
 
     def delete_record(self, object_type: str, record_id: str) -> None:
         """Delete a lead: reads and syncs no longer find it, and its activities go with it."""

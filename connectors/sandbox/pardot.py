@@ -32,7 +32,6 @@ from connectors.sandbox.salesforce_store import make_id
 from connectors.sandbox.seeding import (
     CAMEL_CASE_FIELDS,
     SamplePeople,
-    SeededCompanies,
     company_domain,
     company_name,
     company_website,
@@ -127,24 +126,19 @@ class PardotEmulator(PardotImports):
     """
 
     name = "pardot"
+    settings = (
+        "max_concurrent",
+        "daily_limit",
+        "page_token_record_limit",
+        "import_polls",
+        "import_batches_per_day",
+    )
+    max_concurrent = 5
+    daily_limit = 100_000
+    page_token_record_limit = PAGE_TOKEN_RECORD_LIMIT
 
-    def __init__(
-        self,
-        records: int = 0,
-        latency: float = 0.0,
-        max_concurrent: int = 5,
-        daily_limit: int = 100_000,
-        *,
-        import_polls: int = 1,
-        page_token_record_limit: int = PAGE_TOKEN_RECORD_LIMIT,
-        import_batches_per_day: int = 1_000,
-    ) -> None:
-        super().__init__(
-            latency, import_polls=import_polls, import_batches_per_day=import_batches_per_day
-        )
-        self.max_concurrent = max_concurrent
-        self.daily_limit = daily_limit
-        self.page_token_record_limit = page_token_record_limit
+    def _setup(self) -> None:
+        super()._setup()
         self.business_unit_id = BUSINESS_UNIT_ID
         self.client_id = f"3MVG9{secrets.token_urlsafe(24)}"
         self.client_secret = secrets.token_hex(32)
@@ -162,9 +156,6 @@ class PardotEmulator(PardotImports):
         self._day = dt.datetime.now(dt.UTC).date()
         self._daily_used = 0
         self.add_custom_field("Segment_Names", "Text", name="Segment Names")
-        self.seeded = SeededCompanies()
-        if records > 0:
-            self._seed(records)
 
     # ---- public helpers for tests, the demo and benchmarks ---------------------------------
 
@@ -198,11 +189,10 @@ class PardotEmulator(PardotImports):
                 ids.append(str(prospect_id))
             return ids
 
-    def record(self, object_type: str, record_id: str) -> dict[str, Any]:
-        """One stored prospect with every field (deleted ones too, with isDeleted true)."""
+    def _stored(self, object_type: str, record_id: str) -> dict[str, Any]:
+        # Deleted prospects too, with isDeleted true.
         self._check_object(object_type)
-        with self.lock:
-            return dict(self._prospects[int(record_id)])
+        return dict(self._prospects[int(record_id)])
 
     def delete_record(self, object_type: str, record_id: str) -> None:
         """Move a prospect to the recycle bin: reads, queries and writes no longer find it."""

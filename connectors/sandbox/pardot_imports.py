@@ -100,11 +100,11 @@ class PardotImports(Emulator):
     _prospects: dict[int, dict[str, Any]]
     _failing: dict[str, int]
 
-    def __init__(self, latency: float, *, import_polls: int, import_batches_per_day: int) -> None:
-        super().__init__(latency)
-        # Status reads of a submitted import that answer "Processing" before it completes.
-        self.import_polls = import_polls
-        self.import_batches_per_day = import_batches_per_day
+    # Status reads of a submitted import that answer "Processing" before it completes.
+    import_polls = 1
+    import_batches_per_day = 1_000
+
+    def _setup(self) -> None:
         self._import_batches_today = 0
         self._imports: dict[int, PardotImport] = {}
         self._next_import = 1

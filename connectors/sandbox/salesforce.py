@@ -24,7 +24,6 @@ from connectors.sandbox.salesforce_store import (
     render,
 )
 from connectors.sandbox.seeding import (
-    SeededCompanies,
     company_domain,
     company_name,
     company_website,
@@ -55,29 +54,20 @@ class SalesforceEmulator(Emulator):
     """One Salesforce org with Lead, Contact and Account, and one API user (see ApiUser)."""
 
     name = "salesforce"
+    settings = ("api_version", "daily_api_limit")
+    # The version describe() gives a connection; every version in SERVED_API_VERSIONS works.
+    api_version = "62.0"
+    daily_api_limit = 1_000_000
 
-    def __init__(
-        self,
-        records: int = 0,
-        latency: float = 0.0,
-        api_version: str = "62.0",
-        daily_api_limit: int = 1_000_000,
-    ) -> None:
-        super().__init__(latency)
-        if api_version not in SERVED_API_VERSIONS:
-            raise ValueError(f"Salesforce serves no API version {api_version}")
-        # The version describe() gives a connection; every version in SERVED_API_VERSIONS works.
-        self.api_version = api_version
-        self.daily_api_limit = daily_api_limit
+    def _setup(self) -> None:
+        if self.api_version not in SERVED_API_VERSIONS:
+            raise ValueError(f"Salesforce serves no API version {self.api_version}")
         self.api_usage = 0
         self.store = Store()
         self.bulk = BulkApi(self.store, self._write_rows)
         self.user = ApiUser()
         self._cursors: OrderedDict[str, tuple[Query, list[str]]] = OrderedDict()
         self._cursor_numbers = itertools.count(1)
-        self.seeded = SeededCompanies()
-        if records > 0:
-            self._seed(records)
 
     # -- public helpers for tests and the sandbox CLI -------------------------------------------
 
@@ -86,10 +76,8 @@ class SalesforceEmulator(Emulator):
         with self.lock:
             return self.store.add(self._object(object_type), rows, dt.datetime.now(dt.UTC))
 
-    def record(self, object_type: str, record_id: str) -> dict[str, Any]:
-        """A copy of one record's fields as stored now."""
-        with self.lock:
-            return dict(self.store.records[self._object(object_type)][record_id])
+    def _stored(self, object_type: str, record_id: str) -> dict[str, Any]:
+        return dict(self.store.records[self._object(object_type)][record_id])
 
     def delete_record(self, object_type: str, record_id: str) -> None:
         """Delete a record (later updates of it get ENTITY_IS_DELETED)."""

@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from connectors.sandbox.seeding import SamplePeople
+from connectors.sandbox.seeding import SamplePeople, SeededCompanies
 from connectors.sandbox.tls import SandboxCertificates
 
 CONTROL_PREFIX = "/__sandbox/"
@@ -225,8 +225,20 @@ class Emulator(ABC):
     """A vendor API emulator: subclasses implement `handle` and the vendor-specific faults."""
 
     name: str = "emulator"
+    # The vendor's limits and options a constructor may set by keyword: each is a class
+    # attribute of the subclass holding the vendor's own value, which tests and benchmarks
+    # change (a shorter rate window, say) rather than wait.
+    settings: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, latency: float = 0.0) -> None:
+    def __init__(self, records: int = 0, latency: float = 0.0, **settings: object) -> None:
+        """An emulator answering after `latency` seconds, with `records` records seeded (at the
+        companies of connectors.sandbox.seeding) and the settings given (TypeError on others)."""
+        for name in settings:
+            if name not in self.settings:
+                known = ", ".join(self.settings) or "none"
+                raise TypeError(
+                    f"{type(self).__name__} has no setting {name!r} (its settings: {known})"
+                )
         self.latency = latency
         self.faults = Faults()
         self.lock = threading.RLock()
@@ -234,6 +246,20 @@ class Emulator(ABC):
         self.calls: Counter[str] = Counter()
         self._call_number = 0
         self.base_url = ""
+        self.seeded = SeededCompanies()
+        for name, value in settings.items():
+            setattr(self, name, value)
+        self._setup()
+        if records > 0:
+            self._seed(records)
+
+    # Optional, not abstract: an emulator without state of its own has nothing to set up.
+    def _setup(self) -> None:  # noqa: B027
+        """Make the vendor's own state once the settings are set (the constructor calls it)."""
+
+    def _seed(self, records: int) -> None:
+        """Add `records` records at the seeded companies, noting them in `self.seeded`."""
+        raise TypeError(f"{type(self).__name__} seeds no records")
 
     def next_call(self, request: Request) -> int:
         """Count `request` (by method and path shape) and return its number in this run."""
@@ -254,6 +280,16 @@ class Emulator(ABC):
             self.writes.append(
                 WriteLogEntry(object_type, record_id, field_name, value, call, time.time())
             )
+
+    def record(self, object_type: str, record_id: str) -> dict[str, Any]:
+        """A copy of one stored record with every field, as the vendor would return it (KeyError
+        for an object this emulator does not hold or a record it does not have)."""
+        with self.lock:
+            return self._stored(object_type, record_id)
+
+    def _stored(self, object_type: str, record_id: str) -> dict[str, Any]:
+        """`record`'s answer, under the lock."""
+        raise KeyError(f"the {self.name} sandbox holds no {object_type} records")
 
     def reset(self) -> None:
         """Forget the write log, call counts, pending faults and what `forget_usage` forgets
