@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import pytest
 
 from connectors.sandbox.tls import SandboxCertificates, make_certificates
+from connectors.systems import SYSTEMS
 
 
 @pytest.fixture(scope="session")
@@ -13,18 +16,9 @@ def sandbox_certificates(tmp_path_factory: pytest.TempPathFactory) -> SandboxCer
     return make_certificates(tmp_path_factory.mktemp("sandbox-tls"))
 
 
-# Each vendor's harness fixture, for the contract suite (tests/connectors/test_contract.py).
-from tests.connectors.harness_eloqua import eloqua_harness  # noqa: E402
-from tests.connectors.harness_hubspot import hubspot_harness  # noqa: E402
-from tests.connectors.harness_marketo import marketo_harness  # noqa: E402
-from tests.connectors.harness_pardot import pardot_harness  # noqa: E402
-from tests.connectors.harness_salesforce import salesforce_harness  # noqa: E402
-
-__all__ = [
-    "eloqua_harness",
-    "hubspot_harness",
-    "marketo_harness",
-    "pardot_harness",
-    "salesforce_harness",
-    "sandbox_certificates",
-]
+# Each registered vendor's harness fixture, `<system>_harness` in
+# tests/connectors/harness_<system>.py, for the contract suite (tests/connectors/test_contract.py):
+# a new vendor's harness is found by its name, with no line here.
+for _system in SYSTEMS:
+    _fixture = f"{_system}_harness"
+    globals()[_fixture] = getattr(import_module(f"tests.connectors.harness_{_system}"), _fixture)
