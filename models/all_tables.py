@@ -2,6 +2,7 @@
 
 from models import (
     accounts,
+    api_keys,
     connections,
     observability,
     orchestrations,
@@ -12,6 +13,7 @@ from models import (
 
 __all__ = [
     "accounts",
+    "api_keys",
     "connections",
     "observability",
     "orchestrations",

@@ -30,3 +30,6 @@ DEFAULT_DELIMITER = ";"
 LINK_COLUMNS = {
     name: vendor.link_column for name, vendor in VENDORS.items() if vendor.link_column is not None
 }
+
+# What an API key may do (models.api_keys). A key holds one scope; every scope may read.
+API_KEY_SCOPES = ("read", "publish", "trigger")

@@ -32,6 +32,9 @@ class LazyCommand:
 # checks each entry against the loaded command), since --help shows it without importing it.
 COMMANDS: dict[str, LazyCommand] = {
     "accounts": LazyCommand("worker.cli.accounts:accounts", "Import and look up accounts."),
+    "apikeys": LazyCommand(
+        "worker.cli.apikeys:apikeys", "Make, list and revoke keys of the HTTP API (`segsync api`)."
+    ),
     "beat": LazyCommand(
         "worker.cli.celery:beat_command",
         "Run Celery beat: it fires dispatch_due and sweep every minute "
