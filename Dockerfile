@@ -13,6 +13,7 @@ COPY pyproject.toml README.md celeryconfig.py ./
 COPY models models
 COPY connectors connectors
 COPY worker worker
+COPY web web
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim

@@ -7,6 +7,7 @@ so a shell loop of many short commands does not pay for all of them each time.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from dataclasses import dataclass
@@ -103,6 +104,26 @@ COMMANDS: dict[str, LazyCommand] = {
 }
 
 
+# Packages on top of worker (web: `segsync api`) add commands under this entry-point group, each
+# entry naming a LazyCommand: worker never names them, and they load only when asked for.
+PLUGIN_GROUP = "segsync.commands"
+
+
+def plugin_commands() -> dict[str, LazyCommand]:
+    """The commands installed packages register under PLUGIN_GROUP, by name."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, LazyCommand] = {}
+    for point in entry_points(group=PLUGIN_GROUP):
+        try:
+            entry = point.load()
+        except ImportError:
+            continue  # a package half installed: its command is simply not offered
+        if isinstance(entry, LazyCommand) and point.name not in COMMANDS:
+            found[point.name] = entry
+    return found
+
+
 class CommandUnavailable(SegsyncError):
     """A command in the table whose module cannot be loaded (not installed, or broken)."""
 
@@ -137,13 +158,24 @@ class SegsyncGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command's name, without loading any."""
-        return sorted({*COMMANDS, *self.commands})
+        return sorted({*COMMANDS, *self._plugins(), *self.commands})
+
+    @functools.cached_property
+    def _plugin_table(self) -> dict[str, LazyCommand]:
+        # Read once, and only when a name is not in the table or every name is wanted.
+        return plugin_commands()
+
+    def _plugins(self) -> dict[str, LazyCommand]:
+        return self._plugin_table
+
+    def _entry(self, name: str) -> LazyCommand | None:
+        return COMMANDS.get(name) or self._plugins().get(name)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """The command named `cmd_name`, importing its module on first use."""
         if cmd_name in self.commands:
             return self.commands[cmd_name]
-        entry = COMMANDS.get(cmd_name)
+        entry = self._entry(cmd_name)
         if entry is None:
             return None
         command = load_command(cmd_name, entry)
@@ -167,7 +199,7 @@ class SegsyncGroup(click.Group):
         limit = formatter.width - 6 - max(len(name) for name in names)
         rows = []
         for name in names:
-            entry = COMMANDS.get(name)
+            entry = self._entry(name)
             # click's own shortening, applied to the table's text instead of the loaded command's.
             listed = click.Command(name, help=entry.short_help) if entry else self.commands[name]
             rows.append((name, listed.get_short_help_str(limit)))

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from worker import cli
-from worker.cli import COMMANDS, LazyCommand, load_command, main
+from worker.cli import COMMANDS, LazyCommand, load_command, main, plugin_commands
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -160,15 +160,24 @@ def test_main_help_lists_every_command_with_its_short_help(tmp_path: Path) -> No
 
     commands = output.split("Commands:\n", 1)[1].splitlines()
     listed = {line.split()[0]: line.split(None, 1)[1] for line in commands if line.strip()}
-    assert sorted(listed) == sorted(COMMANDS)
+    every = {**COMMANDS, **plugin_commands()}
+    assert sorted(listed) == sorted(every)
     for name, short_help in listed.items():
         shown = short_help.removesuffix("...")
-        assert COMMANDS[name].short_help.startswith(shown), (name, short_help)
+        assert every[name].short_help.startswith(shown), (name, short_help)
 
 
-@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_web_adds_segsync_api_through_the_entry_point_group() -> None:
+    plugins = plugin_commands()
+
+    assert sorted(plugins) == ["api"]
+    assert plugins["api"].target == "web.cli:api_command"
+    assert "api" not in COMMANDS  # worker names no web module
+
+
+@pytest.mark.parametrize("name", sorted({**COMMANDS, **plugin_commands()}))
 def test_each_table_entry_is_the_command_it_names_with_the_same_short_help(name: str) -> None:
-    entry = COMMANDS[name]
+    entry = {**COMMANDS, **plugin_commands()}[name]
 
     command = load_command(name, entry)
 

@@ -1,0 +1,130 @@
+"""Every error the API answers, in one shape: `{"error": {"code": ..., "message": ...}}`.
+
+The message is the same one line the command line prints for the same refusal (models raise it);
+the code is a stable word a client can branch on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+
+from models.errors import InputError, NotFoundError, RuleError, SchemaNotCurrentError, SegsyncError
+
+_LOG = logging.getLogger(__name__)
+# Status -> code, for errors raised as HTTPException (routing, methods, auth).
+_CODES = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    422: "invalid",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ErrorBody(BaseModel):
+    """What went wrong: a stable code and a one-line message."""
+
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer."""
+
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """An answer other than success, with its status, code, message and headers."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _CODES.get(status, "error")
+        self.message = message
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The JSON answer of one error."""
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _status_of(error: SegsyncError) -> tuple[int, str]:
+    if isinstance(error, NotFoundError):
+        return 404, "not_found"
+    if isinstance(error, RuleError):
+        return 409, "conflict"
+    if isinstance(error, SchemaNotCurrentError):
+        return 503, "unavailable"
+    if isinstance(error, InputError):
+        return 400, "invalid"
+    return 400, "invalid"
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    """The first problem of a request that does not fit the schema, as one line."""
+    problems = error.errors()
+    if not problems:
+        return "invalid request"
+    first = problems[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or "request"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error of `app` answer in the one shape."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.headers)
+
+    @app.exception_handler(SegsyncError)
+    async def rule_error(_request: Request, error: SegsyncError) -> JSONResponse:
+        status, code = _status_of(error)
+        return error_response(status, code, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid", _validation_message(error))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        message = error.detail if isinstance(error.detail, str) else "request refused"
+        # Starlette's own routing answers say only "Not Found" / "Method Not Allowed".
+        if error.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
+            what = "no such path" if error.status_code == 404 else "method not allowed"
+            message = f"{what}: {request.method} {request.url.path} (see /openapi.json)"
+        code = _CODES.get(error.status_code, "error")
+        return error_response(error.status_code, code, message, dict(error.headers or {}))
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_request: Request, error: OperationalError) -> JSONResponse:
+        first = str(error.orig).strip().splitlines()[0] if error.orig else "unreachable"
+        return error_response(503, "unavailable", f"database error: {first}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        # The trace goes to the log, not to the client (it may name tables, paths, values).
+        _LOG.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return error_response(500, "internal", "internal error; the server log has the details")

@@ -1,0 +1,63 @@
+"""Accounts: the segments published to `api` that contain one (the hot path)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request
+from pydantic import BaseModel
+
+from models.accounts import find_account
+from models.api_keys import ApiKey
+from models.publishing import account_segment_names
+from web.auth import requires
+from web.errors import ErrorResponse
+
+router = APIRouter(tags=["accounts"])
+
+# An external id or a domain (a URL or an email address gives its domain), as import takes them.
+AccountKey = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=255,
+        description="The account's external id, or its domain (a URL or email address works).",
+    ),
+]
+
+
+class AccountRef(BaseModel):
+    """Which account was found for the key."""
+
+    external_id: str
+    name: str | None
+    domain: str | None
+
+
+class AccountSegments(BaseModel):
+    """An account and the names of the segments published to api that contain it, in order."""
+
+    account: AccountRef
+    segments: list[str]
+
+
+@router.get(
+    "/accounts/{key:path}/segments",
+    summary="The segments published to api that contain the account.",
+    responses={
+        404: {"model": ErrorResponse, "description": "No account has that external id or domain."},
+        400: {"model": ErrorResponse, "description": "The domain names more than one account."},
+    },
+)
+def account_segments(
+    request: Request, key: AccountKey, _key: Annotated[ApiKey, Depends(requires("read"))]
+) -> AccountSegments:
+    """Looked up by external id first, then by registrable domain (as `accounts show` does)."""
+    with request.app.state.sessions() as session:
+        account = find_account(session, key)
+        return AccountSegments(
+            account=AccountRef(
+                external_id=account.external_id, name=account.name, domain=account.domain
+            ),
+            segments=account_segment_names(session, account.id, "api"),
+        )
