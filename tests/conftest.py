@@ -6,6 +6,7 @@ import itertools
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -176,12 +177,13 @@ def postgres_databases(
     databases.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL to a fresh, upgraded (and empty) database of each backend."""
+@contextmanager
+def fresh_database(request: pytest.FixtureRequest, folder: Path) -> Iterator[str]:
+    """A URL to a fresh, upgraded (and empty) database of the backend `request.param` names (a
+    SQLite file in `folder`), given back when the block ends."""
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "segsync.db"
+        path = folder / "segsync.db"
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
@@ -191,6 +193,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield databases.url(name)
     finally:
         databases.give_back(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to a fresh, upgraded (and empty) database of each backend."""
+    with fresh_database(request, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

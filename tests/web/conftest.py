@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.db import make_engine, make_session_factory, transaction
-from tests.conftest import PostgresDatabases
+from tests.conftest import fresh_database
 from tests.web.server import ApiServer, running_api
 
 
@@ -19,18 +17,8 @@ def api_database_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A database at the head schema that the module's server and tests share."""
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        path = tmp_path_factory.mktemp("api-db") / "segsync.db"
-        shutil.copyfile(template, path)
-        yield f"sqlite:///{path}"
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    name = databases.take()
-    try:
-        yield databases.url(name)
-    finally:
-        databases.give_back(name)
+    with fresh_database(request, tmp_path_factory.mktemp("api-db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
