@@ -6,33 +6,12 @@ The models (and SQLAlchemy) are imported inside each command, so that --help loa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
 from worker.cli.by_name import show_one
 from worker.cli.database import Database
 from worker.cli.output import echo_json, fail, render_table
-
-if TYPE_CHECKING:
-    from models.accounts import Account
-
-ACCOUNT_DETAILS_USE = "account_details"
-_SHOWN_FIELDS = (
-    "external_id",
-    "name",
-    "domain",
-    "industry",
-    "employee_count",
-    "annual_revenue",
-    "country",
-    "region",
-    "profile_fit",
-    "buying_stage",
-    "intent_score",
-    "salesforce_account_id",
-    "hubspot_company_id",
-)
 
 
 @click.group()
@@ -73,24 +52,15 @@ def import_command(database: Database, file: Path, as_json: bool) -> None:
         fail(f"{len(result.errors)} rows of {file} were refused; the other rows were imported")
 
 
-def account_as_dict(account: Account) -> dict[str, Any]:
-    """An account's fields, with its free CRM attributes as `crm.<name>` keys."""
-    shown: dict[str, Any] = {field: getattr(account, field) for field in _SHOWN_FIELDS}
-    for name, value in sorted(account.crm_attributes.items()):
-        shown[f"crm.{name}"] = value
-    return shown
-
-
 @show_one(accounts, "key", "account")
 def show_command(database: Database, key: str, as_json: bool) -> None:
     """Show one account (KEY: external id or domain) and the published segments it appears in."""
-    from models.accounts import find_account
-    from models.publishing import account_segment_names
+    from models.account_details import account_details
 
     with database.transaction() as session:
-        account = find_account(session, key)
-        fields = account_as_dict(account)
-        segment_names = account_segment_names(session, account.id, ACCOUNT_DETAILS_USE)
+        details = account_details(session, key)
+    fields = details.as_flat_dict()
+    segment_names = details.segments
     if as_json:
         echo_json({**fields, "segments": segment_names})
         return
