@@ -32,6 +32,10 @@ def api_command(database: Database, host: str, port: int, workers: int) -> None:
     require_current_schema(database.engine)
     if workers > 1 and port == 0:
         fail("--workers above 1 needs a --port: processes cannot share a port chosen at random")
+    from uvicorn.config import LOGGING_CONFIG
+
+    from worker.logs import log_format
+
     uvicorn.run(
         APP_FACTORY,
         factory=True,
@@ -40,6 +44,9 @@ def api_command(database: Database, host: str, port: int, workers: int) -> None:
         workers=workers,
         # Request lines carry no key (keys go in a header), so the access log may stay on.
         access_log=True,
-        log_config=None,
+        # Text: uvicorn's own lines ("Uvicorn running on ...", one per request). JSON: none of
+        # uvicorn's handlers; its lines reach segsync's JSON handler (web.app configures it in
+        # each server process).
+        log_config=None if log_format() == "json" else LOGGING_CONFIG,
         server_header=False,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -75,3 +76,19 @@ def test_unknown_paths_and_methods_answer_in_the_one_shape(api: ApiServer) -> No
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
     assert method.status_code == 405
     assert method.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_the_log_shows_where_it_listens_and_each_request_and_json_mode_logs_json(
+    api: ApiServer, api_database_url: str, tmp_path: Path
+) -> None:
+    api.get("/healthz")
+    text_log = api.logged()
+    env = {"SEGSYNC_DATABASE_URL": api_database_url, "SEGSYNC_LOG_FORMAT": "json"}
+    with running_api(env, tmp_path) as server:
+        server.get("/v1/accounts/x/segments")
+    lines = [json.loads(line) for line in server.logged().splitlines() if line.strip()]
+
+    assert "Uvicorn running on http://127.0.0.1:" in text_log
+    assert '"GET /healthz HTTP/1.1" 200' in text_log
+    assert lines and all(line["program"] == "api" for line in lines)
+    assert any("GET /v1/accounts/x/segments" in line["message"] for line in lines)
