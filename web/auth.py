@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from models.api_keys import ApiKey, find_key
 from web.errors import ApiError
+from web.ratelimit import check_rate
 
 # auto_error=False: a missing key is answered in the API's own error shape, not FastAPI's.
 _BEARER = HTTPBearer(auto_error=False, description="An API key from `segsync apikeys create`.")
@@ -34,6 +35,8 @@ def api_key(
         if key is None:
             raise ApiError(401, "unknown or revoked API key", headers=_CHALLENGE)
         session.expunge(key)
+    # After authentication: only a known key has a budget, and a 401 costs none.
+    check_rate(request, key)
     return key
 
 

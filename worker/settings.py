@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,6 +20,26 @@ def default_state_dir() -> Path:
     """$XDG_STATE_HOME/segsync, or ~/.local/state/segsync: never the current folder."""
     base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
     return Path(base) / "segsync"
+
+
+# Requests one API key may make in any sliding window: CALLS/SECONDS.
+DEFAULT_API_RATE_LIMIT = "600/60"
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """`CALLS/SECONDS` (e.g. 600/60) as (calls, seconds); ValueError saying the form otherwise."""
+    calls, slash, seconds = text.strip().partition("/")
+    try:
+        rate = (int(calls), float(seconds))
+    except ValueError:
+        rate = (0, 0.0)
+    # `0 < seconds < inf` also refuses nan, which float() accepts.
+    if not slash or rate[0] < 1 or not 0 < rate[1] < float("inf"):
+        raise ValueError(
+            f"must be CALLS/SECONDS with CALLS >= 1 and SECONDS > 0, such as "
+            f"{DEFAULT_API_RATE_LIMIT}, not {text!r}"
+        )
+    return rate
 
 
 # Where Docker (compose and swarm secrets) and many Kubernetes set-ups mount secret files.
@@ -79,6 +99,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=default_state_dir)
     # How segsync's programs log: human-readable text, or one JSON object a line (worker/logs.py).
     log_format: Literal["text", "json"] = "text"
+    # Requests one key may make to `segsync api`, as CALLS/SECONDS: counted together by every
+    # server process through shared_redis_url(), or by each process alone when there is none.
+    api_rate_limit: str = DEFAULT_API_RATE_LIMIT
 
     @classmethod
     def settings_customise_sources(
@@ -92,6 +115,16 @@ class Settings(BaseSettings):
         """Arguments, then the environment, then the secret files of secrets_dir()."""
         secret_files = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir())
         return init_settings, env_settings, dotenv_settings, secret_files
+
+    @field_validator("api_rate_limit")
+    @classmethod
+    def _api_rate_limit_is_a_rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    def api_rate(self) -> tuple[int, float]:
+        """SEGSYNC_API_RATE_LIMIT as (calls, seconds)."""
+        return parse_rate(self.api_rate_limit)
 
     @model_validator(mode="after")
     def _password_into_database_url(self) -> Settings:
