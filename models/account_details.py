@@ -54,11 +54,16 @@ def account_fields(account: Account) -> dict[str, Any]:
     return {field: getattr(account, field) for field in SHOWN_FIELDS}
 
 
+def crm_attributes(account: Account) -> dict[str, str]:
+    """The account's free CRM attributes (imported `crm.<name>` columns), by name."""
+    return {name: str(value) for name, value in sorted(account.crm_attributes.items())}
+
+
 def account_details(session: Session, key: str) -> AccountDetails:
     """The account whose external id or domain is `key`, with its account_details segments."""
     account = find_account(session, key)
     return AccountDetails(
         fields=account_fields(account),
-        crm_attributes={name: str(value) for name, value in sorted(account.crm_attributes.items())},
+        crm_attributes=crm_attributes(account),
         segments=account_segment_names(session, account.id, ACCOUNT_DETAILS_USE),
     )

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from web.errors import ErrorResponse, install_error_handlers
-from web.v1 import accounts
+from web.v1 import accounts, publications, published, runs, segments
 from worker.database import Database
 
 # How long /readyz waits for the database and the broker together.
@@ -36,6 +36,10 @@ def create_app(database: Database) -> FastAPI:
     app.state.sessions = database.sessions()
     install_error_handlers(app)
     app.include_router(accounts.router, prefix="/v1", responses=COMMON_ERRORS)
+    app.include_router(segments.router, prefix="/v1", responses=COMMON_ERRORS)
+    app.include_router(published.router, prefix="/v1", responses=COMMON_ERRORS)
+    app.include_router(publications.router, prefix="/v1", responses=COMMON_ERRORS)
+    app.include_router(runs.router, prefix="/v1", responses=COMMON_ERRORS)
 
     @app.get("/healthz", tags=["health"], summary="The process is up (no dependency checked).")
     def healthz() -> dict[str, str]:

@@ -1,17 +1,19 @@
-"""Accounts: the segments published to `api` that contain one (the hot path)."""
+"""Accounts: the segments published to `api` that contain one (the hot path), and details."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from models.account_details import account_details
 from models.accounts import find_account
 from models.api_keys import ApiKey
 from models.publishing import account_segment_names
 from web.auth import requires
 from web.errors import ErrorResponse
+from web.v1.account_fields import AccountFields
 
 router = APIRouter(tags=["accounts"])
 
@@ -61,3 +63,34 @@ def account_segments(
             ),
             segments=account_segment_names(session, account.id, "api"),
         )
+
+
+class AccountDetails(BaseModel):
+    """An account's fields and the segments listed on its details."""
+
+    account: AccountFields
+    segments: list[str] = Field(
+        description="Account appears in these segments: those published to account_details "
+        "that contain it, in name order."
+    )
+
+
+# After /accounts/{key}/segments, which would otherwise be read as an account key ending so.
+@router.get(
+    "/accounts/{key:path}",
+    summary="An account's fields and the segments published to account_details that hold it.",
+    responses={
+        404: {"model": ErrorResponse, "description": "No account has that external id or domain."},
+        400: {"model": ErrorResponse, "description": "The domain names more than one account."},
+    },
+)
+def account(
+    request: Request, key: AccountKey, _key: Annotated[ApiKey, Depends(requires("read"))]
+) -> AccountDetails:
+    """What `segsync accounts show KEY` shows, from the same function."""
+    with request.app.state.sessions() as session:
+        details = account_details(session, key)
+    return AccountDetails(
+        account=AccountFields(**details.fields, crm=details.crm_attributes),
+        segments=details.segments,
+    )
