@@ -114,32 +114,27 @@ def run_rows(found: Sequence[tuple[SyncRun, str]]) -> tuple[list[str], list[dict
 
 def run_details(session: Session, run: SyncRun) -> dict[str, Any]:
     """One run as `runs show` prints it, with each record it could not write."""
-    from sqlalchemy import select
+    from worker.run_details import details_of
 
-    from models.orchestrations import Orchestration
-    from models.runs import RUN_COUNTS, RecordFailure
-
-    failures = [
-        {"record_id": f.record_id, "code": f.code, "message": f.message}
-        for f in session.scalars(
-            select(RecordFailure).where(RecordFailure.run_id == run.id).order_by(RecordFailure.id)
-        )
-    ]
+    details = details_of(session, run)
     return {
-        "run": run.id,
-        "orchestration": session.get_one(Orchestration, run.orchestration_id).name,
-        "status": run.status,
-        "reason": run.reason,
-        "trigger": run.trigger,
-        "created": _shown_time(run.created_at),
-        "started": _shown_time(run.started_at),
-        "finished": _shown_time(run.finished_at),
-        "duration": _duration(_seconds(run)),
-        "resume_at": _shown_time(run.resume_at),
-        "records_read": run.records_read,
-        "batches": f"{run.batches_done}/{run.batches_total}",
-        **{key: getattr(run, key) for key in RUN_COUNTS},
-        "failures": failures,
+        "run": details.run_id,
+        "orchestration": details.orchestration,
+        "status": details.status,
+        "reason": details.reason,
+        "trigger": details.trigger,
+        "created": _shown_time(details.created_at),
+        "started": _shown_time(details.started_at),
+        "finished": _shown_time(details.finished_at),
+        "duration": _duration(details.seconds),
+        "resume_at": _shown_time(details.resume_at),
+        "records_read": details.records_read,
+        "batches": f"{details.batches_done}/{details.batches_total}",
+        **details.counts,
+        "failures": [
+            {"record_id": f.record_id, "code": f.code, "message": f.message}
+            for f in details.failures
+        ],
     }
 
 

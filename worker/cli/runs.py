@@ -54,10 +54,7 @@ def sync_command(
     as_json: bool,
 ) -> None:
     """Run orchestration NAME now: in the foreground (no broker), or on the workers (--queue)."""
-    from models.connections import Connection
-    from models.orchestrations import Orchestration, find_orchestration
-    from worker.scheduling import Work, resume_due_run
-    from worker.sync import start_run
+    from worker.run_control import find_target, start_on_request
 
     if wait and not queued:
         raise click.UsageError("--wait goes with --queue")
@@ -67,41 +64,22 @@ def sync_command(
         raise click.UsageError("--dry-run runs in the foreground: leave out --queue")
     if queued and not database.settings.broker_url:
         fail("--queue needs a broker: set SEGSYNC_BROKER_URL (e.g. redis://localhost:6379/0)")
-    with database.transaction() as session:
-        orchestration = find_orchestration(session, name)
-        if not orchestration.enabled and not dry_run:
-            fail(f"orchestration {name!r} is disabled")
-        orchestration_id = orchestration.id
-        connection = session.get_one(Connection, orchestration.connection_id)
-        connection_name = connection.name
-        fields = {
-            "orchestration": orchestration.name,
-            "system": connection.system,
-            "object": orchestration.object_type,
-        }
+    target = find_target(database.sessions(), name, dry_run=dry_run)
     if dry_run:
-        _dry_run(database, name, orchestration_id, connection_name, as_json)
+        _dry_run(database, name, target.orchestration_id, target.connection_name, as_json)
         return
-    # A run deferred to a day that has come goes on now: no beat is needed to resume it.
-    resumed = resume_due_run(database.sessions(), orchestration_id)
-    if resumed is None:
-        with database.transaction() as session:
-            run = start_run(session, session.get_one(Orchestration, orchestration_id), "manual")
-        if run.status == "skipped":
-            fail(f"run {run.id} skipped: {run.reason}")
-        run_id, work = run.id, Work([run.id], [])
-    else:
-        run_id, work = resumed
-        if not as_json:
-            click.echo(f"resuming run {run_id}, deferred until now", err=True)
+    started = start_on_request(database.sessions(), target)
+    run_id, work = started.run_id, started.work
+    if started.resumed and not as_json:
+        click.echo(f"resuming run {run_id}, deferred until now", err=True)
     from worker.logs import log_context
 
     # The run's log lines (a connector's retries, say) carry its ids, as on a worker.
-    with log_context(run_id=run_id, **fields):
+    with log_context(run_id=run_id, **target.log_fields):
         if queued:
             _queue(database, run_id, work, wait, timeout, as_json)
         else:
-            _run_here(database, run_id, work, connection_name, as_json)
+            _run_here(database, run_id, work, target.connection_name, as_json)
 
 
 def _run_here(
@@ -140,11 +118,9 @@ def _queue(
     as_json: bool,
 ) -> None:
     """Send the run to the workers; with --wait, follow it until it ends or --timeout passes."""
-    from worker.tasks import enqueue_batches, enqueue_run
+    from worker.run_control import send_to_workers
 
-    for planned in work.runs:
-        enqueue_run(planned, database.sessions())
-    enqueue_batches(work.batches)
+    send_to_workers(database.sessions(), work)
     if not wait:
         click.echo(f"run {run_id} queued")
         return
@@ -249,48 +225,18 @@ def _show_run(database: Database, run_id: int, as_json: bool) -> None:
 
 def _cancel_run(database: Database, run_id: int, as_json: bool) -> None:
     """Cancel a queued, running or deferred run at its next batch boundary."""
-    from sqlalchemy import func, select
+    from worker.run_control import cancel_on_request
 
-    from models.runs import SyncBatch, SyncRun
-    from worker.sync import cancel_run
-
-    factory = database.sessions()
-    with factory() as session:
-        run = session.get(SyncRun, run_id)
-    if run is None:
-        fail(f"no run {run_id}")
-    assert run is not None
-    if not cancel_run(factory, run_id, CANCELLED_BY_OPERATOR):
-        with factory() as session:
-            status = session.get_one(SyncRun, run_id).status
-        fail(f"run {run_id} already ended ({status}); nothing to cancel")
-    with factory() as session:
-        counted = dict(
-            session.execute(
-                select(SyncBatch.status, func.count())
-                .where(SyncBatch.run_id == run_id)
-                .group_by(SyncBatch.status)
-            ).all()
-        )
-    cancelled, in_flight = counted.get("cancelled", 0), counted.get("running", 0)
+    done = cancel_on_request(database.sessions(), run_id, CANCELLED_BY_OPERATOR)
     if as_json:
         echo_json(
             {
                 "run": run_id,
                 "status": "cancelled",
-                "batches_done": counted.get("done", 0) + counted.get("failed", 0),
-                "batches_cancelled": cancelled,
-                "batches_in_flight": in_flight,
+                "batches_done": done.batches_done,
+                "batches_cancelled": done.batches_cancelled,
+                "batches_in_flight": done.batches_in_flight,
             }
         )
         return
-    message = f"run {run_id} cancelled: {_batches(cancelled)} will not be written"
-    if run.status == "queued" or (run.status == "running" and not run.batches_total):
-        message = f"run {run_id} cancelled before it wrote anything"
-    if in_flight:
-        message += f"; {_batches(in_flight)} being written now will finish and be counted"
-    click.echo(message)
-
-
-def _batches(count: int) -> str:
-    return f"{count} batch" if count == 1 else f"{count} batches"
+    click.echo(done.summary)
