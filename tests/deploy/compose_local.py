@@ -37,8 +37,8 @@ COMPOSE_FILE = REPO / "deploy" / "compose.yaml"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 # The services built from the Dockerfile; postgres and redis are images of their own.
-SEGSYNC_SERVICES = ("migrate", "worker", "beat", "flower", "metrics")
-LONG_RUNNING = ("worker", "beat", "flower", "metrics")
+SEGSYNC_SERVICES = ("migrate", "worker", "beat", "flower", "metrics", "api")
+LONG_RUNNING = ("worker", "beat", "flower", "metrics", "api")
 
 
 def load_compose() -> dict[str, Any]:

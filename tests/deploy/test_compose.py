@@ -1,6 +1,7 @@
 """deploy/compose.yaml: its services, their order, secrets and volumes; and each segsync service
 started here as compose would start it (tests/deploy/compose_local.py), each becoming healthy by
-its own healthcheck, with a queued sync completing through them."""
+its own healthcheck, with a queued sync completing through them and the API answering with a key
+made in a container."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 import redis
+import requests
 from sqlalchemy import make_url, text
 
 from connectors.sandbox.cluster import Sandbox
@@ -87,7 +89,7 @@ def test_secrets_come_from_files_never_from_the_compose_file_or_the_image() -> N
     assert "segsync_secret_key" in secret_names(SERVICES["worker"])
     for name in ("flower", "metrics"):
         assert "segsync_flower_basic_auth" in secret_names(SERVICES[name]), name
-    for name in ("migrate", "beat", "flower", "metrics"):
+    for name in ("migrate", "beat", "flower", "metrics", "api"):
         assert "segsync_secret_key" not in secret_names(SERVICES[name]), name
     for name in SEGSYNC_SERVICES:
         assert "segsync_database_password" in secret_names(SERVICES[name]), name
@@ -191,6 +193,7 @@ def test_each_service_runs_from_the_image_becomes_healthy_and_a_queued_sync_comp
             "orchestrations", "create", "hubspot contacts", "--connection", "hs",
             "--object", "contacts", "--field", "segment_names",
         )  # fmt: skip
+        cli.ok("publish", "Tier 1", "--use", "api", "--yes")
         for name, check in before.items():
             assert check.wait(timeout=120) != 0, f"{name}'s healthcheck passed before it started"
 
@@ -257,6 +260,9 @@ def test_each_service_runs_from_the_image_becomes_healthy_and_a_queued_sync_comp
             assert http.get(url, timeout=30).status_code == 401, name
             answers[name] = http.get(url, auth=flower_credentials, timeout=30)
             assert answers[name].status_code == 200, name
+        # The API answers on its published port with a key made in its container
+        # (`docker compose exec api segsync apikeys create ...`), and only with it.
+        check_api(services["api"], http)
         # The metrics service reads the run the workers just ended.
         scraped = answers["metrics"].text
         labels = '{orchestration="hubspot contacts",outcome="succeeded"}'
@@ -292,8 +298,46 @@ def probe(service: LocalService) -> subprocess.Popen[bytes]:
     )
 
 
+def check_api(api: LocalService, http: requests.Session) -> None:
+    """/readyz answers, and a read key made by `segsync apikeys create` reads an account's api
+    segments (the accounts and segments of tests.worker.test_celery_e2e; Tier 1 is published to
+    api, Software; ICP is not)."""
+    created = subprocess.run(
+        ["segsync", "apikeys", "create", "deploy test", "--scope", "read"],
+        env=api.environment,
+        cwd=api.workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+    (key,) = re.findall(r"\b(segsync_\S+)", created.stdout)
+    (port,) = api.ports.values()
+    base = f"http://127.0.0.1:{port}"
+    ready = http.get(f"{base}/readyz", timeout=30)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["database"]["ok"] and ready.json()["checks"]["broker"]["ok"]
+    url = f"{base}/v1/accounts/acme.com/segments"
+    assert http.get(url, timeout=30).status_code == 401
+    answers = {
+        account: http.get(
+            f"{base}/v1/accounts/{account}/segments",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        for account in ("acme.com", "A-2")
+    }
+    assert {account: answer.status_code for account, answer in answers.items()} == {
+        "acme.com": 200,
+        "A-2": 200,
+    }, {account: answer.text for account, answer in answers.items()}
+    assert answers["acme.com"].json()["account"]["external_id"] == "A-1"
+    assert answers["acme.com"].json()["segments"] == ["Tier 1"]
+    assert answers["A-2"].json()["segments"] == []
+
+
 def test_published_ports_are_those_the_commands_and_healthchecks_use() -> None:
-    for name in ("flower", "metrics"):
+    for name in ("flower", "metrics", "api"):
         service = SERVICES[name]
         (port,) = container_ports(service)
         assert port in service["command"], name
