@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from web.errors import ErrorResponse, install_error_handlers
 from web.v1 import accounts, publications, published, runs, segments
@@ -15,11 +16,48 @@ from worker.database import Database
 READY_TIMEOUT_SECONDS = 3.0
 # Every /v1 route may answer these; each route adds its own.
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "No API key, or an unknown or revoked one."},
+    401: {
+        "model": ErrorResponse,
+        "description": "No API key, or an unknown or revoked one.",
+        "headers": {
+            "WWW-Authenticate": {
+                "description": "The scheme to use: Bearer.",
+                "schema": {"type": "string"},
+            }
+        },
+    },
     403: {"model": ErrorResponse, "description": "The key's scope does not allow this."},
     422: {"model": ErrorResponse, "description": "The request does not fit the schema."},
-    429: {"model": ErrorResponse, "description": "Too many requests for this key."},
+    429: {
+        "model": ErrorResponse,
+        "description": "Too many requests for this key (SEGSYNC_API_RATE_LIMIT).",
+        "headers": {
+            "Retry-After": {
+                "description": "Whole seconds until the key may ask again.",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    },
+    503: {
+        "model": ErrorResponse,
+        "description": "The database or the rate limits' Redis does not answer.",
+    },
 }
+
+
+class CheckResult(BaseModel):
+    """One dependency's answer."""
+
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    """Whether the database and the broker answer, and what each check found."""
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, CheckResult]
 
 
 def create_app(database: Database) -> FastAPI:
@@ -49,7 +87,10 @@ def create_app(database: Database) -> FastAPI:
         "/readyz",
         tags=["health"],
         summary="The database and the broker answer.",
-        responses={503: {"description": "A dependency does not answer; each check says why."}},
+        response_model=Readiness,
+        responses={
+            503: {"model": Readiness, "description": "A dependency does not answer; each says why."}
+        },
     )
     def readyz() -> JSONResponse:
         from worker.health import run_checks

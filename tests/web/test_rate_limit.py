@@ -14,8 +14,11 @@ from pathlib import Path
 
 import redis
 import requests
+from schemathesis.checks import not_a_server_error
 
 from models.api_keys import create_api_key
+from tests.services import free_port
+from tests.web.documented import documented
 from tests.web.server import SEGSYNC, running_api
 
 # Few requests in a window far longer than sending them takes, even on a loaded machine.
@@ -59,7 +62,14 @@ def test_two_server_processes_on_one_redis_share_a_keys_budget(
         assert [answer.status_code for answer in answers] == [404] * CALLS  # no such account
         assert all(_limited(answer) for answer in refused), [a.text for a in refused]
         assert [answer.status_code for answer in elsewhere] == [404, 404]
+        # Each refusal is as the OpenAPI document says (status, body, a Retry-After of >= 1 s).
+        operation = documented(first, key)["/v1/accounts/{key}/segments"]["GET"]
+        retry_after_doc = operation.definition.raw["responses"]["429"]["headers"]["Retry-After"]
+        assert retry_after_doc["required"] is True
+        assert retry_after_doc["schema"] == {"type": "integer", "minimum": 1}
+        case = operation.Case(path_parameters={"key": "nobody.example.org"})
         for answer in refused:
+            case.validate_response(answer)
             retry_after = answer.headers["Retry-After"]
             assert retry_after.isdigit() and 1 <= int(retry_after) <= WINDOW_SECONDS
             error = answer.json()["error"]
@@ -95,6 +105,32 @@ def test_without_redis_each_process_counts_a_keys_requests_itself(
         assert answers == [404, 404, 429]
         assert missing.status_code == 401  # no key, no budget: authentication comes first
         assert key not in server.logged()
+
+
+def test_a_redis_that_does_not_answer_is_503_in_the_one_shape(
+    api_database_url: str, stored: Callable[..., object], tmp_path: Path
+) -> None:
+    key = _new_key(stored)
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    env = {"SEGSYNC_DATABASE_URL": api_database_url, "SEGSYNC_REDIS_URL": nowhere}
+    with running_api(env, tmp_path) as server:
+        answer = server.get(PATH, key)
+        logged = server.logged()
+        operation = documented(server, key)["/v1/accounts/{key}/segments"]["GET"]
+
+    # A documented answer (503 is in every /v1 route's document), though a server error.
+    operation.Case(path_parameters={"key": "x"}).validate_response(
+        answer, excluded_checks=[not_a_server_error]
+    )
+
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "error": {
+            "code": "unavailable",
+            "message": "rate limit store unavailable (ConnectionError)",
+        }
+    }
+    assert key not in logged and nowhere not in answer.text
 
 
 def test_a_bad_rate_limit_setting_is_refused_in_one_line_naming_the_variable(
