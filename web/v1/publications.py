@@ -27,17 +27,22 @@ from models.publishing import (
 from models.publishing_tables import USES
 from web.auth import requires
 from web.errors import ErrorResponse
+from web.v1.names import NO_NUL
 
 router = APIRouter(tags=["publishing"])
 
 SegmentName = Annotated[
-    str, Path(min_length=1, max_length=255, description="The segment's name (any case).")
+    str,
+    Path(
+        min_length=1, max_length=255, pattern=NO_NUL, description="The segment's name (any case)."
+    ),
 ]
 Use = Annotated[
     str,
     Path(
         min_length=1,
         max_length=64,
+        pattern=NO_NUL,
         description=f"One of {', '.join(USES)} (sales_intelligence: unpublish only; legacy).",
     ),
 ]

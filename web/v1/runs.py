@@ -16,13 +16,14 @@ from models.api_keys import ApiKey
 from models.runs import ACTIVE_RUN_STATUSES
 from web.auth import requires
 from web.errors import ApiError, ErrorResponse
+from web.v1.names import NO_NUL
 from worker.run_control import BrokerUnreachableError, cancel_on_request, queue_run
 from worker.run_details import run_details
 
 router = APIRouter(tags=["runs"])
 
 OrchestrationName = Annotated[
-    str, Path(min_length=1, max_length=255, description="The orchestration's name.")
+    str, Path(min_length=1, max_length=255, pattern=NO_NUL, description="The orchestration's name.")
 ]
 # Run ids are the database's 32-bit integers: a larger one cannot exist (and must not reach SQL).
 RunId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The run's id.")]

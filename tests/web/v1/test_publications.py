@@ -223,6 +223,10 @@ def test_an_unknown_segment_is_404_and_a_read_or_trigger_key_is_403(
     name = _segment(stored, tag, filter_expression=f'domain = "{tag}.example.com"')
 
     missing = api.call("PUT", _path(f"{tag} nothing", "api"), _key(stored))
+    # A NUL cannot be in any stored name (PostgreSQL refuses it): 422, on either database.
+    nul = api.call("PUT", "/v1/segments/a%00b/publications/api", _key(stored))
+    assert nul.status_code == 422, nul.text
+    assert nul.json()["error"]["message"].startswith("path.name: String should match pattern")
     assert missing.status_code == 404
     assert missing.json()["error"]["message"].startswith(f"no segment named '{tag} nothing'")
     for scope in ("read", "trigger"):

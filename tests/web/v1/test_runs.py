@@ -168,6 +168,7 @@ def test_unknown_and_disabled_orchestrations_and_unknown_runs(
     no_run = served.get("/v1/runs/999999", trigger)
     no_cancel = served.call("POST", "/v1/runs/999999/cancel", trigger)
     too_big = served.get(f"/v1/runs/{2**40}", trigger)
+    nul = served.call("POST", "/v1/orchestrations/a%00b/runs", trigger)
 
     assert unknown.status_code == 404
     assert unknown.json()["error"]["message"] == "no orchestration named 'nothing'"
@@ -178,7 +179,7 @@ def test_unknown_and_disabled_orchestrations_and_unknown_runs(
     )
     assert no_run.status_code == no_cancel.status_code == 404
     assert no_run.json()["error"]["message"] == "no run 999999"
-    assert too_big.status_code == 422
+    assert too_big.status_code == nul.status_code == 422
 
 
 def test_triggering_without_a_broker_is_503_in_one_line(
