@@ -16,6 +16,7 @@ from worker.database import Database
 READY_TIMEOUT_SECONDS = 3.0
 # Every /v1 route may answer these; each route adds its own.
 COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse, "description": "A value of the request is refused; says which."},
     401: {
         "model": ErrorResponse,
         "description": "No API key, or an unknown or revoked one.",

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from models.errors import InputError, NotFoundError, RuleError, SchemaNotCurrentError, SegsyncError
@@ -122,6 +122,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def database_down(_request: Request, error: OperationalError) -> JSONResponse:
         first = str(error.orig).strip().splitlines()[0] if error.orig else "unreachable"
         return error_response(503, "unavailable", f"database error: {first}")
+
+    @app.exception_handler(DataError)
+    async def value_refused(_request: Request, error: DataError) -> JSONResponse:
+        # The database refuses a value the request brought (PostgreSQL: a NUL character in a
+        # name, a number out of range), where SQLite takes it: the client's input, not a fault.
+        first = str(error.orig).strip().splitlines()[0] if error.orig else "invalid value"
+        return error_response(400, "invalid", f"a value of the request is refused: {first}")
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
