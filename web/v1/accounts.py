@@ -14,6 +14,7 @@ from models.publishing import account_segment_names
 from web.auth import requires
 from web.errors import ErrorResponse
 from web.v1.account_fields import AccountFields
+from web.v1.names import NO_NUL
 
 router = APIRouter(tags=["accounts"])
 
@@ -23,6 +24,7 @@ AccountKey = Annotated[
     Path(
         min_length=1,
         max_length=255,
+        pattern=NO_NUL,
         description="The account's external id, or its domain (a URL or email address works).",
     ),
 ]

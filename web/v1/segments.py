@@ -15,6 +15,7 @@ from web.auth import requires
 from web.errors import ErrorResponse
 from web.v1.account_fields import AccountFields, fields_of
 from web.v1.cursors import decode_cursor, encode_cursor
+from web.v1.names import NO_NUL
 
 router = APIRouter(tags=["segments"])
 
@@ -27,6 +28,7 @@ SegmentName = Annotated[
     Path(
         min_length=1,
         max_length=MAX_NAME_LENGTH,
+        pattern=NO_NUL,
         description="The segment's name, any case; percent-encode it (a slash may stay as is).",
     ),
 ]

@@ -79,3 +79,18 @@ def test_an_unknown_account_is_404_in_the_one_error_shape(
             "message": "no account with external id or domain 'nobody.example.org'",
         }
     }
+
+
+def test_a_key_with_a_nul_character_is_422_on_every_backend(
+    api: ApiServer, stored: Callable[..., object]
+) -> None:
+    key = stored(lambda session: create_api_key(session, f"r-{uuid.uuid4().hex}", "read")[1])
+
+    for path in (
+        "/v1/accounts/a%00b/segments",
+        "/v1/accounts/a%00b",
+        "/v1/segments/a%00b/accounts",
+    ):
+        answer = api.get(path, str(key))
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["error"]["code"] == "invalid"
