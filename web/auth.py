@@ -53,3 +53,9 @@ def requires(scope: str) -> Callable[..., Awaitable[ApiKey]]:
         return key
 
     return allowed
+
+
+# The request's key, checked for each scope: a route names the one it needs.
+ReadKey = Annotated[ApiKey, Depends(requires("read"))]
+PublishKey = Annotated[ApiKey, Depends(requires("publish"))]
+TriggerKey = Annotated[ApiKey, Depends(requires("trigger"))]

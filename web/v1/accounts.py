@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from models.account_details import account_details
 from models.accounts import find_account
-from models.api_keys import ApiKey
 from models.publishing import account_segment_names
-from web.auth import requires
+from web.auth import ReadKey
 from web.errors import ErrorResponse
 from web.v1.account_fields import AccountFields
 from web.v1.names import NO_NUL
 
 router = APIRouter(tags=["accounts"])
+_Route = TypeVar("_Route", bound=Callable[..., Any])
+# How looking an account up by its key can fail.
+_LOOKUP_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No account has that external id or domain."},
+    400: {"model": ErrorResponse, "description": "The domain names more than one account."},
+}
+
+
+def _lookup(path: str, summary: str) -> Callable[[_Route], _Route]:
+    """A GET route that looks an account up by the key in `path`."""
+    return router.get(path, summary=summary, responses=_LOOKUP_ERRORS)
+
 
 # An external id or a domain (a URL or an email address gives its domain), as import takes them.
 AccountKey = Annotated[
@@ -45,17 +57,8 @@ class AccountSegments(BaseModel):
     segments: list[str]
 
 
-@router.get(
-    "/accounts/{key:path}/segments",
-    summary="The segments published to api that contain the account.",
-    responses={
-        404: {"model": ErrorResponse, "description": "No account has that external id or domain."},
-        400: {"model": ErrorResponse, "description": "The domain names more than one account."},
-    },
-)
-def account_segments(
-    request: Request, key: AccountKey, _key: Annotated[ApiKey, Depends(requires("read"))]
-) -> AccountSegments:
+@_lookup("/accounts/{key:path}/segments", "The segments published to api that hold the account.")
+def account_segments(request: Request, key: AccountKey, _key: ReadKey) -> AccountSegments:
     """Looked up by external id first, then by registrable domain (as `accounts show` does)."""
     with request.app.state.sessions() as session:
         account = find_account(session, key)
@@ -78,17 +81,11 @@ class AccountDetails(BaseModel):
 
 
 # After /accounts/{key}/segments, which would otherwise be read as an account key ending so.
-@router.get(
+@_lookup(
     "/accounts/{key:path}",
-    summary="An account's fields and the segments published to account_details that hold it.",
-    responses={
-        404: {"model": ErrorResponse, "description": "No account has that external id or domain."},
-        400: {"model": ErrorResponse, "description": "The domain names more than one account."},
-    },
+    "An account's fields and the segments published to account_details that hold it.",
 )
-def account(
-    request: Request, key: AccountKey, _key: Annotated[ApiKey, Depends(requires("read"))]
-) -> AccountDetails:
+def account(request: Request, key: AccountKey, _key: ReadKey) -> AccountDetails:
     """What `segsync accounts show KEY` shows, from the same function."""
     with request.app.state.sessions() as session:
         details = account_details(session, key)

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from models.api_keys import ApiKey
 from models.db import transaction
 from models.publishing import (
     MAX_PUBLISHED_SEGMENTS,
@@ -25,7 +24,7 @@ from models.publishing import (
     unpublish,
 )
 from models.publishing_tables import USES
-from web.auth import requires
+from web.auth import PublishKey
 from web.errors import ErrorResponse
 from web.v1.names import NO_NUL
 
@@ -102,31 +101,36 @@ def _change(
     )
 
 
-@router.put(
-    "/segments/{name:path}/publications/{use}",
-    summary="Publish the segment for one use (idempotent).",
-    responses=_REFUSALS,
-)
-def publish_segment(
-    request: Request,
-    name: SegmentName,
-    use: Use,
-    _key: Annotated[ApiKey, Depends(requires("publish"))],
-) -> PublicationState:
-    """As `segsync publish NAME --use USE --yes`; a second PUT answers `changed: false`."""
-    return _change(request, name, use, publish, ("published", "to", "already published to"))
+def _publication_route(
+    method: str, summary: str, apply: _Apply, words: tuple[str, str, str], doc: str
+) -> None:
+    """Route `method` on a segment's publication for one use to `apply` (publish or unpublish)."""
+
+    def change(request: Request, name: SegmentName, use: Use, _key: PublishKey) -> PublicationState:
+        return _change(request, name, use, apply, words)
+
+    change.__doc__ = doc
+    router.add_api_route(
+        "/segments/{name:path}/publications/{use}",
+        change,
+        methods=[method],
+        name=f"{apply.__name__}_segment",
+        summary=summary,
+        responses=_REFUSALS,
+    )
 
 
-@router.delete(
-    "/segments/{name:path}/publications/{use}",
-    summary="Unpublish the segment from one use (idempotent).",
-    responses=_REFUSALS,
+_publication_route(
+    "PUT",
+    "Publish the segment for one use (idempotent).",
+    publish,
+    ("published", "to", "already published to"),
+    "As `segsync publish NAME --use USE --yes`; a second PUT answers `changed: false`.",
 )
-def unpublish_segment(
-    request: Request,
-    name: SegmentName,
-    use: Use,
-    _key: Annotated[ApiKey, Depends(requires("publish"))],
-) -> PublicationState:
-    """As `segsync unpublish NAME --use USE --yes`; a second DELETE answers `changed: false`."""
-    return _change(request, name, use, unpublish, ("unpublished", "from", "not published to"))
+_publication_route(
+    "DELETE",
+    "Unpublish the segment from one use (idempotent).",
+    unpublish,
+    ("unpublished", "from", "not published to"),
+    "As `segsync unpublish NAME --use USE --yes`; a second DELETE answers `changed: false`.",
+)

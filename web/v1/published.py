@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from models.api_keys import ApiKey
 from models.api_reads import in_use_order
 from models.publishing import MAX_PUBLISHED_SEGMENTS, published_segment_count, published_table
-from web.auth import requires
+from web.auth import ReadKey
 
 router = APIRouter(tags=["publishing"])
 
@@ -35,7 +34,7 @@ class PublishedTable(BaseModel):
 @router.get("/published", summary="The published-segments settings table.")
 def published(
     request: Request,
-    _key: Annotated[ApiKey, Depends(requires("read"))],
+    _key: ReadKey,
     search: Annotated[
         str | None,
         Query(max_length=255, description="Only segments whose name or folder contains this."),

@@ -9,12 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, Field
 
-from models.api_keys import ApiKey
 from models.runs import ACTIVE_RUN_STATUSES
-from web.auth import requires
+from web.auth import ReadKey, TriggerKey
 from web.errors import ApiError, ErrorResponse
 from web.v1.names import NO_NUL
 from worker.run_control import BrokerUnreachableError, cancel_on_request, queue_run
@@ -112,7 +111,7 @@ def trigger_run(
     request: Request,
     response: Response,
     name: OrchestrationName,
-    _key: Annotated[ApiKey, Depends(requires("trigger"))],
+    _key: TriggerKey,
 ) -> QueuedRun:
     """As `segsync sync NAME --queue`: 202 with the run and a Location to follow it."""
     if not request.app.state.database.settings.broker_url:
@@ -137,9 +136,7 @@ def trigger_run(
     summary="One run: status, reason, counts, times and the records it could not write.",
     responses={404: _error("No run has that id.")},
 )
-def show_run(
-    request: Request, run_id: RunId, _key: Annotated[ApiKey, Depends(requires("read"))]
-) -> RunView:
+def show_run(request: Request, run_id: RunId, _key: ReadKey) -> RunView:
     """As `segsync runs show ID --json`, with times in ISO 8601 (UTC)."""
     with request.app.state.sessions() as session:
         details = run_details(session, run_id)
@@ -174,9 +171,7 @@ def show_run(
         409: _error("The run has already ended."),
     },
 )
-def cancel(
-    request: Request, run_id: RunId, key: Annotated[ApiKey, Depends(requires("trigger"))]
-) -> CancelledRun:
+def cancel(request: Request, run_id: RunId, key: TriggerKey) -> CancelledRun:
     """As `segsync runs cancel ID`: pending batches are never written; one in flight finishes."""
     reason = f"cancelled through the API (key {key.name!r})"
     done = cancel_on_request(request.app.state.sessions, run_id, reason)

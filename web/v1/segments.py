@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from models.api_keys import ApiKey
 from models.api_reads import segment_members_page, segment_published_for, segments_published_for
 from models.segment_catalog import MAX_NAME_LENGTH
-from web.auth import requires
+from web.auth import ReadKey
 from web.errors import ErrorResponse
 from web.v1.account_fields import AccountFields, fields_of
 from web.v1.cursors import decode_cursor, encode_cursor
@@ -60,9 +59,7 @@ class MemberPage(BaseModel):
 
 
 @router.get("/segments", summary="The segments published to api, in name order.")
-def list_segments(
-    request: Request, _key: Annotated[ApiKey, Depends(requires("read"))]
-) -> SegmentList:
+def list_segments(request: Request, _key: ReadKey) -> SegmentList:
     """Name, folder, source, member count and uses of every segment published to api."""
     with request.app.state.sessions() as session:
         rows = segments_published_for(session, API_USE)
@@ -95,7 +92,7 @@ def segment_accounts(
     request: Request,
     response: Response,
     name: SegmentName,
-    _key: Annotated[ApiKey, Depends(requires("read"))],
+    _key: ReadKey,
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Accounts per page.")
     ] = DEFAULT_PAGE_SIZE,
