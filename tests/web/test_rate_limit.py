@@ -23,7 +23,7 @@ from tests.web.server import SEGSYNC, running_api
 
 # Few requests in a window far longer than sending them takes, even on a loaded machine.
 CALLS = 4
-WINDOW_SECONDS = 20
+WINDOW_SECONDS = 10
 PATH = "/v1/accounts/nobody.example.org/segments"
 
 

@@ -34,9 +34,9 @@ from tests.web.documented import documented
 from tests.web.server import ApiServer, running_api
 
 # Generated requests per operation, asker and mode (valid, malformed): enough to find the shapes
-# of input that break a route (each mode is run for four askers, so every operation meets 60
+# of input that break a route (each mode is run for four askers, so every operation meets 40
 # requests of each kind), few enough that the suite stays within its 15 minutes on 2 cores.
-MAX_EXAMPLES = 15
+MAX_EXAMPLES = 10
 # Who asks: no key (schemathesis makes up missing and wrong ones), or a live key of a scope.
 ASKERS = ["no key", "read", "publish", "trigger"]
 # Put in every path and query parameter in turn, whatever its type.
