@@ -9,6 +9,7 @@ from models import (
     publishing_tables,
     runs,
     segments,
+    users,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "publishing_tables",
     "runs",
     "segments",
+    "users",
 ]

@@ -33,3 +33,6 @@ LINK_COLUMNS = {
 
 # What an API key may do (models.api_keys). A key holds one scope; every scope may read.
 API_KEY_SCOPES = ("read", "publish", "trigger")
+
+# What a user of the web app may do (models.users): an admin changes things, a viewer reads.
+USER_ROLES = ("admin", "viewer")

@@ -93,6 +93,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "worker.cli.publishing:unpublish_command",
         "Unpublish segment NAME from one or more uses.",
     ),
+    "users": LazyCommand(
+        "worker.cli.users:users",
+        "Add and manage the people who sign in to the web app (admin or viewer).",
+    ),
     "values": LazyCommand(
         "worker.cli.publishing:values",
         "Preview each account's enrichment value: its enrichment-published segment names.",
