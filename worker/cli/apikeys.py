@@ -5,11 +5,17 @@ The rules live in models.api_keys; a key is printed once, by `create`, and never
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from models.vocabulary import API_KEY_SCOPES
+from worker.cli.by_name import add_list_command
 from worker.cli.database import Database
-from worker.cli.output import echo_json, render_table
+from worker.cli.output import echo_json
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @click.group()
@@ -45,31 +51,29 @@ def create_command(database: Database, name: str, scope: str, as_json: bool) -> 
     )
 
 
-@apikeys.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON.")
-@click.pass_obj
-def list_command(database: Database, as_json: bool) -> None:
-    """Every key: name, scope, its first characters, when made and when revoked."""
+def _key_rows(session: Session) -> list[dict[str, Any]]:
     from models.api_keys import list_api_keys
 
-    with database.transaction() as session:
-        rows = [
-            {
-                "name": key.name,
-                "scope": key.scope,
-                "starts": key.shown,
-                "created_at": key.created_at.isoformat(timespec="seconds"),
-                "revoked_at": key.revoked_at.isoformat(timespec="seconds")
-                if key.revoked_at
-                else None,
-            }
-            for key in list_api_keys(session)
-        ]
-    if as_json:
-        echo_json(rows)
-        return
-    headers = ("NAME", "SCOPE", "STARTS", "CREATED", "REVOKED")
-    click.echo(render_table(headers, [list(row.values()) for row in rows]))
+    return [
+        {
+            "name": key.name,
+            "scope": key.scope,
+            "starts": key.shown,
+            "created_at": key.created_at.isoformat(timespec="seconds"),
+            "revoked_at": key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else None,
+        }
+        for key in list_api_keys(session)
+    ]
+
+
+add_list_command(
+    apikeys,
+    "Every key: name, scope, its first characters, when made and when revoked.",
+    _key_rows,
+    dict,
+    ("NAME", "SCOPE", "STARTS", "CREATED", "REVOKED"),
+    lambda row: list(row.values()),
+)
 
 
 @apikeys.command("revoke")

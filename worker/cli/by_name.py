@@ -1,19 +1,20 @@
-"""Commands on one stored thing a person names (an account, a connection...): show it, delete it."""
+"""Commands on stored things a person names (an account, a connection...): list, show, delete."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
 from worker.cli.database import Database
-from worker.cli.output import confirm_or_refuse, yes_option
+from worker.cli.output import confirm_or_refuse, echo_json, render_table, yes_option
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 CommandDecorator = Callable[[Callable[..., None]], click.Command]
+_Item = TypeVar("_Item")
 
 
 class _Named(Protocol):
@@ -21,6 +22,33 @@ class _Named(Protocol):
 
     @property
     def name(self) -> str: ...
+
+
+def add_list_command(
+    group: click.Group,
+    summary: str,
+    load: Callable[[Session], Sequence[_Item]],
+    as_dict: Callable[[_Item], dict[str, Any]],
+    headers: Sequence[str],
+    as_cells: Callable[[_Item], Sequence[object]],
+) -> None:
+    """`group list [--json]`: what `load` finds, a table row (`as_cells`) or JSON object
+    (`as_dict`) each, made while its session is open."""
+
+    @group.command("list", help=summary)
+    @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+    @click.pass_obj
+    def listed(database: Database, as_json: bool) -> None:
+        with database.transaction() as session:
+            items = load(session)
+            if as_json:
+                objects = [as_dict(item) for item in items]
+            else:
+                cells = [as_cells(item) for item in items]
+        if as_json:
+            echo_json(objects)
+        else:
+            click.echo(render_table(headers, cells))
 
 
 def show_one(group: click.Group, argument: str, what: str) -> CommandDecorator:

@@ -7,17 +7,19 @@ connectors are imported inside each command, so that --help loads only click.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from worker.cli.by_name import delete_after_confirming, delete_one, show_one
+from worker.cli.by_name import add_list_command, delete_after_confirming, delete_one, show_one
 from worker.cli.database import Database
 from worker.cli.output import echo_json, fail, render_table
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from connectors.base import FieldInfo
     from models.orchestration_status import LastRun, OrchestrationStatus
     from models.orchestrations import Keep
@@ -279,36 +281,33 @@ def _cleared(value: T | None, clear: bool) -> T | Keep | None:
     return KEEP if value is None else value
 
 
-@orchestrations.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
-@click.pass_obj
-def list_command(database: Database, as_json: bool) -> None:
-    """List orchestrations with their schedule, next run and last run's outcome."""
+def _statuses(session: Session) -> Sequence[OrchestrationStatus]:
     from models.orchestration_status import orchestration_statuses
 
-    with database.transaction() as session:
-        statuses = orchestration_statuses(session)
-    if as_json:
-        echo_json([status_as_dict(s) for s in statuses])
-        return
-    click.echo(
-        render_table(
-            _LIST_COLUMNS,
-            [
-                (
-                    s.name,
-                    s.connection,
-                    f"{s.object_type}.{s.field}",
-                    s.scope,
-                    s.schedule or "on demand",
-                    _minute(s.next_run_at),
-                    _last_run_text(s.last_run),
-                    "yes" if s.enabled else "no",
-                )
-                for s in statuses
-            ],
-        )
+    return orchestration_statuses(session)
+
+
+def _status_cells(s: OrchestrationStatus) -> tuple[object, ...]:
+    return (
+        s.name,
+        s.connection,
+        f"{s.object_type}.{s.field}",
+        s.scope,
+        s.schedule or "on demand",
+        _minute(s.next_run_at),
+        _last_run_text(s.last_run),
+        "yes" if s.enabled else "no",
     )
+
+
+add_list_command(
+    orchestrations,
+    "List orchestrations with their schedule, next run and last run's outcome.",
+    _statuses,
+    status_as_dict,
+    _LIST_COLUMNS,
+    _status_cells,
+)
 
 
 @show_one(orchestrations, "name", "orchestration")

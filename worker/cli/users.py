@@ -8,14 +8,27 @@ of shell history and process lists.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from models.vocabulary import USER_ROLES
-from worker.cli.by_name import delete_after_confirming
+from worker.cli.by_name import CommandDecorator, add_list_command, delete_after_confirming
 from worker.cli.database import Database
-from worker.cli.output import echo_json, fail, render_table, yes_option
+from worker.cli.output import fail, yes_option
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+_Option = Callable[[Callable[..., Any]], Callable[..., Any]]
+_ROLE = click.option(
+    "--role",
+    type=click.Choice(USER_ROLES),
+    required=True,
+    help="admin: may publish, run and change things; viewer: sees everything, changes nothing.",
+)
 _PASSWORD_STDIN = click.option(
     "--password-stdin",
     is_flag=True,
@@ -43,12 +56,7 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("name")
-@click.option(
-    "--role",
-    type=click.Choice(USER_ROLES),
-    required=True,
-    help="admin: may publish, run and change things; viewer: sees everything, changes nothing.",
-)
+@_ROLE
 @_PASSWORD_STDIN
 @click.pass_obj
 def create_command(database: Database, name: str, role: str, password_stdin: bool) -> None:
@@ -62,32 +70,35 @@ def create_command(database: Database, name: str, role: str, password_stdin: boo
         click.echo(f"created user {user.name!r} ({user.role})")
 
 
-@users.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the users as JSON.")
-@click.pass_obj
-def list_command(database: Database, as_json: bool) -> None:
-    """Every user: name, role and when added."""
+def _user_rows(session: Session) -> list[dict[str, Any]]:
     from models.users import list_users
 
-    with database.transaction() as session:
-        rows = [
-            {
-                "name": user.name,
-                "role": user.role,
-                "created_at": user.created_at.isoformat(timespec="seconds"),
-            }
-            for user in list_users(session)
-        ]
-    if as_json:
-        echo_json(rows)
-        return
-    click.echo(render_table(("NAME", "ROLE", "CREATED"), [list(row.values()) for row in rows]))
+    return [
+        {"name": u.name, "role": u.role, "created_at": u.created_at.isoformat(timespec="seconds")}
+        for u in list_users(session)
+    ]
 
 
-@users.command("password")
-@click.argument("name")
-@_PASSWORD_STDIN
-@click.pass_obj
+add_list_command(
+    users,
+    "Every user: name, role and when added.",
+    _user_rows,
+    dict,
+    ("NAME", "ROLE", "CREATED"),
+    lambda row: list(row.values()),
+)
+
+
+def _on_user(command: str, option: _Option) -> CommandDecorator:
+    """`users COMMAND NAME` with `option`, the database passed first."""
+
+    def decorate(function: Callable[..., None]) -> click.Command:
+        return users.command(command)(click.argument("name")(option(click.pass_obj(function))))
+
+    return decorate
+
+
+@_on_user("password", _PASSWORD_STDIN)
 def password_command(database: Database, name: str, password_stdin: bool) -> None:
     """Give user NAME a new password."""
     from models.users import check_password, set_password
@@ -98,10 +109,7 @@ def password_command(database: Database, name: str, password_stdin: bool) -> Non
     click.echo(f"new password set for {name!r}")
 
 
-@users.command("role")
-@click.argument("name")
-@click.option("--role", type=click.Choice(USER_ROLES), required=True, help="The new role.")
-@click.pass_obj
+@_on_user("role", _ROLE)
 def role_command(database: Database, name: str, role: str) -> None:
     """Make user NAME an admin or a viewer (the last admin stays an admin)."""
     from models.users import set_role
