@@ -59,7 +59,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -69,7 +68,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -77,12 +75,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from sqlalchemy import Engine, make_url, text  # noqa: E402
 
-from bench.enrichment import (  # noqa: E402
-    Dataset,
-    account_batches,
-    membership_batches,
-    segment_rows,
-)
+from bench.enrichment import Dataset, load_postgresql  # noqa: E402
 from models.api_keys import create_api_key  # noqa: E402
 from models.db import make_engine, make_session_factory, transaction, upgrade  # noqa: E402
 from models.vocabulary import USES  # noqa: E402
@@ -92,7 +85,6 @@ KEY_KINDS = ("external_id", "domain")
 # The use whose segments the endpoint answers with.
 API_USE = "api"
 assert API_USE in USES
-TIMESTAMP = "2025-01-01 00:00:00+00:00"
 # A loaded 2-core machine starts FastAPI processes in seconds; give them plenty.
 START_SECONDS = 120.0
 # The line uvicorn logs once per server process when it is ready to serve.
@@ -179,59 +171,12 @@ def domain(account_id: int) -> str:
 
 def load(engine: Engine, data: ApiData) -> None:
     """The accounts, segments, publications and memberships, by COPY; then VACUUM ANALYZE."""
-    dataset = data.dataset()
-    segments = segment_rows(dataset)
-    api_ids = data.api_segment_ids()
-    member_counts = [0] * (dataset.segments + 1)
-    raw = engine.raw_connection()
-    try:
-        pg: Any = raw.driver_connection  # psycopg.Connection
-        with pg.cursor() as cursor:
-            with cursor.copy(
-                "COPY segments (id, name, name_key, folder, source, created_at, member_count)"
-                " FROM STDIN"
-            ) as copy:
-                for s in segments:
-                    copy.write_row(
-                        (s.id, s.name, s.name.casefold(), s.folder, "filter", TIMESTAMP, 0)
-                    )
-            with cursor.copy(
-                "COPY publications (segment_id, use, published_at) FROM STDIN"
-            ) as copy:
-                for segment_id in sorted(api_ids):
-                    copy.write_row((segment_id, API_USE, TIMESTAMP))
-            with cursor.copy(
-                "COPY accounts (id, external_id, name, domain, crm_attributes, created_at,"
-                " updated_at) FROM STDIN"
-            ) as copy:
-                for batch in account_batches(dataset):
-                    copy.write(
-                        "".join(
-                            f"{i}\t{ext}\t{name}\t{domain(i)}\t{{}}\t{TIMESTAMP}\t{TIMESTAMP}\n"
-                            for i, ext, name, _subdomain in batch
-                        )
-                    )
-            with cursor.copy(
-                "COPY segment_memberships (segment_id, account_id) FROM STDIN"
-            ) as copy:
-                for memberships in membership_batches(dataset, member_counts):
-                    copy.write("".join(f"{s}\t{a}\n" for s, a in memberships))
-            cursor.executemany(
-                "UPDATE segments SET member_count = %s WHERE id = %s",
-                [(member_counts[s.id], s.id) for s in segments],
-            )
-            # The sequences follow the ids given, as after ordinary inserts.
-            for table in ("accounts", "segments"):
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                    f" (SELECT max(id) FROM {table}))"
-                )
-        pg.commit()
-        pg.autocommit = True
-        pg.execute("VACUUM ANALYZE")
-    finally:
-        raw.close()
-        engine.dispose()
+    load_postgresql(
+        engine,
+        data.dataset(),
+        publications=[(segment_id, API_USE) for segment_id in sorted(data.api_segment_ids())],
+        domain_of=lambda account_id, _subdomain: domain(account_id),
+    )
 
 
 @dataclass(frozen=True)
@@ -399,13 +344,7 @@ def running_api(url: str, redis_url: str, processes: int, log: Path) -> Iterator
             time.sleep(0.2)
         yield base_url
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait()
+        importlib.import_module("tests.services").stop_process_group(server)
 
 
 @dataclass(frozen=True)

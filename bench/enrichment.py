@@ -56,7 +56,7 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -312,9 +312,21 @@ def load_sqlite(engine: Engine, dataset: Dataset) -> None:
         engine.dispose()  # drop the connection whose pragmas were changed
 
 
-def load_postgresql(engine: Engine, dataset: Dataset) -> None:
-    """COPY through psycopg, then VACUUM ANALYZE."""
+def load_postgresql(
+    engine: Engine,
+    dataset: Dataset,
+    publications: Iterable[tuple[int, str]] | None = None,
+    domain_of: Callable[[int, str], str] | None = None,
+) -> None:
+    """COPY through psycopg, then VACUUM ANALYZE.
+
+    `publications` ((segment id, use) pairs) replaces each segment's own uses; `domain_of(account
+    id, dataset domain)` the domain stored (bench/api.py needs registrable ones).
+    """
     segments = segment_rows(dataset)
+    if publications is None:
+        publications = [(s.id, use) for s in segments for use in s.uses]
+    domain_of = domain_of or (lambda _account_id, given: given)
     member_counts = [0] * (dataset.segments + 1)
     raw = engine.raw_connection()
     try:
@@ -331,9 +343,8 @@ def load_postgresql(engine: Engine, dataset: Dataset) -> None:
             with cursor.copy(
                 "COPY publications (segment_id, use, published_at) FROM STDIN"
             ) as copy:
-                for s in segments:
-                    for use in s.uses:
-                        copy.write_row((s.id, use, TIMESTAMP))
+                for segment_id, use in publications:
+                    copy.write_row((segment_id, use, TIMESTAMP))
             with cursor.copy(
                 "COPY accounts (id, external_id, name, domain, crm_attributes, created_at,"
                 " updated_at) FROM STDIN"
@@ -341,7 +352,8 @@ def load_postgresql(engine: Engine, dataset: Dataset) -> None:
                 for batch in account_batches(dataset):
                     copy.write(
                         "".join(
-                            f"{i}\t{ext}\t{name}\t{domain}\t{{}}\t{TIMESTAMP}\t{TIMESTAMP}\n"
+                            f"{i}\t{ext}\t{name}\t{domain_of(i, domain)}\t{{}}\t{TIMESTAMP}"
+                            f"\t{TIMESTAMP}\n"
                             for i, ext, name, domain in batch
                         )
                     )
@@ -354,6 +366,12 @@ def load_postgresql(engine: Engine, dataset: Dataset) -> None:
                 "UPDATE segments SET member_count = %s WHERE id = %s",
                 [(member_counts[s.id], s.id) for s in segments],
             )
+            # The sequences follow the ids given, as after ordinary inserts.
+            for table in ("accounts", "segments"):
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                    f" (SELECT max(id) FROM {table}))"
+                )
         pg.commit()
         pg.autocommit = True
         pg.execute("VACUUM ANALYZE")
