@@ -6,6 +6,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -20,6 +21,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop_process_group(process: subprocess.Popen[bytes], grace: float = 30.0) -> None:
+    """SIGTERM the group `process` leads (started with start_new_session) and wait; SIGKILL it
+    after `grace` seconds. Nothing to do when it has ended already."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(grace)
+    except ProcessLookupError:
+        pass  # the group ended between the check and the signal
 
 
 def _postgres_bindir() -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.services import free_port
+from tests.services import free_port, stop_process_group
 from tests.worker.celery_stack import wait_until
 
 SEGSYNC = str(Path(sys.executable).parent / "segsync")
@@ -78,10 +77,4 @@ def running_api(env: Mapping[str, str], folder: Path, *, workers: int = 1) -> It
         assert process.poll() is None, f"segsync api ended:\n{server.logged()}"
         yield server
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(30)
+        stop_process_group(process)

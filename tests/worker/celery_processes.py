@@ -10,6 +10,8 @@ import time
 from contextlib import suppress
 from pathlib import Path
 
+from tests.services import stop_process_group
+
 SEGSYNC = str(Path(sys.executable).parent / "segsync")
 
 
@@ -60,13 +62,7 @@ class CeleryProcess:
 
     def stop(self) -> None:
         """Stop gracefully (warm shutdown), killing it if that takes too long."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                return
+        stop_process_group(self.process)
         self._handle.close()
 
 
