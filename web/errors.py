@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
-from models.errors import InputError, NotFoundError, RuleError, SchemaNotCurrentError, SegsyncError
+from models.errors import NotFoundError, RuleError, SchemaNotCurrentError, SegsyncError
 
 _LOG = logging.getLogger(__name__)
 # Status -> code, for errors raised as HTTPException (routing, methods, auth).
@@ -77,8 +77,7 @@ def _status_of(error: SegsyncError) -> tuple[int, str]:
         return 409, "conflict"
     if isinstance(error, SchemaNotCurrentError):
         return 503, "unavailable"
-    if isinstance(error, InputError):
-        return 400, "invalid"
+    # InputError, and any refusal the request itself caused.
     return 400, "invalid"
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from models.api_reads import in_use_order
 from models.db import transaction
 from models.publishing import (
     MAX_PUBLISHED_SEGMENTS,
@@ -79,7 +80,7 @@ def _change(
     with transaction(request.app.state.sessions) as session:
         change = apply(session, name, [use])
         segment = change.segment
-        uses = sorted(published_uses(session, segment), key=USES.index)
+        uses = list(in_use_order(published_uses(session, segment)))
         count = published_segment_count(session)
         stored_name = segment.name
     changed = bool(change.changed)
