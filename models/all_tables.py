@@ -9,6 +9,7 @@ from models import (
     publishing_tables,
     runs,
     segments,
+    sign_in_sessions,
     users,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "publishing_tables",
     "runs",
     "segments",
+    "sign_in_sessions",
     "users",
 ]

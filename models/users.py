@@ -115,8 +115,12 @@ def _verifies(password_hash: str, password: str) -> bool:
 
 def set_password(session: Session, name: str, password: str) -> User:
     """Give user `name` a new password; the caller commits."""
+    from models.sign_in_sessions import end_sessions_of  # it imports this module
+
     user = find_user(session, name)
     user.password_hash = _HASHER.hash(check_password(password))
+    # Whoever knew the old password is signed out with it.
+    end_sessions_of(session, user)
     return user
 
 
@@ -142,7 +146,10 @@ def set_role(session: Session, name: str, role: str) -> User:
 
 def delete_user(session: Session, name: str) -> None:
     """Remove user `name` (never the last admin); the caller commits."""
+    from models.sign_in_sessions import end_sessions_of  # it imports this module
+
     user = find_user(session, name)
     _refuse_leaving_no_admin(session, user, "delete")
+    end_sessions_of(session, user)
     session.delete(user)
     session.flush()

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from web.errors import ErrorResponse, install_error_handlers
+from web.ui.pages import install_web_app
 from web.v1 import accounts, publications, published, runs, segments
 from worker.database import Database
 
@@ -79,6 +80,7 @@ def create_app(database: Database) -> FastAPI:
     app.include_router(published.router, prefix="/v1", responses=COMMON_ERRORS)
     app.include_router(publications.router, prefix="/v1", responses=COMMON_ERRORS)
     app.include_router(runs.router, prefix="/v1", responses=COMMON_ERRORS)
+    install_web_app(app)
 
     @app.get("/healthz", tags=["health"], summary="The process is up (no dependency checked).")
     def healthz() -> dict[str, str]:

@@ -10,7 +10,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
@@ -70,6 +70,22 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+async def _answer(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The error as JSON, or as a page when the web app (web/ui) says the path is one of its."""
+    html_error = getattr(request.app.state, "html_error", None)
+    if html_error is not None:
+        page: Response | None = await html_error(request, status, message)
+        if page is not None:
+            return page
+    return error_response(status, code, message, headers)
+
+
 def _status_of(error: SegsyncError) -> tuple[int, str]:
     if isinstance(error, NotFoundError):
         return 404, "not_found"
@@ -95,42 +111,44 @@ def install_error_handlers(app: FastAPI) -> None:
     """Make every error of `app` answer in the one shape."""
 
     @app.exception_handler(ApiError)
-    async def api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return error_response(error.status, error.code, error.message, error.headers)
+    async def api_error(request: Request, error: ApiError) -> Response:
+        return await _answer(request, error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(SegsyncError)
-    async def rule_error(_request: Request, error: SegsyncError) -> JSONResponse:
+    async def rule_error(request: Request, error: SegsyncError) -> Response:
         status, code = _status_of(error)
-        return error_response(status, code, str(error))
+        return await _answer(request, status, code, str(error))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid", _validation_message(error))
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        return await _answer(request, 422, "invalid", _validation_message(error))
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: HTTPException) -> Response:
         message = error.detail if isinstance(error.detail, str) else "request refused"
         # Starlette's own routing answers say only "Not Found" / "Method Not Allowed".
         if error.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
             what = "no such path" if error.status_code == 404 else "method not allowed"
             message = f"{what}: {request.method} {request.url.path} (see /openapi.json)"
         code = _CODES.get(error.status_code, "error")
-        return error_response(error.status_code, code, message, dict(error.headers or {}))
+        return await _answer(request, error.status_code, code, message, dict(error.headers or {}))
 
     @app.exception_handler(OperationalError)
-    async def database_down(_request: Request, error: OperationalError) -> JSONResponse:
+    async def database_down(request: Request, error: OperationalError) -> Response:
         first = str(error.orig).strip().splitlines()[0] if error.orig else "unreachable"
-        return error_response(503, "unavailable", f"database error: {first}")
+        return await _answer(request, 503, "unavailable", f"database error: {first}")
 
     @app.exception_handler(DataError)
-    async def value_refused(_request: Request, error: DataError) -> JSONResponse:
+    async def value_refused(request: Request, error: DataError) -> Response:
         # The database refuses a value the request brought (PostgreSQL: a NUL character in a
         # name, a number out of range), where SQLite takes it: the client's input, not a fault.
         first = str(error.orig).strip().splitlines()[0] if error.orig else "invalid value"
-        return error_response(400, "invalid", f"a value of the request is refused: {first}")
+        return await _answer(request, 400, "invalid", f"a value of the request is refused: {first}")
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def unexpected(request: Request, error: Exception) -> Response:
         # The trace goes to the log, not to the client (it may name tables, paths, values).
         _LOG.error("%s %s failed", request.method, request.url.path, exc_info=error)
-        return error_response(500, "internal", "internal error; the server log has the details")
+        return await _answer(
+            request, 500, "internal", "internal error; the server log has the details"
+        )
