@@ -1,4 +1,4 @@
-"""The folders segments are kept in, with how many segments each holds (the Segments screen)."""
+"""What the Segments screen shows beside the list: the folders with their counts, one segment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.segment_catalog import name_key
+from models.publishing import published_uses
+from models.segment_catalog import SegmentRow, find_segment, name_key
 from models.segments import Segment, name_order
 
 
@@ -47,3 +48,16 @@ def segment_folders(session: Session) -> FolderOverview:
     )
     total = unfiled + sum(f.segments for f in folders)
     return FolderOverview(tuple(folders), unfiled, total)
+
+
+def segment_summary(session: Session, name: str) -> SegmentRow:
+    """The segment called `name` (any case) as the list shows it; NotFoundError if none."""
+    segment = find_segment(session, name)
+    return SegmentRow(
+        name=segment.name,
+        folder=segment.folder,
+        source=segment.source,
+        members=segment.member_count,
+        uses=tuple(sorted(published_uses(session, segment))),
+        filters=tuple((f.kind, f.description) for f in segment.filters),
+    )

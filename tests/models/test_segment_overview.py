@@ -1,11 +1,20 @@
-"""Segment folders with their counts, as list_segments(folder=...) groups them."""
+"""The Segments screen's reads: folders with their counts, and one segment as the list shows it."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session
 
+from models.errors import NotFoundError
+from models.publishing import publish
 from models.segment_catalog import create_segment, list_segments
-from models.segment_folders import FolderOverview, SegmentFolder, segment_folders
+from models.segment_overview import (
+    FolderOverview,
+    SegmentFolder,
+    segment_folders,
+    segment_summary,
+)
+from tests.factories import add_accounts
 
 
 def test_folders_are_counted_in_name_order_whatever_their_case(session: Session) -> None:
@@ -31,3 +40,20 @@ def test_folders_are_counted_in_name_order_whatever_their_case(session: Session)
     for folder in overview.folders:
         assert len(list_segments(session, folder=folder.name)) == folder.segments
     assert len(list_segments(session, folder="")) == overview.unfiled
+
+
+def test_one_segment_reads_as_its_row_in_the_list(session: Session) -> None:
+    add_accounts(session, [{"external_id": "A-1", "country": "US"}, {"external_id": "A-2"}])
+    create_segment(session, "Key/accounts ü", filter_expression='country = "US"', folder="ICP")
+    publish(session, "Key/accounts ü", ["api", "enrichment"])
+
+    summary = segment_summary(session, "KEY/ACCOUNTS Ü")
+
+    assert summary == list_segments(session)[0]
+    assert (summary.name, summary.members, summary.uses) == (
+        "Key/accounts ü",
+        1,
+        ("api", "enrichment"),
+    )
+    with pytest.raises(NotFoundError, match="no segment named 'Key accounts'"):
+        segment_summary(session, "Key accounts")
