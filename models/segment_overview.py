@@ -36,7 +36,7 @@ def segment_folders(session: Session) -> FolderOverview:
     query = select(Segment.folder, func.count()).group_by(Segment.folder)
     for folder, count in session.execute(query):
         key = name_key(folder or "")
-        if not key:
+        if folder is None or not key:
             unfiled += count
             continue
         # The folder is shown as the spelling that sorts first, whatever spelling holds most.
