@@ -65,7 +65,12 @@ def start_session(session: Session, user: User) -> str:
         )
     )
     # Old sessions of anyone are cleared here, where sessions are made, not on every request.
-    session.execute(delete(SignInSession).where(SignInSession.expires_at <= now))
+    # Compared in the database: SQLite gives back times without a zone, which Python's own
+    # evaluation of the criterion (the default way to update loaded objects) cannot compare.
+    session.execute(
+        delete(SignInSession).where(SignInSession.expires_at <= now),
+        execution_options={"synchronize_session": "fetch"},
+    )
     session.flush()
     return token
 

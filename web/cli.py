@@ -23,7 +23,7 @@ APP_FACTORY = "web.app:app_from_environment"
 )
 @click.pass_obj
 def api_command(database: Database, host: str, port: int, workers: int) -> None:
-    """Serve the HTTP API: segments published to api, account details, publishing and runs."""
+    """Serve the HTTP API (/v1) and the web app (/) for people who sign in."""
     import uvicorn
 
     from models.db import require_current_schema

@@ -47,7 +47,9 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def _sign_in_page(request: Request, next_path: str, error: str | None, status: int) -> Response:
+def _sign_in_page(
+    request: Request, next_path: str, error: str | None, status: int, name: str = ""
+) -> Response:
     token = request.cookies.get(SIGN_IN_COOKIE) or secrets.token_urlsafe(32)
     response = render(
         request,
@@ -57,6 +59,7 @@ def _sign_in_page(request: Request, next_path: str, error: str | None, status: i
         sign_in_token=token,
         next_path=safe_next(next_path),
         error=error,
+        name=name,
     )
     response.set_cookie(
         SIGN_IN_COOKIE,
@@ -96,7 +99,7 @@ def sign_in(
         user = authenticate(session, name, password)
         token = start_session(session, user) if user is not None else None
     if token is None:
-        return _sign_in_page(request, next, "wrong name or password", 401)
+        return _sign_in_page(request, next, "wrong name or password", 401, name)
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

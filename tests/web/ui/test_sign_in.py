@@ -1,0 +1,136 @@
+"""Signing in and out: sessions in HttpOnly SameSite cookies, CSRF on every form, no open
+redirects, and the web app's security headers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+from playwright.sync_api import Page, expect
+
+from tests.web.server import ApiServer
+from tests.web.ui.conftest import WebUser, sign_in
+
+
+def _form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+def _signed_in_session(api: ApiServer, user: WebUser, **headers: str) -> requests.Session:
+    browser = requests.Session()
+    browser.headers.update(headers)
+    form = browser.get(api.url("/sign-in"), timeout=30)
+    answer = browser.post(
+        api.url("/sign-in"),
+        data={"name": user.name, "password": user.password, "csrf_token": _form_token(form.text)},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert answer.status_code == 303, answer.text
+    return browser
+
+
+def test_a_page_asks_to_sign_in_then_opens_and_the_cookie_is_httponly_and_samesite(
+    page: Page, viewer: WebUser, screenshot: Callable[[Page, str], Path]
+) -> None:
+    page.goto("/accounts?key=example.com")
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=%2Faccounts%3Fkey%3Dexample\.com$"))
+    screenshot(page, "sign-in")
+
+    page.get_by_label("Name").fill(viewer.name)
+    page.get_by_label("Password").fill(viewer.password + "x")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("wrong name or password")
+
+    page.get_by_label("Password").fill(viewer.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/accounts\?key=example\.com$"))
+    expect(page.get_by_text(f"{viewer.name} (viewer)")).to_be_visible()
+    cookie = next(c for c in page.context.cookies() if c["name"] == "segsync_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(
+    page: Page, api: ApiServer, admin: WebUser
+) -> None:
+    sign_in(page, admin, "/accounts")
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == "segsync_session")
+
+    page.get_by_role("button", name="Sign out").click()
+
+    expect(page.get_by_role("heading", name="Sign in to segsync")).to_be_visible()
+    copied = requests.get(
+        api.url("/accounts"), cookies={"segsync_session": token}, allow_redirects=False, timeout=30
+    )
+    assert copied.status_code == 303 and copied.headers["location"].startswith("/sign-in")
+
+
+def test_forms_without_their_csrf_token_are_refused(api: ApiServer, admin: WebUser) -> None:
+    # The sign-in form: without the token its cookie holds, nobody is signed in.
+    stranger = requests.post(
+        api.url("/sign-in"),
+        data={"name": admin.name, "password": admin.password},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert stranger.status_code == 403 and "segsync_session" not in stranger.cookies
+    assert "this form was not sent from a page of segsync" in stranger.text
+    # Any form of a signed-in user: the session's token must come with it.
+    browser = _signed_in_session(api, admin)
+    for token in ({}, {"csrf_token": "forged"}):
+        refused = browser.post(api.url("/sign-out"), data=token, allow_redirects=False, timeout=30)
+        assert refused.status_code == 403
+        assert "this form was not sent from a page of segsync" in refused.text
+    assert browser.get(api.url("/accounts"), allow_redirects=False, timeout=30).status_code == 200
+
+
+def test_sign_in_goes_only_to_pages_of_this_site(api: ApiServer, admin: WebUser) -> None:
+    for wanted, lands in (
+        ("/accounts?key=a.com", "/accounts?key=a.com"),
+        ("//evil.example/", "/published-segments"),
+        ("https://evil.example/", "/published-segments"),
+        ("/\\evil.example", "/published-segments"),
+    ):
+        browser = requests.Session()
+        form = browser.get(api.url("/sign-in"), timeout=30)
+        answer = browser.post(
+            api.url("/sign-in"),
+            data={
+                "name": admin.name,
+                "password": admin.password,
+                "csrf_token": _form_token(form.text),
+                "next": wanted,
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert answer.headers["location"] == lands, wanted
+
+
+def test_over_https_the_cookie_is_secure_and_pages_carry_security_headers(
+    api: ApiServer, admin: WebUser
+) -> None:
+    # uvicorn trusts X-Forwarded-Proto from 127.0.0.1, as from a TLS-terminating proxy there.
+    form = requests.get(api.url("/sign-in"), headers={"X-Forwarded-Proto": "https"}, timeout=30)
+    answer = requests.post(
+        api.url("/sign-in"),
+        data={"name": admin.name, "password": admin.password, "csrf_token": _form_token(form.text)},
+        # Given as plain values: a cookie marked Secure is otherwise not sent back over HTTP.
+        cookies={"segsync_sign_in": form.cookies["segsync_sign_in"]},
+        headers={"X-Forwarded-Proto": "https"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    session_cookie = answer.headers["set-cookie"]
+    assert "segsync_session=" in session_cookie
+    assert "HttpOnly" in session_cookie and "Secure" in session_cookie
+    assert "SameSite=lax" in session_cookie
+
+    page = requests.get(api.url("/sign-in"), timeout=30)
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+    assert "content-security-policy" not in requests.get(api.url("/healthz"), timeout=30).headers
