@@ -137,8 +137,9 @@ def _refuse_other_changes(segment: SegmentRow, changes: list[WantedChange]) -> N
         if not change.publish or change.segment != segment.name:
             raise UiError(
                 400,
-                f"Publish Segment for {segment.name!r} cannot {change.describe().lower()}: "
-                "change other segments or unpublish from Published Segments",
+                f"Publish Segment for {segment.name!r} cannot make this change: "
+                f"{change.describe()}; publish another segment from its own page and "
+                "unpublish from Published Segments",
             )
     if not changes:
         raise UiError(400, "the confirmed form holds no change: choose the uses again")

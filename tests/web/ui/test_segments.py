@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from collections.abc import Callable
@@ -126,6 +127,10 @@ def test_folders_search_and_publish_segment_with_confirm(
     enrichment = page.get_by_label("Segment name enrichment", exact=True)
     expect(enrichment).to_be_checked()
     expect(enrichment).to_be_disabled()
+    page.get_by_role("button", name="Review").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "choose a use this segment is not published for yet"
+    )
     page.get_by_label("API", exact=True).check()
     screenshot(page, "segments-publish")
     page.get_by_role("button", name="Review").click()
@@ -164,6 +169,24 @@ def test_folders_search_and_publish_segment_with_confirm(
         )
     )
     assert stored(lambda s: published_uses(s, find_segment(s, SURGING))) == {"api"}
+
+    # A confirmed form only publishes its own segment: another's change is refused.
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value") or ""
+    answer = page.request.post(
+        "/segments/publish",
+        form={
+            "csrf_token": token,
+            "name": SURGING,
+            "confirm": "yes",
+            "change": f"unpublish:enrichment:{SOFTWARE}",
+        },
+    )
+    assert answer.status == 400
+    assert (
+        "Publish Segment for 'Surging intent' cannot make this change: "
+        "Unpublish 'Software companies' from Segment name enrichment;"
+    ) in html.unescape(answer.text())
+    assert "enrichment" in stored(lambda s: published_uses(s, find_segment(s, SOFTWARE)))
 
 
 def test_a_viewer_sees_publish_segment_but_cannot_publish(
