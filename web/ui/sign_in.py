@@ -16,15 +16,18 @@ from fastapi.responses import RedirectResponse, Response
 from models.db import transaction
 from models.sign_in_sessions import SESSION_HOURS, end_session, start_session
 from models.users import authenticate
+from web.ratelimit import retry_after_header
 from web.ui.signed_in import (
     CSRF_REFUSAL,
     SESSION_COOKIE,
     FormPoster,
     NotSignedIn,
+    UiError,
     current_user,
     tokens_match,
 )
 from web.ui.templating import HOME, render
+from worker.request_limits import SIGN_IN_LIMIT, LimitStoreUnavailable, take_sign_in_attempt
 
 router = APIRouter(include_in_schema=False)
 SIGN_IN_COOKIE = "segsync_sign_in"
@@ -73,6 +76,21 @@ def _sign_in_page(
     return response
 
 
+def _too_many_attempts(request: Request, name: str) -> str | None:
+    """Why this attempt is refused before its password is checked, or None to check it."""
+    try:
+        wait = take_sign_in_attempt(request.app.state.database.settings, name)
+    except LimitStoreUnavailable as error:
+        raise UiError(503, f"sign-in is unavailable: {error}") from None
+    if wait <= 0:
+        return None
+    attempts = SIGN_IN_LIMIT.calls
+    return (
+        f"too many sign-in attempts for {name.strip()!r} ({attempts} in "
+        f"{SIGN_IN_LIMIT.per_seconds:g} s); try again in {retry_after_header(wait)} s"
+    )
+
+
 @router.get("/sign-in")
 def sign_in_form(request: Request, next: str = HOME) -> Response:
     """The sign-in form (a signed-in user goes straight on)."""
@@ -95,6 +113,9 @@ def sign_in(
     expected = request.cookies.get(SIGN_IN_COOKIE, "")
     if not expected or not tokens_match(csrf_token, expected):
         return _sign_in_page(request, next, CSRF_REFUSAL, 403)
+    refusal = _too_many_attempts(request, name)
+    if refusal is not None:
+        return _sign_in_page(request, next, refusal, 429, name)
     with transaction(request.app.state.sessions) as session:
         user = authenticate(session, name, password)
         token = start_session(session, user) if user is not None else None

@@ -3,6 +3,7 @@ redirects, and the web app's security headers."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -134,3 +135,29 @@ def test_over_https_the_cookie_is_secure_and_pages_carry_security_headers(
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
     assert "content-security-policy" not in requests.get(api.url("/healthz"), timeout=30).headers
+
+
+def test_guessing_a_password_is_stopped_after_ten_attempts_per_name(
+    api: ApiServer, make_user: Callable[[str], WebUser]
+) -> None:
+    target, bystander = make_user("admin"), make_user("viewer")
+
+    def attempt(user: WebUser, password: str) -> requests.Response:
+        browser = requests.Session()
+        form = browser.get(api.url("/sign-in"), timeout=30)
+        return browser.post(
+            api.url("/sign-in"),
+            data={"name": user.name, "password": password, "csrf_token": _form_token(form.text)},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    answers = [attempt(target, f"guess number {n}").status_code for n in range(10)]
+    assert answers == [401] * 10
+    stopped = attempt(target, target.password)
+    assert stopped.status_code == 429 and "segsync_session" not in stopped.cookies
+    assert f"too many sign-in attempts for {target.name!r} (10 in 300 s); try again in" in (
+        html.unescape(stopped.text)
+    )
+    # Other names are not held up by it.
+    assert attempt(bystander, bystander.password).status_code == 303
