@@ -131,7 +131,11 @@ def test_publish_and_unpublish_from_the_table_after_confirming(
 
 
 def test_gtm_refusals_are_shown_in_their_rows_naming_the_filter_and_the_report(
-    page: Page, admin: WebUser, stored: Stored, tmp_path: Path
+    page: Page,
+    admin: WebUser,
+    stored: Stored,
+    tmp_path: Path,
+    screenshot: Callable[[Page, str], Path],
 ) -> None:
     tag = uuid.uuid4().hex[:6].upper()
     stored(_segments, tag, tmp_path)
@@ -157,14 +161,19 @@ def test_gtm_refusals_are_shown_in_their_rows_naming_the_filter_and_the_report(
         "profile_fit, company_profile, crm_map, salesforce_report, salesforce_account_list, "
         "uploaded_list"
     )
-    expect(_row(page, f"{tag} High intent").locator("td.refused")).to_have_count(1)
+    expect(_row(page, f"{tag} High intent").locator("td.cell-refused")).to_have_count(1)
     expect(_box(page, f"{tag} High intent", "GTM")).not_to_be_checked()
+    # The refused box is described by its reason (for screen readers).
+    expect(_box(page, f"{tag} High intent", "GTM")).to_have_accessible_description(
+        re.compile(r"^GTM: segment .* cannot be published to gtm: filter 'intent_score >= 70'")
+    )
     expect(_box(page, f"{tag} High intent", "API")).to_be_checked()
     expect(_row(page, f"{tag} Territory West").locator(".refusal")).to_have_text(
         f"GTM: cannot unpublish '{tag} Territory West' from gtm: it is used by saved 6QA report "
         "'Pipeline by territory'; remove those first"
     )
     expect(_box(page, f"{tag} Territory West", "GTM")).to_be_checked()
+    screenshot(page, "published-segments-refusals")
 
 
 def test_a_viewer_sees_the_table_and_cannot_publish_and_a_form_needs_its_token(
