@@ -228,3 +228,52 @@ def test_git_ignores_celery_state_files_left_in_the_checkout() -> None:
     # --verbose --non-matching prints "source:line:pattern<TAB>path", with "::" for no match.
     matched = {line.split("\t")[1]: not line.startswith("::") for line in done.stdout.splitlines()}
     assert matched == {**dict.fromkeys(stray, True), **dict.fromkeys(kept, False)}, done.stderr
+
+
+def test_the_wheels_web_app_serves_its_pages_and_files_from_any_folder(
+    installed: Installed, tmp_path: Path, sqlite_template: Path, redis_url: str
+) -> None:
+    env = program_environment(tmp_path, sqlite_template, redis_url, redis_db=7)
+    cwd = tmp_path / "anywhere"
+    cwd.mkdir()
+    password = "wheel web app password"
+    made = subprocess.run(
+        [str(installed.segsync), "users", "create", "ana", "--role", "admin", "--password-stdin"],
+        input=password + "\n",
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    port = free_port()
+    server = Program(
+        [str(installed.segsync), "api", "--port", str(port)], env, tmp_path / "api.log", cwd
+    )
+    http = local_http()
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return http.get(base + "/healthz", timeout=10).status_code == 200
+        except (requests.ConnectionError, requests.Timeout):
+            return False
+
+    try:
+        wait_until(answers, START_TIMEOUT, "segsync api", server.output)
+        form = http.get(base + "/sign-in", timeout=30)
+        assert form.status_code == 200 and 'action="/sign-in"' in form.text
+        for asset in ("/static/app.css", "/static/app.js"):
+            assert http.get(base + asset, timeout=30).status_code == 200, asset
+        token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed_in = http.post(
+            base + "/sign-in",
+            data={"name": "ana", "password": password, "csrf_token": token, "next": "/accounts"},
+            timeout=30,
+        )
+        assert signed_in.status_code == 200 and "<h1>Account Details</h1>" in signed_in.text
+    finally:
+        server.stop()
+    assert "Traceback" not in server.output(), server.output()[-3000:]
+    assert list(cwd.iterdir()) == []
