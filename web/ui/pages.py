@@ -13,7 +13,14 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.sign_in_sessions import SignedIn
-from web.ui import account_details, published_segments, segments, sign_in
+from web.ui import (
+    account_details,
+    orchestrations,
+    published_segments,
+    runs,
+    segments,
+    sign_in,
+)
 from web.ui.signed_in import NotSignedIn, UiError, current_user
 from web.ui.templating import HOME, STATIC, render
 
@@ -99,6 +106,8 @@ def install_web_app(app: FastAPI) -> None:
     app.include_router(sign_in.router)
     app.include_router(account_details.router)
     app.include_router(published_segments.router)
+    app.include_router(orchestrations.router)
+    app.include_router(runs.router)
     app.include_router(segments.router)
     app.add_middleware(_UiHeaders)
     app.state.html_error = _error_page_on_ui_paths

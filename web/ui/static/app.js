@@ -23,3 +23,11 @@ document.addEventListener("DOMContentLoaded", () => {
     update();
   }
 });
+
+// A page about something still going (a run not yet ended) reloads itself every few seconds
+// until it has ended; without JavaScript its Refresh link does the same.
+document.addEventListener("DOMContentLoaded", () => {
+  if (document.querySelector("[data-refresh-while-active]")) {
+    window.setTimeout(() => window.location.reload(), 3000);
+  }
+});
