@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from models.errors import NotFoundError, RuleError, SegsyncError
 from models.orchestration_status import OrchestrationStatus, orchestration_statuses
-from models.run_history import RunSummary, recent_runs
+from models.run_history import RECENT_RUNS, RunSummary, recent_runs
 from models.runs import RUN_COUNTS
 from models.sign_in_sessions import SignedIn
 from web.ui.signed_in import Changer, Reader
@@ -133,6 +133,7 @@ def _history_page(
         name=name.strip(),
         orchestration=status,
         runs=runs,
+        limit=RECENT_RUNS,
         error=error,
         refused=refused,
         count_titles=COUNT_TITLES,

@@ -178,7 +178,9 @@ def test_a_viewer_reads_the_list_the_history_and_a_run_and_downloads_its_failure
     assert answer.headers["content-disposition"] == (
         f'attachment; filename="segsync-run-{run_id}-failed-records.csv"'
     )
-    # An unknown run is the 404 page.
+    # An unknown orchestration's history and an unknown run say so (404).
+    assert page.goto("/orchestrations/history?name=Nobody+here").status == 404  # type: ignore[union-attr]
+    expect(page.get_by_role("alert")).to_have_text("no orchestration named 'Nobody here'")
     assert page.goto("/runs/2147483647").status == 404  # type: ignore[union-attr]
     expect(page.get_by_role("alert")).to_have_text("no run 2147483647")
 
@@ -231,7 +233,8 @@ def test_run_now_queues_a_run_a_real_worker_completes_and_the_history_shows_its_
     tmp_path: Path,
 ) -> None:
     ids = list(seed(stack.sandbox, "hubspot", "contacts", 150, stack.companies))
-    stack.orchestration("Contacts EU", "hs", "contacts")
+    # Scheduled (no beat runs here): the list shows its next run.
+    stack.orchestration("Contacts EU", "hs", "contacts", "--schedule", "30 4 * * *")
     _companies_orchestration(stack.database, "Companies EU")
     # Two contacts are refused by HubSpot with a vendor code: the run ends partial.
     stack.hubspot.faults.inject(
@@ -308,6 +311,7 @@ def test_run_now_queues_a_run_a_real_worker_completes_and_the_history_shows_its_
         expect(history).to_contain_text("skipped")
         page.goto("/orchestrations")
         expect(_row(page, "Contacts EU")).to_contain_text(f"partial run {run_id}")
+        expect(_row(page, "Contacts EU")).to_contain_text(re.compile(r"\d\d 04:30:00 UTC"))
         _screenshot(page, "orchestrations", database_url, tmp_path)
     finally:
         context.close()
