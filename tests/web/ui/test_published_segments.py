@@ -7,19 +7,43 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from models.errors import InputError
 from models.publishing import MAX_PUBLISHED_SEGMENTS, add_reference, publish
 from models.publishing_tables import Publication
-from models.segment_catalog import create_segment, find_segment
+from models.segment_catalog import SegmentRow, create_segment, find_segment
 from models.segments import Segment
 from tests.factories import add_accounts, add_bare_segments, write_csv
 from tests.web.ui.conftest import WebUser, sign_in
+from web.ui.published_segments import PAGE_SIZE, parse_row_value, table_page
 from web.ui.signed_in import CSRF_REFUSAL
 
 Stored = Callable[..., object]
+
+
+def test_a_row_field_holds_the_uses_stored_and_the_name() -> None:
+    assert parse_row_value("gtm,api:EMEA: tier 1") == (
+        "EMEA: tier 1",
+        ["gtm:EMEA: tier 1", "api:EMEA: tier 1"],
+    )
+    assert parse_row_value(":Nurture") == ("Nurture", [])
+    for malformed in ("Nurture", "billboards:Nurture", "gtm: "):
+        with pytest.raises(
+            InputError, match=f"form value {re.escape(repr(malformed))} is not a row"
+        ):
+            parse_row_value(malformed)
+
+
+def test_a_page_past_the_last_is_the_last() -> None:
+    rows = [SegmentRow(f"s{n}", None, "filter", 0, (), ()) for n in range(PAGE_SIZE + 1)]
+    last = table_page(rows, 9)
+    assert (last.number, last.pages, last.total, last.first) == (2, 2, PAGE_SIZE + 1, PAGE_SIZE + 1)
+    assert [row.name for row in last.rows] == [f"s{PAGE_SIZE}"]
+    assert table_page([], 1).pages == 1
 
 
 def _segments(session: Session, tag: str, folder: Path) -> None:
@@ -128,6 +152,8 @@ def test_publish_and_unpublish_from_the_table_after_confirming(
     page.get_by_role("link", name="Cancel").click()
     expect(_box(page, f"{tag} Nurture", "Segment name enrichment")).to_be_checked()
     expect(page.get_by_label("Search segments")).to_have_value(tag)
+    page.get_by_role("button", name="Review changes").click()
+    expect(page.get_by_role("status")).to_have_text("Nothing to change: every box is as stored.")
 
 
 def test_gtm_refusals_are_shown_in_their_rows_naming_the_filter_and_the_report(
@@ -187,10 +213,8 @@ def test_a_viewer_sees_the_table_and_cannot_publish_and_a_form_needs_its_token(
     expect(_box(page, f"{tag} Territory West", "GTM")).to_be_checked()
     expect(page.get_by_role("button", name="Review changes")).to_have_count(0)
     token = page.locator("input[name=csrf_token]").first.input_value()
-    form = {
+    form: dict[str, str | float | bool] = {
         "csrf_token": token,
-        "row": f"{tag} Key accounts",
-        "published": f"api:{tag} Key accounts",
         "confirm": "yes",
         "change": f"publish:api:{tag} Key accounts",
     }
@@ -214,7 +238,8 @@ def test_the_201st_published_segment_is_refused_in_its_row(
     page: Page, admin: WebUser, stored: Stored
 ) -> None:
     tag = uuid.uuid4().hex[:6].upper()
-    candidate = f"{tag} One too many"
+    candidate = f"{tag} Another region"  # sorts before the fillers: first row of page 1
+    full = f"{MAX_PUBLISHED_SEGMENTS} of {MAX_PUBLISHED_SEGMENTS} published"
 
     def fill(session: Session) -> list[str]:
         create_segment(session, candidate, filter_expression='country = "NZ"')
@@ -228,12 +253,21 @@ def test_the_201st_published_segment_is_refused_in_its_row(
         return names
 
     fillers = stored(fill)
-    assert isinstance(fillers, list)
+    assert isinstance(fillers, list) and len(fillers) > PAGE_SIZE
     try:
-        sign_in(page, admin, f"/published-segments?q={candidate}")
-        expect(page.locator("#published-count")).to_have_text(
-            f"{MAX_PUBLISHED_SEGMENTS} of {MAX_PUBLISHED_SEGMENTS} published"
+        sign_in(page, admin, f"/published-segments?q={tag}")
+        expect(page.locator("#published-count")).to_have_text(full)
+        # A page holds PAGE_SIZE rows; the others are a link away.
+        pages = page.get_by_role("navigation", name="Pages of segments")
+        total = len(fillers) + 1
+        expect(pages).to_contain_text(f"Segments 1–{PAGE_SIZE} of {total} (page 1 of ")
+        pages.get_by_role("link", name="Next page").click()
+        expect(page.locator(".segment-name").first).to_have_text(
+            f"{tag} filler {PAGE_SIZE - 1:03d}"
         )
+        pages.get_by_role("link", name="Previous page").click()
+        expect(page.locator(".segment-name").first).to_have_text(candidate)
+
         _box(page, candidate, "API").check()
         _review_and_confirm(page, f"Publish '{candidate}' to API")
 
@@ -243,9 +277,17 @@ def test_the_201st_published_segment_is_refused_in_its_row(
             "make room"
         )
         expect(_box(page, candidate, "API")).not_to_be_checked()
-        expect(page.locator("#published-count")).to_have_text(
-            f"{MAX_PUBLISHED_SEGMENTS} of {MAX_PUBLISHED_SEGMENTS} published"
+        expect(page.locator("#published-count")).to_have_text(full)
+
+        # Unpublishing one in the same confirm makes the room (unpublishing is applied first).
+        _box(page, candidate, "API").check()
+        _box(page, fillers[0], "API").uncheck()
+        _review_and_confirm(
+            page, f"Publish '{candidate}' to API", f"Unpublish '{fillers[0]}' from API"
         )
+        expect(page.get_by_role("status")).to_have_text("Applied 2 changes.")
+        expect(_box(page, candidate, "API")).to_be_checked()
+        expect(page.locator("#published-count")).to_have_text(full)
     finally:
 
         def unfill(session: Session) -> None:
