@@ -21,6 +21,7 @@ from models.runs import RUN_COUNTS
 from models.sign_in_sessions import SignedIn
 from web.ui.signed_in import Changer, Reader
 from web.ui.templating import render
+from web.v1.names import NO_NUL
 from web.v1.runs import NO_BROKER
 from worker.run_control import BrokerUnreachableError, queue_run
 
@@ -34,7 +35,7 @@ RUN_NOW = "/orchestrations/runs"
 COUNT_TITLES = {key: "API calls" if key == "api_calls" else key.capitalize() for key in RUN_COUNTS}
 
 ShownOn = Literal["list", "history"]
-OrchestrationName = Annotated[str, Query(min_length=1, max_length=255)]
+OrchestrationName = Annotated[str, Query(min_length=1, max_length=255, pattern=NO_NUL)]
 
 
 def history_path(name: str) -> str:
@@ -63,7 +64,7 @@ def history_page(request: Request, who: Reader, name: OrchestrationName) -> Resp
 def run_now(
     request: Request,
     who: Changer,
-    name: Annotated[str, Form(min_length=1, max_length=255)],
+    name: Annotated[str, Form(min_length=1, max_length=255, pattern=NO_NUL)],
     shown_on: Annotated[ShownOn, Form()] = "list",
 ) -> Response:
     """Queue a run of orchestration `name` and go to its page; a refusal shown in place."""

@@ -181,6 +181,8 @@ def test_a_viewer_reads_the_list_the_history_and_a_run_and_downloads_its_failure
     # An unknown orchestration's history and an unknown run say so (404).
     assert page.goto("/orchestrations/history?name=Nobody+here").status == 404  # type: ignore[union-attr]
     expect(page.get_by_role("alert")).to_have_text("no orchestration named 'Nobody here'")
+    # A NUL no stored name can hold is refused before any lookup (PostgreSQL's driver would raise).
+    assert page.goto("/orchestrations/history?name=a%00b").status == 422  # type: ignore[union-attr]
     assert page.goto("/runs/2147483647").status == 404  # type: ignore[union-attr]
     expect(page.get_by_role("alert")).to_have_text("no run 2147483647")
 
