@@ -166,6 +166,10 @@ def _table_page(
         published = published_segment_count(session)
     shown = table_page(rows, page)
     refused = any(outcome.refused for outcome in outcomes or [])
+    on_page = {row.name for row in shown.rows}
+    # An outcome whose row is not on this page (its segment was deleted or renamed since, or the
+    # search no longer finds it) is listed under the summary instead.
+    elsewhere = [o for o in outcomes or [] if o.change.segment not in on_page]
     return render(
         request,
         "published_segments.html",
@@ -186,6 +190,7 @@ def _table_page(
         notice=notice or (outcome_summary(outcomes) if outcomes else None),
         refused=refused,
         outcomes=outcomes_by_segment(outcomes or []),
+        elsewhere=elsewhere,
         changes=None,
     )
 

@@ -232,6 +232,14 @@ def test_a_viewer_sees_the_table_and_cannot_publish_and_a_form_needs_its_token(
     assert CSRF_REFUSAL in forged.text()
     page.reload()
     expect(_box(page, f"{tag} Key accounts", "API")).not_to_be_checked()
+    # A change whose segment is gone by the time it is confirmed is refused, and said.
+    form["csrf_token"] = page.locator("input[name=csrf_token]").first.input_value()
+    form["change"] = f"publish:api:{tag} Gone"
+    gone = page.request.post("/published-segments", form=form)
+    assert gone.status == 409
+    assert (
+        f"Publish &#39;{tag} Gone&#39; to API: no segment named &#39;{tag} Gone&#39;" in gone.text()
+    )
 
 
 def test_the_201st_published_segment_is_refused_in_its_row(
