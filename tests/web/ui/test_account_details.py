@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,28 +14,42 @@ from tests.factories import add_accounts
 from tests.web.ui.conftest import WebUser, sign_in
 
 
-def _world(session: Session, tag: str) -> None:
+def _world(session: Session) -> None:
+    """Two accounts and segments published for several uses, with readable names (this is
+    the only test of the module that makes them: the README's screenshot shows it)."""
     add_accounts(
         session,
         [
             {
-                "external_id": f"{tag}-1",
-                "name": f"Acme {tag}",
-                "domain": f"acme-{tag.lower()}.com",
-                "country": tag,
+                "external_id": "0015g00000ACME01",
+                "name": "Acme Corporation",
+                "domain": "acmecorp.com",
                 "industry": "Software",
+                "employee_count": 1250,
+                "annual_revenue": 180_000_000,
+                "country": "US",
+                "region": "AMER",
+                "profile_fit": "A",
+                "buying_stage": "Decision",
+                "intent_score": 82,
+                "crm_attributes": {"owner": "Dana Whitfield"},
             },
-            {"external_id": f"{tag}-2", "name": "Globex", "domain": f"globex-{tag.lower()}.com"},
+            {
+                "external_id": "0015g00000GLBX02",
+                "name": "Globex",
+                "domain": "globex.com",
+                "industry": "Manufacturing",
+                "intent_score": 12,
+            },
         ],
     )
-    holds_acme = f'country = "{tag}"'
-    for name, uses in (
-        (f"{tag} Key accounts", ("account_details",)),
-        (f"{tag} Also details", ("account_details", "enrichment")),
-        (f"{tag} Enrichment only", ("enrichment",)),
-        (f"{tag} Not published", ()),
+    for name, expression, uses in (
+        ("Enterprise AMER", 'region = "AMER" and employee_count >= 1000', ("account_details",)),
+        ("Software companies", 'industry = "Software"', ("account_details", "enrichment")),
+        ("Surging intent", "intent_score >= 70", ("enrichment",)),
+        ("Fit A, not yet published", 'profile_fit = "A"', ()),
     ):
-        create_segment(session, name, filter_expression=holds_acme)
+        create_segment(session, name, filter_expression=expression)
         if uses:
             publish(session, name, uses)
 
@@ -47,23 +60,22 @@ def test_account_details_lists_the_segments_published_to_account_details(
     stored: Callable[..., object],
     screenshot: Callable[[Page, str], Path],
 ) -> None:
-    tag = uuid.uuid4().hex[:6].upper()
-    stored(_world, tag)
+    stored(_world)
     sign_in(page, viewer, "/accounts")
 
-    page.get_by_label("Domain or external id").fill(f"https://www.ACME-{tag}.com/pricing")
+    # A URL with another case finds the account by its registrable domain.
+    page.get_by_label("Domain or external id").fill("https://www.AcmeCorp.com/pricing")
     page.get_by_role("button", name="Look up").click()
 
-    expect(page.get_by_role("heading", name=f"Acme {tag}")).to_be_visible()
+    expect(page.get_by_role("heading", name="Acme Corporation")).to_be_visible()
     expect(page.get_by_role("row", name="industry Software")).to_be_visible()
+    expect(page.get_by_role("row", name="crm.owner Dana Whitfield")).to_be_visible()
     segments = page.get_by_role("region", name="Account appears in these segments")
-    expect(segments.get_by_role("listitem")).to_have_text(
-        [f"{tag} Also details", f"{tag} Key accounts"]
-    )
+    expect(segments.get_by_role("listitem")).to_have_text(["Enterprise AMER", "Software companies"])
     screenshot(page, "account-details")
 
     # By external id too; an account in none of them says so.
-    page.get_by_label("Domain or external id").fill(f"{tag}-2")
+    page.get_by_label("Domain or external id").fill("0015g00000GLBX02")
     page.get_by_role("button", name="Look up").click()
     expect(page.get_by_role("heading", name="Globex")).to_be_visible()
     expect(segments).to_contain_text("None of the segments published to account details")
