@@ -6,6 +6,7 @@ of a module share the server and the database but nothing in the browser.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,12 +51,25 @@ def page(browser: Browser, api: ApiServer) -> Iterator[Page]:
     context.close()
 
 
+# Users' names, readable in the README's screenshots; a number follows once they are used up.
+_FIRST_NAMES = ("ana", "ben", "carla", "dev", "elif", "femi", "gus", "hana", "ivo", "jun")
+_USERS_MADE = itertools.count()
+
+
+def unique_user_name() -> str:
+    """A name no other user of this test run has (test modules share no database, but a
+    module's tests share one)."""
+    made = next(_USERS_MADE)
+    cycle, index = divmod(made, len(_FIRST_NAMES))
+    return _FIRST_NAMES[index] + (str(cycle) if cycle else "")
+
+
 @pytest.fixture
 def make_user(stored: Callable[..., object]) -> Callable[[str], WebUser]:
     """Make a user with `role` and a unique name; it is returned with its password."""
 
     def make(role: str) -> WebUser:
-        user = WebUser(f"{role}-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}", role)
+        user = WebUser(unique_user_name(), f"pw-{uuid.uuid4().hex}", role)
         stored(create_user, user.name, user.role, user.password)
         return user
 

@@ -28,7 +28,7 @@ from models.runs import RecordFailure, SyncRun
 from models.users import create_user
 from tests.web.server import ApiServer
 from tests.web.ui.browser import STEP_TIMEOUT_MS, screenshot_folder
-from tests.web.ui.conftest import WebUser, sign_in
+from tests.web.ui.conftest import WebUser, sign_in, unique_user_name
 from tests.web.v1.test_runs import served
 from tests.worker.celery_stack import Stack, stack
 from tests.worker.test_celery_e2e import seed
@@ -203,7 +203,7 @@ def test_run_now_without_a_broker_is_refused_in_place(
 
 
 def _admin_in(database: Engine) -> WebUser:
-    user = WebUser(f"admin-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}", "admin")
+    user = WebUser(unique_user_name(), f"pw-{uuid.uuid4().hex}", "admin")
     with Session(database) as session:
         create_user(session, user.name, user.role, user.password)
         session.commit()
