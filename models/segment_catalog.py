@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,17 +262,20 @@ def list_segments(
             continue
         if not matches_search(search, segment.name, segment.folder):
             continue
-        rows.append(
-            SegmentRow(
-                name=segment.name,
-                folder=segment.folder,
-                source=segment.source,
-                members=segment.member_count,
-                uses=tuple(sorted(uses.get(segment.id, []))),
-                filters=tuple((f.kind, f.description) for f in segment.filters),
-            )
-        )
+        rows.append(segment_row(segment, uses.get(segment.id, [])))
     return rows
+
+
+def segment_row(segment: Segment, uses: Iterable[str]) -> SegmentRow:
+    """`segment` as the segment list shows it, published for `uses`."""
+    return SegmentRow(
+        name=segment.name,
+        folder=segment.folder,
+        source=segment.source,
+        members=segment.member_count,
+        uses=tuple(sorted(uses)),
+        filters=tuple((f.kind, f.description) for f in segment.filters),
+    )
 
 
 def unmatched_list_entries(session: Session, segment: Segment) -> int:

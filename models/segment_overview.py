@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.publishing import published_uses
-from models.segment_catalog import SegmentRow, find_segment, name_key
+from models.segment_catalog import SegmentRow, find_segment, name_key, segment_row
 from models.segments import Segment, name_order
 
 
@@ -53,11 +53,4 @@ def segment_folders(session: Session) -> FolderOverview:
 def segment_summary(session: Session, name: str) -> SegmentRow:
     """The segment called `name` (any case) as the list shows it; NotFoundError if none."""
     segment = find_segment(session, name)
-    return SegmentRow(
-        name=segment.name,
-        folder=segment.folder,
-        source=segment.source,
-        members=segment.member_count,
-        uses=tuple(sorted(published_uses(session, segment))),
-        filters=tuple((f.kind, f.description) for f in segment.filters),
-    )
+    return segment_row(segment, published_uses(session, segment))
