@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from worker.cli.database import Database
@@ -21,17 +23,35 @@ APP_FACTORY = "web.app:app_from_environment"
     type=click.IntRange(1, 64),
     help="Server processes sharing the port.",
 )
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Serve HTTPS with this PEM certificate (chain); needs --tls-key.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The certificate's PEM private key.",
+)
 @click.pass_obj
-def api_command(database: Database, host: str, port: int, workers: int) -> None:
+def api_command(
+    database: Database,
+    host: str,
+    port: int,
+    workers: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
     """Serve the HTTP API (/v1) and the web app (/) for people who sign in."""
     import uvicorn
 
     from models.db import require_current_schema
 
-    # Refuse at once, in one line, what every request would otherwise fail on.
-    require_current_schema(database.engine)
     if workers > 1 and port == 0:
         fail("--workers above 1 needs a --port: processes cannot share a port chosen at random")
+    _check_tls_files(tls_cert, tls_key)
+    # Refuse at once, in one line, what every request would otherwise fail on.
+    require_current_schema(database.engine)
     from uvicorn.config import LOGGING_CONFIG
 
     from worker.logs import log_format
@@ -49,4 +69,30 @@ def api_command(database: Database, host: str, port: int, workers: int) -> None:
         # each server process).
         log_config=None if log_format() == "json" else LOGGING_CONFIG,
         server_header=False,
+        ssl_certfile=str(tls_cert) if tls_cert else None,
+        ssl_keyfile=str(tls_key) if tls_key else None,
     )
+
+
+def _check_tls_files(certificate: Path | None, key: Path | None) -> None:
+    """Refuse in one line, before the server starts, TLS files that cannot serve HTTPS."""
+    if certificate is None and key is None:
+        return
+    if certificate is None or key is None:
+        fail("--tls-cert and --tls-key go together: give both to serve HTTPS, or neither")
+        return
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certificate, key)
+    except ssl.SSLError as error:
+        # The message names the files, never their contents.
+        reason = (
+            "the key does not belong to the certificate"
+            if error.reason == "KEY_VALUES_MISMATCH"
+            else f"not a usable PEM certificate and key ({error.reason})"
+        )
+        fail(f"cannot serve HTTPS with --tls-cert {certificate} and --tls-key {key}: {reason}")
+    except OSError as error:
+        reason = error.strerror or str(error)
+        fail(f"cannot serve HTTPS with --tls-cert {certificate} and --tls-key {key}: {reason}")

@@ -44,19 +44,29 @@ class ApiServer:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def _answers(base_url: str) -> bool:
+def _answers(base_url: str, verify: str | bool = True) -> bool:
     try:
-        return requests.get(base_url + "/healthz", timeout=2).status_code == 200
+        return requests.get(base_url + "/healthz", timeout=2, verify=verify).status_code == 200
     except requests.RequestException:
         return False
 
 
 @contextmanager
-def running_api(env: Mapping[str, str], folder: Path, *, workers: int = 1) -> Iterator[ApiServer]:
-    """`segsync api` on a free port with `env` added to the environment, until the block ends."""
+def running_api(
+    env: Mapping[str, str],
+    folder: Path,
+    *,
+    workers: int = 1,
+    tls: tuple[Path, Path, Path] | None = None,
+) -> Iterator[ApiServer]:
+    """`segsync api` on a free port with `env` added to the environment, until the block ends;
+    over HTTPS with `tls` (certificate, key, and the CA bundle that verifies them)."""
     port = free_port()
     log = folder / f"api-{port}.log"
     command = [SEGSYNC, "api", "--port", str(port), "--workers", str(workers)]
+    if tls is not None:
+        command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+    verify: str | bool = str(tls[2]) if tls is not None else True
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
@@ -66,10 +76,11 @@ def running_api(env: Mapping[str, str], folder: Path, *, workers: int = 1) -> It
             cwd=folder,
             start_new_session=True,
         )
-    server = ApiServer(f"http://127.0.0.1:{port}", log, process)
+    scheme = "https" if tls is not None else "http"
+    server = ApiServer(f"{scheme}://127.0.0.1:{port}", log, process)
     try:
         wait_until(
-            lambda: process.poll() is not None or _answers(server.base_url),
+            lambda: process.poll() is not None or _answers(server.base_url, verify),
             START_SECONDS,
             "segsync api to answer /healthz",
             server.logged,

@@ -4,14 +4,17 @@ redirects, and the web app's security headers."""
 from __future__ import annotations
 
 import html
+import os
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.web.server import ApiServer
+from connectors.sandbox.tls import make_certificates
+from tests.web.server import SEGSYNC, ApiServer, running_api
 from tests.web.ui.conftest import WebUser, sign_in
 
 
@@ -161,3 +164,53 @@ def test_guessing_a_password_is_stopped_after_ten_attempts_per_name(
     )
     # Other names are not held up by it.
     assert attempt(bystander, bystander.password).status_code == 303
+
+
+def test_served_over_https_the_browser_gets_a_secure_session_cookie(
+    browser: Browser,
+    api_database_url: str,
+    make_user: Callable[[str], WebUser],
+    tmp_path: Path,
+) -> None:
+    certificates = make_certificates(tmp_path / "tls")
+    user = make_user("viewer")
+    tls = (certificates.server_certificate, certificates.server_key, certificates.ca_bundle)
+    with running_api({"SEGSYNC_DATABASE_URL": api_database_url}, tmp_path, tls=tls) as server:
+        assert server.base_url.startswith("https://")
+        # The browser does not know the test's CA; the certificate itself is checked above.
+        context = browser.new_context(base_url=server.base_url, ignore_https_errors=True)
+        try:
+            page = context.new_page()
+            sign_in(page, user, "/accounts")
+            cookie = next(c for c in context.cookies() if c["name"] == "segsync_session")
+            assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+        finally:
+            context.close()
+
+
+def test_tls_files_that_cannot_serve_https_are_refused_in_one_line(tmp_path: Path) -> None:
+    certificates = make_certificates(tmp_path / "tls")
+    for arguments, refusal in (
+        (
+            ["--tls-cert", str(certificates.server_certificate)],
+            "segsync: --tls-cert and --tls-key go together: give both to serve HTTPS, or neither",
+        ),
+        (
+            ["--tls-cert", str(tmp_path / "missing.pem"), "--tls-key", str(tmp_path / "k.pem")],
+            f"segsync: cannot serve HTTPS with --tls-cert {tmp_path / 'missing.pem'} and "
+            f"--tls-key {tmp_path / 'k.pem'}: No such file or directory",
+        ),
+        (
+            ["--tls-cert", str(certificates.ca_bundle), "--tls-key", str(certificates.server_key)],
+            f"segsync: cannot serve HTTPS with --tls-cert {certificates.ca_bundle} and "
+            f"--tls-key {certificates.server_key}: the key does not belong to the certificate",
+        ),
+    ):
+        done = subprocess.run(
+            [SEGSYNC, "api", "--port", "0", *arguments],
+            env={**os.environ, "SEGSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert (done.returncode, done.stderr.strip()) == (1, refusal)
