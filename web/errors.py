@@ -129,7 +129,9 @@ def install_error_handlers(app: FastAPI) -> None:
         # Starlette's own routing answers say only "Not Found" / "Method Not Allowed".
         if error.status_code in (404, 405) and message in ("Not Found", "Method Not Allowed"):
             what = "no such path" if error.status_code == 404 else "method not allowed"
-            message = f"{what}: {request.method} {request.url.path} (see /openapi.json)"
+            message = f"{what}: {request.method} {request.url.path}"
+            if request.url.path.startswith("/v1/"):
+                message += " (see /openapi.json)"
         code = _CODES.get(error.status_code, "error")
         return await _answer(request, error.status_code, code, message, dict(error.headers or {}))
 
