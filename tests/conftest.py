@@ -223,6 +223,20 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse a Redis given by SEGSYNC_TEST_REDIS_URL when tests run in several xdist workers."""
+    # The Celery tests flush their Redis database: workers sharing one would flush each other's
+    # queues. Each worker starts a Redis of its own unless one is given. (PostgreSQL can be
+    # shared: every worker's databases are named after its process id.)
+    workers = getattr(config.option, "numprocesses", None)
+    shared = workers not in (None, 0, 1) and not hasattr(config, "workerinput")
+    if os.environ.get("SEGSYNC_TEST_REDIS_URL") and shared:
+        raise pytest.UsageError(
+            f"SEGSYNC_TEST_REDIS_URL cannot be shared by {workers} test workers (the tests flush "
+            "its database): unset it, or run the tests in one process with -n 0"
+        )
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """URL of a Redis database: from SEGSYNC_TEST_REDIS_URL, or a server started here."""

@@ -3,12 +3,16 @@ the test before."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.accounts import Account
 from models.db import make_engine
-from tests.conftest import PostgresDatabases
+from tests.conftest import PostgresDatabases, pytest_configure
 
 
 def _add_account(databases: PostgresDatabases, name: str, external_id: str) -> int:
@@ -65,3 +69,28 @@ def test_a_database_whose_schema_a_test_changed_is_dropped_not_reused(
             text("SELECT count(*) FROM pg_database WHERE datname = :name"), {"name": name}
         ).scalar()
     assert found == 0
+
+
+def _config(workers: int | None, *, in_a_worker: bool = False) -> pytest.Config:
+    """What pytest_configure reads of a pytest.Config: -n's value and, in a worker, its input."""
+    config = SimpleNamespace(option=SimpleNamespace(numprocesses=workers))
+    if in_a_worker:
+        config.workerinput = {"workerid": "gw0"}
+    return cast(pytest.Config, config)
+
+
+def test_a_given_redis_is_refused_when_several_workers_would_share_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEGSYNC_TEST_REDIS_URL", "redis://127.0.0.1:1/0")
+    with pytest.raises(pytest.UsageError) as refused:
+        pytest_configure(_config(2))
+    assert str(refused.value) == (
+        "SEGSYNC_TEST_REDIS_URL cannot be shared by 2 test workers (the tests flush its "
+        "database): unset it, or run the tests in one process with -n 0"
+    )
+    # One process (no xdist, -n 0 or -n 1), or a worker (the controller checked already): fine.
+    for config in (_config(None), _config(0), _config(1), _config(2, in_a_worker=True)):
+        pytest_configure(config)
+    monkeypatch.delenv("SEGSYNC_TEST_REDIS_URL")
+    pytest_configure(_config(2))  # each worker starts a Redis of its own
