@@ -9,5 +9,5 @@ from worker.cli import LazyCommand
 
 API = LazyCommand(
     "web.cli:api_command",
-    "Serve the HTTP API: segments published to api, account details, publishing and runs.",
+    "Serve the HTTP API (/v1) and the web app (/) for people who sign in.",
 )
