@@ -1,5 +1,6 @@
 """A Salesforce org emulator: SOAP and OAuth logins, REST query/describe/sObject Collections,
-Bulk API 2.0, daily API limits, expiring sessions and Salesforce's own error bodies."""
+Bulk API 2.0, Account reports and list views (salesforce_reports), daily API limits, expiring
+sessions and Salesforce's own error bodies."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from connectors.sandbox.salesforce_bulk import BulkApi
 from connectors.sandbox.salesforce_login import ApiUser
+from connectors.sandbox.salesforce_reports import ReportsApi
 from connectors.sandbox.salesforce_store import (
     KEY_PREFIXES,
     SCHEMA,
@@ -66,6 +68,7 @@ class SalesforceEmulator(Emulator):
         self.store = Store()
         self.bulk = BulkApi(self.store, self._write_rows)
         self.user = ApiUser()
+        self.reports = ReportsApi(self.store)
         self._cursors: OrderedDict[str, tuple[Query, list[str]]] = OrderedDict()
         self._cursor_numbers = itertools.count(1)
 
@@ -83,6 +86,16 @@ class SalesforceEmulator(Emulator):
         """Delete a record (later updates of it get ENTITY_IS_DELETED)."""
         with self.lock:
             self.store.delete(self._object(object_type), record_id)
+
+    def add_report_rows(self, report_id: str, account_ids: list[str]) -> None:
+        """Make these Accounts rows of the report (KeyError-free: 404 ApiError if no report)."""
+        with self.lock:
+            self.reports.add_rows(report_id, account_ids)
+
+    def remove_report_rows(self, report_id: str, account_ids: list[str]) -> None:
+        """Take these Accounts out of the report's rows (the Accounts themselves stay)."""
+        with self.lock:
+            self.reports.remove_rows(report_id, account_ids)
 
     def trust_jwt_certificate(self, pem: bytes) -> None:
         """Verify JWT bearer signatures with this X.509 certificate or PEM public key."""
@@ -104,6 +117,14 @@ class SalesforceEmulator(Emulator):
                 "client_id": self.user.client_id,
                 "client_secret": self.user.client_secret,
                 "fields": dict.fromkeys(SCHEMA, SEGMENT_FIELD),
+                # The seeded Account reports and list view (salesforce_reports.ReportsApi).
+                "reports": {
+                    "accounts": self.reports.accounts_report,
+                    "accounts_summary": self.reports.summary_report,
+                    "names_only": self.reports.names_report,
+                    "matrix": self.reports.matrix_report,
+                },
+                "list_views": {"accounts": self.reports.accounts_list_view},
             }
 
     def forget_usage(self) -> None:
@@ -169,6 +190,12 @@ class SalesforceEmulator(Emulator):
         if len(parts) == 3 and parts[0] == "sobjects" and parts[2] == "describe":
             _allow(method, "GET")
             return self._describe(parts[1])
+        if parts[:2] == ["analytics", "reports"] and len(parts) > 2:
+            body = request.json_or_none() if request.body else None
+            answer = self.reports.route_reports(method, parts[2:], request.query, body)
+            return Response(200, answer)
+        if len(parts) >= 4 and parts[0] == "sobjects" and parts[2] == "listviews":
+            return Response(200, self.reports.route_list_views(method, parts[1], parts[3:]))
         if parts[0] == "query" and len(parts) <= 2:
             _allow(method, "GET")
             return self._query(request, version, parts[1] if len(parts) == 2 else None)
