@@ -15,6 +15,9 @@ from typing import Any
 
 import requests
 from hubspot import HubSpot  # type: ignore[import-untyped]
+from hubspot.crm.lists.exceptions import (  # type: ignore[import-untyped]
+    OpenApiException as ListsClientError,
+)
 from hubspot.crm.objects import (  # type: ignore[import-untyped]
     BatchInputSimplePublicObjectBatchInput,
     BatchReadInputSimplePublicObjectId,
@@ -52,7 +55,7 @@ _TIMEOUT = 60.0
 # Refresh an OAuth access token this long before its expires_in runs out.
 _REFRESH_MARGIN = 60.0
 # The SDK's exception classes differ per API package; both derive from their own OpenApiException.
-_CLIENT_ERRORS = (ObjectsClientError, PropertiesClientError)
+_CLIENT_ERRORS = (ObjectsClientError, PropertiesClientError, ListsClientError)
 # Properties read besides the target field, per object, to match records to accounts.
 _MATCH_PROPERTIES = {
     "contacts": ("email", "website"),
@@ -186,6 +189,9 @@ class HubSpotConnector(Connector):
         self._basic_api = client.crm.objects.basic_api
         self._batch_api = client.crm.objects.batch_api
         self._properties_api = client.crm.properties.core_api
+        # Lists v3, for company lists' members (connectors/hubspot_members.py).
+        self._lists_api = client.crm.lists.lists_api
+        self._memberships_api = client.crm.lists.memberships_api
 
     def __repr__(self) -> str:
         auth = "oauth" if self._config.oauth else "private_app"
@@ -228,16 +234,31 @@ class HubSpotConnector(Connector):
         self, object_type: str, field: str, record_ids: Sequence[str]
     ) -> dict[str, str | None]:
         """One batch/read call for up to 100 ids; ids HubSpot cannot find are left out."""
+        found = self._read_properties(
+            object_type, record_ids, [field], what=f"reading {field} of {object_type}", field=field
+        )
+        return {record_id: values.get(field) or None for record_id, values in found.items()}
+
+    def _read_properties(
+        self,
+        object_type: str,
+        record_ids: Sequence[str],
+        properties: Sequence[str],
+        *,
+        what: str,
+        field: str | None = None,
+    ) -> dict[str, dict[str, str | None]]:
+        """One batch/read call for up to 100 ids: each found record's properties by its id."""
         wanted = list(dict.fromkeys(record_ids))
         batch = BatchReadInputSimplePublicObjectId(
             inputs=[SimplePublicObjectId(id=record_id) for record_id in wanted],
-            properties=[field],
+            properties=list(properties),
             # The SDK's model refuses None for this required member; no history is wanted.
             properties_with_history=[],
         )
         answer = self._call(
             lambda: self._batch_api.read(object_type, batch),
-            what=f"reading {field} of {object_type}",
+            what=what,
             object_type=object_type,
             field=field,
         )
@@ -252,14 +273,14 @@ class HubSpotConnector(Connector):
                     f"hubspot could not read some {object_type} ({category}): {message}",
                     code=category,
                 )
-        values: dict[str, str | None] = {}
+        values: dict[str, dict[str, str | None]] = {}
         asked = set(wanted)
         for item in answer.results or []:
             record_id = str(item.id)
             # Only ids asked for count: a merged-away id may come back as the surviving record's
             # id, which says nothing about the id asked for (it no longer exists on its own).
             if record_id in asked:
-                values[record_id] = (item.properties or {}).get(field) or None
+                values[record_id] = dict(item.properties or {})
         return values
 
     def _write_batch(

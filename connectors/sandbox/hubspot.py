@@ -1,7 +1,9 @@
-"""A HubSpot CRM v3 emulator: objects list, batch read and update, properties, OAuth, limits.
+"""A HubSpot CRM v3 emulator: objects list, batch read and update, properties, lists, OAuth,
+limits.
 
-The objects API lives in hubspot_objects (this emulator's base class); this module authenticates,
-applies the rate limits, issues OAuth tokens and seeds records.
+The objects API lives in hubspot_objects and the Lists API in hubspot_lists (this emulator's base
+classes); this module authenticates, applies the rate limits, issues OAuth tokens and seeds
+records and lists.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from connectors.sandbox.hubspot_lists import CrmList, HubSpotLists
 from connectors.sandbox.hubspot_objects import (
     BUILTIN_PROPERTIES,
     OBJECT_TYPES,
     CrmObject,
-    HubSpotObjects,
     error,
     stamp,
 )
@@ -65,8 +67,9 @@ class _RateRefusal:
         return body
 
 
-class HubSpotEmulator(HubSpotObjects):
-    """HubSpot's CRM objects, properties and OAuth endpoints, with its limits and error bodies.
+class HubSpotEmulator(HubSpotLists):
+    """HubSpot's CRM objects, properties, lists and OAuth endpoints, with its limits and error
+    bodies.
 
     Faults: rate_limit and daily_limit answer the next request(s) with the TEN_SECONDLY_ROLLING
     or DAILY 429 (params: policy=SECONDLY|TEN_SECONDLY_ROLLING|DAILY picks another one, and
@@ -106,6 +109,10 @@ class HubSpotEmulator(HubSpotObjects):
         # Deleted records: HubSpot archives them, and only `archived=true` reads still see them.
         self._archived: dict[str, dict[str, CrmObject]] = {name: {} for name in OBJECT_TYPES}
         self._next_id = 1001
+        self._lists: dict[str, CrmList] = {}
+        self._next_list_id = 1
+        # What the seed made: "companies" -> the seeded company list, "contacts" -> a contact list.
+        self.seeded_lists: dict[str, str] = {}
         self._properties = {
             object_type: {name: self._property(object_type, name) for name in names}
             | {SEGMENT_PROPERTY: self._property(object_type, SEGMENT_PROPERTY, custom=True)}
@@ -184,6 +191,8 @@ class HubSpotEmulator(HubSpotObjects):
                 "refresh_token": self.refresh_token,
             },
             "fields": dict.fromkeys(objects, SEGMENT_PROPERTY),
+            # The seeded lists' ids by object ({} when nothing was seeded).
+            "lists": dict(self.seeded_lists),
         }
 
     def forget_usage(self) -> None:
@@ -225,6 +234,10 @@ class HubSpotEmulator(HubSpotObjects):
                 return self._batch_update(request, object_type, call)
             if request.method == "POST" and parts[4:] == ["batch", "read"]:
                 return self._batch_read(request, object_type)
+        if parts[:3] == ["crm", "v3", "lists"]:
+            answer = self._route_lists(request, parts)
+            if answer is not None:
+                return answer
         if request.method == "GET" and len(parts) == 5 and parts[:3] == ["crm", "v3", "properties"]:
             object_type = self._object_type(parts[3])
             if object_type is None:
@@ -354,7 +367,9 @@ class HubSpotEmulator(HubSpotObjects):
 
     def _seed(self, records: int) -> None:
         """Company n (from 0); contact n works at company n//2, and every third is associated
-        with it; with leads, lead n (every fourth n) is associated with company n//2."""
+        with it; with leads, lead n (every fourth n) is associated with company n//2. Lists: a
+        MANUAL company list of every third company (n = 0, 3, 6, ...) and a DYNAMIC contact list
+        of the contacts associated with a company (`seeded_lists`)."""
         companies = self.add_records(
             "companies",
             [
@@ -382,6 +397,12 @@ class HubSpotEmulator(HubSpotObjects):
         for n, contact_id in enumerate(contacts):
             if n % 3 == 0:
                 self.associate(contact_id, companies[n // 2])
+        self.seeded_lists["companies"] = self.add_list(
+            "Target accounts", "companies", companies[::3]
+        )
+        self.seeded_lists["contacts"] = self.add_list(
+            "Associated contacts", "contacts", contacts[::3], processing_type="DYNAMIC"
+        )
         if self.leads_enabled:
             leads = self.add_records(
                 "leads",
