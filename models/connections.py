@@ -179,8 +179,9 @@ def update_connection(
 
 
 def delete_connection(session: Session, name: str) -> None:
-    """Delete connection `name` and its secrets, unless an orchestration uses it."""
-    # Imported here: orchestrations refer to connections, not the other way round.
+    """Delete connection `name` and its secrets, unless an orchestration or a segment uses it."""
+    # Imported here: orchestrations and CRM sources refer to connections, not the other way round.
+    from models.crm_sources import segments_reading
     from models.orchestrations import Orchestration
 
     connection = find_connection(session, name, lock=True)
@@ -197,6 +198,14 @@ def delete_connection(session: Session, name: str) -> None:
         raise RuleError(
             f"connection {connection.name!r} is used by {plural} {listed}: delete them or move "
             "them to another connection first"
+        )
+    readers = segments_reading(session, connection.id)
+    if readers:
+        listed = ", ".join(repr(reader) for reader in readers)
+        plural = "segments" if len(readers) > 1 else "segment"
+        raise RuleError(
+            f"connection {connection.name!r} is where {plural} {listed} read their members "
+            "from: it is kept while a segment reads from it"
         )
     session.execute(delete(Connection).where(Connection.id == connection.id))
 

@@ -31,6 +31,29 @@ def salesforce_id_key(record_id: str) -> str:
     return record_id[:15]
 
 
+_SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def salesforce_id_forms(record_id: str) -> tuple[str, ...]:
+    """The ways a stored link to the record `record_id` names can be written: its 15-character
+    form and, for a well-formed id, its 18-character form (what an index on the column can find).
+
+    The 18-character form appends, for each 5-character chunk, the letter whose number has bit i
+    set where the chunk's i-th character is an upper-case letter (Salesforce's documented
+    case-safe id, as `CASESAFEID()` and the API return it).
+    """
+    key = salesforce_id_key(record_id)
+    if len(key) != 15 or not key.isascii() or not key.isalnum():
+        return (key,)
+    suffix = "".join(
+        _SUFFIX_ALPHABET[
+            sum(1 << i for i, c in enumerate(key[start : start + 5]) if "A" <= c <= "Z")
+        ]
+        for start in (0, 5, 10)
+    )
+    return (key, key + suffix)
+
+
 @dataclass
 class AccountIndex:
     """Lookups from a record's match keys to an account id, built in one pass over accounts."""
@@ -50,6 +73,17 @@ class AccountIndex:
         """The one account with this registrable domain."""
         return None if domain in self.ambiguous_domains else self.by_domain.get(domain)
 
+    def add(self, account_id: int, link: str | None, domain: str | None) -> None:
+        """Index one account by its CRM link (None: none) and its registrable domain."""
+        if link:
+            self.by_link[salesforce_id_key(link) if self.link_key == "salesforce" else link] = (
+                account_id
+            )
+        if domain:
+            if domain in self.by_domain and self.by_domain[domain] != account_id:
+                self.ambiguous_domains.add(domain)
+            self.by_domain.setdefault(domain, account_id)
+
 
 def build_account_index(connection: Connection, system: str) -> AccountIndex:
     """Index every account by its CRM link for `system` and by its registrable domain."""
@@ -63,16 +97,12 @@ def build_account_index(connection: Connection, system: str) -> AccountIndex:
         select(Account.id, link_column, Account.domain)
     )
     for account_id, link, domain in rows:
-        if column_name and link:
-            index.by_link[salesforce_id_key(link) if salesforce_ids else str(link)] = account_id
-        if domain:
-            if domain in index.by_domain and index.by_domain[domain] != account_id:
-                index.ambiguous_domains.add(domain)
-            index.by_domain.setdefault(domain, account_id)
+        index.add(account_id, str(link) if column_name and link else None, domain)
     return index
 
 
-def _domain_of(text: str | None) -> str | None:
+def domain_or_none(text: str | None) -> str | None:
+    """The registrable domain of a website, domain or address, or None when it holds none."""
     if not text:
         return None
     try:
@@ -93,12 +123,12 @@ def match_account(
         linked = index.link(linked_account_id)
         if linked is not None:
             return linked
-    email_domain = _domain_of(email.rsplit("@", 1)[1]) if email and "@" in email else None
+    email_domain = domain_or_none(email.rsplit("@", 1)[1]) if email and "@" in email else None
     if email_domain and email_domain not in FREE_MAIL_DOMAINS:
         matched = index.domain(email_domain)
         if matched is not None:
             return matched
-    website_domain = _domain_of(website)
+    website_domain = domain_or_none(website)
     if website_domain and website_domain not in FREE_MAIL_DOMAINS:
         return index.domain(website_domain)
     return None

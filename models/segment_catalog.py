@@ -144,8 +144,7 @@ def create_segment(
         raise InputError(f"source {source} needs --list FILE with the list's accounts")
     parsed = parse_filter(filter_expression) if filter_expression is not None else None
     entries = read_account_list(list_path) if list_path is not None else []
-    if session.scalar(select(Segment.id).where(Segment.name_key == name_key(name))) is not None:
-        raise RuleError(f"a segment named {name!r} already exists")
+    check_segment_name_free(session, name)
 
     segment = Segment(
         name=name,
@@ -163,12 +162,7 @@ def create_segment(
     for position, segment_filter in enumerate(filters, start=1):
         segment_filter.position = position
     segment.filters = filters
-    session.add(segment)
-    try:
-        session.flush()
-    except IntegrityError:
-        # Another session created the same name between our check and our insert.
-        raise RuleError(f"a segment named {name!r} already exists") from None
+    add_segment(session, segment)
     if entries:
         session.execute(
             insert(SegmentListEntry),
@@ -184,6 +178,22 @@ def create_segment(
         )
     refresh_membership(session, segment)
     return segment
+
+
+def check_segment_name_free(session: Session, name: str) -> None:
+    """RuleError when a segment called `name` (in any case) exists."""
+    if session.scalar(select(Segment.id).where(Segment.name_key == name_key(name))) is not None:
+        raise RuleError(f"a segment named {name.strip()!r} already exists")
+
+
+def add_segment(session: Session, segment: Segment) -> None:
+    """Store a new segment, refused when another session stored its name meanwhile."""
+    session.add(segment)
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another session created the same name between our check and our insert.
+        raise RuleError(f"a segment named {segment.name!r} already exists") from None
 
 
 def _membership_condition(segment: Segment) -> ColumnElement[bool]:
@@ -210,7 +220,10 @@ def _membership_condition(segment: Segment) -> ColumnElement[bool]:
 
 
 def refresh_membership(session: Session, segment: Segment) -> int:
-    """Recompute `segment`'s members in one INSERT ... SELECT; returns the member count."""
+    """Recompute `segment`'s members in one INSERT ... SELECT; returns the member count.
+
+    Refused for a segment read from a CRM: only a refresh from its CRM knows its members."""
+    _refuse_crm_segment(session, segment)
     session.execute(delete(SegmentMembership).where(SegmentMembership.segment_id == segment.id))
     session.execute(
         insert(SegmentMembership).from_select(
@@ -227,14 +240,32 @@ def refresh_membership(session: Session, segment: Segment) -> int:
 
 
 def refresh_segments(session: Session, names: list[str] | None = None) -> list[Segment]:
-    """Recompute the members of the named segments (all when none are named); caller commits."""
+    """Recompute the members of the named segments (all when none are named, but those read
+    from a CRM, which models.segment_refreshes refreshes); caller commits."""
     if names:
         segments = [find_segment(session, name) for name in names]
     else:
-        segments = sorted(session.scalars(select(Segment)), key=lambda s: name_order(s.name))
+        # Imported here: CRM sources build on this module, not the other way round.
+        from models.crm_sources import CrmSource
+
+        segments = sorted(
+            session.scalars(select(Segment).where(~Segment.id.in_(select(CrmSource.segment_id)))),
+            key=lambda s: name_order(s.name),
+        )
     for segment in segments:
         refresh_membership(session, segment)
     return segments
+
+
+def _refuse_crm_segment(session: Session, segment: Segment) -> None:
+    from models.crm_sources import crm_source, source_kind
+
+    source = crm_source(session, segment)
+    if source is not None:
+        raise RuleError(
+            f"segment {segment.name!r} is read from {source_kind(source).title} "
+            f"{source.crm_object_id}: its members change only by a refresh from the CRM"
+        )
 
 
 @dataclass(frozen=True)
