@@ -76,6 +76,9 @@ class Report:
     detail_columns: list[str]
     groupings_down: list[str] = field(default_factory=list)
     groupings_across: list[str] = field(default_factory=list)
+    # The saved filters ({column, operator, value}) and their logic ("1 OR 2"; None: all hold).
+    filters: list[dict[str, str]] = field(default_factory=list)
+    boolean_filter: str | None = None
     # None: every Account of the org; else only these (18-character ids).
     include: set[str] | None = None
     exclude: set[str] = field(default_factory=set)
@@ -89,8 +92,8 @@ class Report:
             "reportFormat": self.report_format,
             "reportType": {"type": "AccountList", "label": "Accounts"},
             "detailColumns": list(self.detail_columns),
-            "reportFilters": [],
-            "reportBooleanFilter": None,
+            "reportFilters": copy.deepcopy(self.filters),
+            "reportBooleanFilter": self.boolean_filter,
             "sortBy": [],
             "groupingsDown": [_grouping(name) for name in self.groupings_down],
             "groupingsAcross": [_grouping(name) for name in self.groupings_across],
@@ -195,14 +198,14 @@ class ReportsApi:
         self.reports: dict[str, Report] = {}
         self.list_views: dict[str, ListView] = {}
         # The seeded ones, for tests and `segsync sandbox start`.
-        self.accounts_report = self._add_report(
+        self.accounts_report = self.add_report(
             "All Accounts", "TABULAR", ["ACCOUNT_ID", "ACCOUNT.NAME", "URL"]
         )
-        self.summary_report = self._add_report(
+        self.summary_report = self.add_report(
             "Accounts by Name", "SUMMARY", ["ACCOUNT_ID", "URL"], down=["ACCOUNT.NAME"]
         )
-        self.names_report = self._add_report("Account Names", "TABULAR", ["ACCOUNT.NAME", "URL"])
-        self.matrix_report = self._add_report(
+        self.names_report = self.add_report("Account Names", "TABULAR", ["ACCOUNT.NAME", "URL"])
+        self.matrix_report = self.add_report(
             "Accounts Matrix", "MATRIX", ["ACCOUNT_ID"], down=["ACCOUNT.NAME"], across=["URL"]
         )
         view = ListView(
@@ -215,18 +218,31 @@ class ReportsApi:
         self.list_views[view.list_view_id] = view
         self.accounts_list_view = view.list_view_id
 
-    def _add_report(
+    def add_report(
         self,
         name: str,
         report_format: str,
         columns: list[str],
         down: list[str] | None = None,
         across: list[str] | None = None,
+        filters: list[dict[str, str]] | None = None,
+        boolean_filter: str | None = None,
     ) -> str:
+        """Save an Accounts report (columns, groupings and filters by API name); its id."""
+        for name_ in [*columns, *(down or []), *(across or [])]:
+            _column(name_)
         report_id = make_id(REPORT_PREFIX, len(self.reports) + 1)
         developer_name = re.sub(r"\W", "_", name)
         self.reports[report_id] = Report(
-            report_id, name, developer_name, report_format, columns, down or [], across or []
+            report_id,
+            name,
+            developer_name,
+            report_format,
+            columns,
+            down or [],
+            across or [],
+            list(filters or []),
+            boolean_filter,
         )
         return report_id
 
