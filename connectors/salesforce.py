@@ -17,9 +17,11 @@ from simple_salesforce.format import format_soql
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.errors import ConnectorError, FatalError
 from connectors.http import VendorHttp
+from connectors.members import CrmMember
 from connectors.salesforce_auth import LoginResult, SalesforceConfig, login
 from connectors.salesforce_bulk import BulkClient
 from connectors.salesforce_http import classify, parse_limit_info, record_failure, throttling
+from connectors.salesforce_members import MembersReader
 
 __all__ = ["SalesforceConfig", "SalesforceConnector"]
 
@@ -101,6 +103,11 @@ class SalesforceConnector(Connector):
             config.bulk_page_size,
             self._secrets,
             lambda fetch: self._read_page(fetch, "bulk query results"),
+        )
+        self._members = MembersReader(
+            self._call,
+            lambda fetch: self._read_page(fetch, "report or list view"),
+            self._query_rows,
         )
 
     def __repr__(self) -> str:
@@ -230,6 +237,18 @@ class SalesforceConnector(Connector):
     def _record_key(self, record_id: str) -> str:
         """The 15 characters that are the id (the 18-character form adds a case checksum)."""
         return record_id[:15]
+
+    # -- segment members (salesforce_members) ----------------------------------------------------
+
+    def report_members(self, report_id: str, column: str = "ACCOUNT_ID") -> Iterator[CrmMember]:
+        """Every Account row of a tabular or summary report, past the 2,000-row cap, lazily."""
+        return self._members.report_members(report_id, column)
+
+    def list_view_members(
+        self, list_view_id: str, object_type: str = "Account"
+    ) -> Iterator[CrmMember]:
+        """Every row of an Account list view's own query, paged, lazily."""
+        return self._members.list_view_members(list_view_id, object_type)
 
     # -- reading -----------------------------------------------------------------------------------
 
