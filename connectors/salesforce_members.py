@@ -188,7 +188,8 @@ class MembersReader:
     # -- calls ------------------------------------------------------------------------------------
 
     def _json(self, send: Callable[[], requests.Response], what: str) -> Any:
-        """The JSON answer of `send`, read again after a retryable error; 404 names `what`."""
+        """The JSON answer of `send`, read again after a retryable error; a FatalError names
+        `what` (a 404 says it does not exist)."""
 
         def fetch() -> Any:
             response = send()
@@ -203,13 +204,14 @@ class MembersReader:
         try:
             return self.read_page(fetch)
         except FatalError as error:
-            if error.code != "NOT_FOUND":
-                raise
-            missing = FatalError(
-                f"Salesforce has no {what} (deleted, or not shared with the API user)",
-                code="NOT_FOUND",
-            )
-        raise missing
+            if error.code == "NOT_FOUND":
+                named = FatalError(
+                    f"Salesforce has no {what} (deleted, or not shared with the API user)",
+                    code="NOT_FOUND",
+                )
+            else:  # a lost permission, say: the message names what could not be read
+                named = FatalError(f"reading Salesforce {what}: {error}", code=error.code)
+        raise named
 
 
 def _report_title(report_id: str, metadata: Mapping[str, Any]) -> str:

@@ -154,6 +154,18 @@ def test_an_unknown_report_or_a_bad_id_is_refused_naming_it(make_org: MakeOrg) -
         list(connector.list_view_members("00B5g00000009zzAAA", "Lead"))
 
 
+def test_a_refused_run_is_fatal_naming_the_report(make_org: MakeOrg) -> None:
+    emulator, connector = make_org(2500)
+    report = emulator.describe()["reports"]["accounts"]
+    emulator.faults.inject("server_error", after=1, path="/analytics/reports/", status=403)
+    members = connector.report_members(report)
+    with pytest.raises(FatalError) as caught:
+        list(members)
+    assert str(caught.value) == (
+        f"reading Salesforce report {report}: Salesforce error (HTTP 403): injected server error"
+    )
+
+
 def test_a_429_in_the_middle_of_a_report_is_retried(make_org: MakeOrg) -> None:
     emulator, connector = make_org(2500)
     report = emulator.describe()["reports"]["accounts"]

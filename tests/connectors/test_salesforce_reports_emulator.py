@@ -79,6 +79,13 @@ def ids_of(result: Any, key: str = "T!T") -> list[str]:
     return [row["dataCells"][0]["value"] for row in result["factMap"][key]["rows"]]
 
 
+def test_the_seeded_reports_and_list_view_exist_without_records() -> None:
+    described = SalesforceEmulator().describe()
+    assert set(described["reports"]) == {"accounts", "accounts_summary", "names_only", "matrix"}
+    assert all(report_id.startswith("00O") for report_id in described["reports"].values())
+    assert described["list_views"]["accounts"].startswith("00B")
+
+
 def test_describe_gives_the_report_metadata_and_each_columns_label_and_type(org: Org) -> None:
     response = org.call("GET", f"/analytics/reports/{org.reports['accounts']}/describe")
     assert response.status_code == 200
