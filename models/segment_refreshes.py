@@ -179,11 +179,11 @@ def claim_refresh(session: Session, refresh_id: int) -> SegmentRefresh | None:
         update(SegmentRefresh)
         .where(SegmentRefresh.id == refresh_id, SegmentRefresh.status == "queued")
         .values(status="running", started_at=utcnow())
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     )
     if not getattr(claimed, "rowcount", 0):
         return None
-    return session.get_one(SegmentRefresh, refresh_id)
+    return session.get_one(SegmentRefresh, refresh_id, populate_existing=True)
 
 
 def apply_crm_members(
@@ -200,10 +200,10 @@ def apply_crm_members(
         update(SegmentRefresh)
         .where(SegmentRefresh.id == refresh.id, SegmentRefresh.status == "running")
         .values(status="succeeded", finished_at=utcnow(), reason=None)
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     )
+    session.refresh(refresh)
     if not getattr(finished, "rowcount", 0):
-        session.refresh(refresh)
         raise RuleError(
             f"refresh {refresh.id} is {refresh.status}, not running: its members were not applied"
         )
@@ -233,9 +233,12 @@ def fail_refresh(session: Session, refresh: SegmentRefresh, reason: str) -> bool
             SegmentRefresh.status.in_(ACTIVE_REFRESH_STATUSES),
         )
         .values(status="failed", finished_at=utcnow(), reason=_one_line(reason))
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
     )
-    return bool(getattr(failed, "rowcount", 0))
+    if not getattr(failed, "rowcount", 0):
+        return False
+    session.refresh(refresh)
+    return True
 
 
 def fail_stalled_refreshes(session: Session, started_before: datetime) -> list[int]:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session
 
 from connectors.systems import SYSTEMS, VENDORS
 from models.accounts import Account
-from models.matching import AccountIndex, build_account_index, match_account
+from models.matching import (
+    AccountIndex,
+    build_account_index,
+    match_account,
+    salesforce_id_forms,
+)
 from models.vocabulary import LINK_COLUMNS
 from tests.factories import add_accounts
 
@@ -88,3 +94,24 @@ def test_each_system_links_by_the_column_its_registry_entry_names(session: Sessi
     assert match_account(marketo, linked_account_id="1", email=None, website=None) is None
     assert set(LINK_COLUMNS) == {s for s in SYSTEMS if VENDORS[s].link_column is not None}
     assert set(LINK_COLUMNS.values()) <= set(Account.__table__.columns.keys())
+
+
+@pytest.mark.parametrize(
+    ("short", "case_safe"),
+    [
+        # Published worked examples of Salesforce's 15 -> 18 character conversion (CASESAFEID).
+        ("a0D30000001n7Pi", "a0D30000001n7PiEAI"),
+        ("a01M00000062mPg", "a01M00000062mPgIAI"),
+        ("001M000000qfPyS", "001M000000qfPySIAU"),
+        ("0019000000B98de", "0019000000B98deAAB"),
+        ("AbCdEfGhIjKlMnO", "AbCdEfGhIjKlMnOVKV"),
+        ("aBcDEfgHIJKLMNO", "aBcDEfgHIJKLMNO025"),
+    ],
+)
+def test_salesforce_id_forms_are_the_15_and_18_character_ids(short: str, case_safe: str) -> None:
+    assert salesforce_id_forms(short) == (short, case_safe)
+    assert salesforce_id_forms(case_safe) == (short, case_safe)
+
+
+def test_a_malformed_salesforce_id_has_only_its_own_form() -> None:
+    assert salesforce_id_forms("001-bad") == ("001-bad",)
