@@ -9,7 +9,7 @@ and a partial unique index allows one queued or running refresh per segment.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any, Protocol, TypeVar
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from connectors.systems import VENDORS
 from models.accounts import Account
-from models.base import Base, as_utc, utcnow
+from models.base import Base, utcnow
 from models.crm_sources import DueRefresh, claim_firing, require_crm_source, source_kind
 from models.errors import RuleError
 from models.matching import (
@@ -52,8 +52,6 @@ REFRESH_STATUSES = (*ACTIVE_REFRESH_STATUSES, "succeeded", "failed")
 REFRESH_TRIGGERS = ("manual", "schedule")
 # At most this many unmatched rows are kept per refresh: enough to see what is wrong.
 UNMATCHED_SAMPLE_SIZE = 100
-# `segments show` lists this many refreshes unless asked for another number.
-RECENT_REFRESHES = 10
 # Longest reason kept: one line a person reads, not a vendor's whole error page.
 _MAX_REASON = 1000
 # Longest text of an unmatched row kept (a CRM's name and website fields are this long).
@@ -209,16 +207,16 @@ def apply_crm_members(
         )
     segment = session.get_one(Segment, refresh.segment_id)
     system = source_kind(require_crm_source(session, segment)).system
-    matched, unmatched, rows_read = _match(session, system, members)
-    entered, exited = _replace_members(session, segment, matched)
-    segment.member_count = len(matched)
+    found = _match(session, system, members)
+    entered, exited = _replace_members(session, segment, found.matched)
+    segment.member_count = len(found.matched)
     segment.refreshed_at = utcnow()
-    refresh.rows_read = rows_read
+    refresh.rows_read = found.rows_read
     refresh.entered = entered
     refresh.exited = exited
-    refresh.unmatched = len(unmatched)
-    refresh.members = len(matched)
-    refresh.unmatched_rows = [_row_json(row) for row in unmatched[:UNMATCHED_SAMPLE_SIZE]]
+    refresh.unmatched = found.unmatched
+    refresh.members = len(found.matched)
+    refresh.unmatched_rows = found.sample
     session.flush()
     return refresh
 
@@ -270,94 +268,23 @@ def queued_refreshes(session: Session, created_before: datetime) -> list[int]:
     )
 
 
-@dataclass(frozen=True)
-class UnmatchedRow:
-    """A CRM row that matched no account."""
+@dataclass
+class _Matching:
+    """What matching a source's rows found."""
 
-    crm_id: str
-    website: str | None
-    name: str | None
-
-
-@dataclass(frozen=True)
-class RefreshSummary:
-    """One refresh of a segment's history: its outcome, times and churn."""
-
-    id: int
-    trigger: str
-    status: str
-    reason: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    rows_read: int
-    entered: int
-    exited: int
-    unmatched: int
-    members: int
-    unmatched_rows: tuple[UnmatchedRow, ...]
-
-    @property
-    def churn(self) -> int:
-        """Accounts that entered or left: how much the segment moved."""
-        return self.entered + self.exited
-
-    @property
-    def churn_rate(self) -> float | None:
-        """`churn` as a share of the members before it (None when it had none, or it failed)."""
-        before = self.members - self.entered + self.exited
-        if self.status != "succeeded" or before == 0:
-            return None
-        return self.churn / before
+    matched: set[int] = field(default_factory=set)
+    rows_read: int = 0
+    # Distinct rows matching no account, and the first UNMATCHED_SAMPLE_SIZE of them.
+    unmatched: int = 0
+    sample: list[dict[str, str | None]] = field(default_factory=list)
 
 
-def recent_refreshes(
-    session: Session, segment: Segment, limit: int = RECENT_REFRESHES
-) -> list[RefreshSummary]:
-    """The newest `limit` refreshes of `segment`, newest first."""
-    if limit < 1:
-        raise ValueError(f"limit must be at least 1, not {limit}")
-    refreshes = session.scalars(
-        select(SegmentRefresh)
-        .where(SegmentRefresh.segment_id == segment.id)
-        .order_by(SegmentRefresh.id.desc())
-        .limit(limit)
-    )
-    return [_summary(refresh) for refresh in refreshes]
-
-
-def _summary(refresh: SegmentRefresh) -> RefreshSummary:
-    return RefreshSummary(
-        id=refresh.id,
-        trigger=refresh.trigger,
-        status=refresh.status,
-        reason=refresh.reason,
-        created_at=as_utc(refresh.created_at),
-        started_at=as_utc(refresh.started_at) if refresh.started_at else None,
-        finished_at=as_utc(refresh.finished_at) if refresh.finished_at else None,
-        rows_read=refresh.rows_read,
-        entered=refresh.entered,
-        exited=refresh.exited,
-        unmatched=refresh.unmatched,
-        members=refresh.members,
-        unmatched_rows=tuple(
-            UnmatchedRow(row["crm_id"], row.get("website"), row.get("name"))
-            for row in refresh.unmatched_rows or []
-        ),
-    )
-
-
-def _match(
-    session: Session, system: str, members: Iterable[CrmMemberRow]
-) -> tuple[set[int], list[CrmMemberRow], int]:
-    """(matched account ids, distinct unmatched rows in reading order, rows read)."""
+def _match(session: Session, system: str, members: Iterable[CrmMemberRow]) -> _Matching:
     salesforce_ids = VENDORS[system].links_are_salesforce_ids
-    matched: set[int] = set()
-    unmatched: list[CrmMemberRow] = []
+    found = _Matching()
     seen: set[str] = set()
-    rows_read = 0
     for chunk in _chunks(iter(members), _CHUNK):
-        rows_read += len(chunk)
+        found.rows_read += len(chunk)
         distinct: list[CrmMemberRow] = []
         for row in chunk:
             crm_id = row.crm_id.strip()
@@ -372,11 +299,13 @@ def _match(
             account_id = match_account(
                 index, linked_account_id=row.crm_id.strip(), email=None, website=row.website
             )
-            if account_id is None:
-                unmatched.append(row)
-            else:
-                matched.add(account_id)
-    return matched, unmatched, rows_read
+            if account_id is not None:
+                found.matched.add(account_id)
+                continue
+            found.unmatched += 1
+            if len(found.sample) < UNMATCHED_SAMPLE_SIZE:
+                found.sample.append(_row_json(row))
+    return found
 
 
 def _index_for(

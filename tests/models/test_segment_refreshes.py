@@ -17,17 +17,16 @@ from models.base import utcnow
 from models.connections import ConnectionSpec, add_connection
 from models.crm_sources import create_crm_segment
 from models.errors import RuleError
+from models.refresh_history import UnmatchedRow, recent_refreshes
 from models.segment_refreshes import (
     UNMATCHED_SAMPLE_SIZE,
     RefreshActiveError,
     SegmentRefresh,
-    UnmatchedRow,
     apply_crm_members,
     claim_refresh,
     fail_refresh,
     fail_stalled_refreshes,
     queued_refreshes,
-    recent_refreshes,
     start_refresh,
 )
 from models.segments import Segment, SegmentMembership
