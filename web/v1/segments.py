@@ -1,4 +1,5 @@
-"""Segments published to `api`: the list of them and each one's members, page by page."""
+"""Segments published to `api`: the list of them, each one's members page by page, and a CRM
+segment's source and recent refreshes."""
 
 from __future__ import annotations
 
@@ -9,18 +10,25 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from models.api_reads import segment_members_page, segment_published_for, segments_published_for
+from models.crm_segment_overview import crm_source_overview
+from models.crm_sources import require_crm_source
+from models.errors import RuleError
+from models.refresh_history import RECENT_REFRESHES, recent_refreshes
 from models.segment_catalog import MAX_NAME_LENGTH
 from web.auth import ReadKey
 from web.errors import ErrorResponse
 from web.v1.account_fields import AccountFields, fields_of
 from web.v1.cursors import decode_cursor, encode_cursor
 from web.v1.names import NO_NUL
+from web.v1.refreshes import SegmentRefreshes, refresh_view, source_view
 
 router = APIRouter(tags=["segments"])
 
 API_USE = "api"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+# Refreshes one answer lists at most (each carries up to 100 unmatched rows).
+MAX_REFRESHES = 100
 
 SegmentName = Annotated[
     str,
@@ -118,3 +126,43 @@ def segment_accounts(
     return MemberPage(
         segment=segment_name, accounts=accounts, next_cursor=next_cursor, next=next_path
     )
+
+
+@router.get(
+    "/segments/{name:path}/refreshes",
+    summary="A CRM segment's source and its newest refreshes, with their churn.",
+    responses={
+        404: {
+            "model": ErrorResponse,
+            "description": "No segment has that name, or it exists but is not published to api.",
+        },
+    },
+)
+def segment_refreshes(
+    request: Request,
+    name: SegmentName,
+    _key: ReadKey,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_REFRESHES, description="Refreshes to list, newest first.")
+    ] = RECENT_REFRESHES,
+) -> SegmentRefreshes:
+    """As `segsync segments show NAME`: the report, list view or list read, through which
+    connection and on which schedule, and each refresh's entered, exited and unmatched counts,
+    churn and unmatched rows. A segment not read from a CRM answers with no source and says so."""
+    with request.app.state.sessions() as session:
+        segment = segment_published_for(session, name, API_USE)
+        source = crm_source_overview(session, segment)
+        detail = None
+        if source is None:
+            try:
+                require_crm_source(session, segment)
+            except RuleError as refusal:
+                detail = str(refusal)
+        refreshes = recent_refreshes(session, segment, limit) if source is not None else []
+        return SegmentRefreshes(
+            segment=segment.name,
+            source=segment.source,
+            crm_source=source_view(source) if source is not None else None,
+            detail=detail,
+            refreshes=[refresh_view(refresh) for refresh in refreshes],
+        )
