@@ -1,13 +1,15 @@
-"""What the connector contract suite needs from each vendor: an emulator, a connector, records."""
+"""What the connector contract suite needs from each vendor: an emulator, a connector, records,
+and the CRM sources whose members an adapter reads (reports, list views, lists)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
 from connectors.base import Connector
+from connectors.members import CrmMember
 from connectors.sandbox.server import Emulator, EmulatorServer
 from connectors.sandbox.tls import SandboxCertificates
 
@@ -53,6 +55,38 @@ class Harness:
     calls_per_full_read: int = 1
     # Whether the vendor reports API usage against a quota at all (Eloqua does not).
     reports_quota: bool = True
+
+
+@dataclass
+class MemberSource:
+    """One kind of CRM source a vendor's adapter reads members from, on the harness's emulator.
+
+    A vendor's harness module declares `MEMBER_SOURCES = {kind: factory}`, each factory making
+    this from the vendor's Harness; the member contract (tests/connectors/test_member_contract.py)
+    runs against every one. A vendor whose adapter reads no members declares none.
+    """
+
+    harness: Harness
+    # What the source is, as error messages and test ids name it ("report", "company_list").
+    kind: str
+    # make(n) -> (source id, its members as the adapter should read them): a new source holding
+    # exactly n members, each with a website and a name. A source may take in every record of
+    # its kind (a list view over all Accounts): then a test makes one source only.
+    make: Callable[[int], tuple[str, list[CrmMember]]]
+    # add(source_id, n) -> n new members now in the source, made by changing the CRM's data.
+    add: Callable[[str, int], list[CrmMember]]
+    # remove(source_id, crm_ids): these members leave the source through a change of the CRM.
+    remove: Callable[[str, list[str]], None]
+    # read(connector, source_id) -> the adapter's reader (FatalError naming an unknown source).
+    read: Callable[[Connector, str], Iterable[CrmMember]]
+    # A well-formed id of a source that does not exist.
+    missing_id: str
+    # Members the adapter reads per page (rows per report run): the contract reads several.
+    page_size: int
+    # A regular expression found in the path of every page request (and in its route name in
+    # emulator.calls), and that request's method: faults are injected on the second page.
+    page_path: str
+    page_method: str = "GET"
 
 
 @contextmanager

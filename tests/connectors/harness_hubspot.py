@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from connectors.base import Connector
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
+from connectors.hubspot_members import MEMBERSHIPS_PAGE_SIZE, company_list_members
+from connectors.members import CrmMember
 from connectors.sandbox.hubspot import SEGMENT_PROPERTY, TEXT_MAX_LENGTH, HubSpotEmulator
 from connectors.sandbox.server import EmulatorServer
 from connectors.sandbox.tls import SandboxCertificates
-from tests.connectors.harness import Harness
+from tests.connectors.harness import Harness, MemberSource
 
 
 def hubspot_connector(
@@ -81,3 +85,54 @@ def hubspot_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harne
         )
     finally:
         server.stop()
+
+
+# -- member sources: company lists ---------------------------------------------------------------
+
+_company_numbers = itertools.count(1)
+
+
+def company_list_source(harness: Harness) -> MemberSource:
+    """MANUAL company lists of new companies, each with a domain and a name."""
+    emulator = harness.emulator
+    assert isinstance(emulator, HubSpotEmulator)
+
+    def companies(count: int) -> list[CrmMember]:
+        numbers = [next(_company_numbers) for _ in range(count)]
+        rows = [{"domain": f"listed{n}.example", "name": f"Listed {n}"} for n in numbers]
+        ids = emulator.add_records("companies", rows)
+        return [
+            CrmMember(company_id, row["domain"], row["name"])
+            for company_id, row in zip(ids, rows, strict=True)
+        ]
+
+    def make(count: int) -> tuple[str, list[CrmMember]]:
+        members = companies(count)
+        return emulator.add_list("Harness", "companies", [m.crm_id for m in members]), members
+
+    def add(list_id: str, count: int) -> list[CrmMember]:
+        members = companies(count)
+        emulator.add_list_members(list_id, [m.crm_id for m in members])
+        return members
+
+    def read(connector: Connector, list_id: str) -> Iterator[CrmMember]:
+        assert isinstance(connector, HubSpotConnector)
+        return company_list_members(connector, list_id)
+
+    return MemberSource(
+        harness=harness,
+        kind="company_list",
+        make=make,
+        add=add,
+        remove=emulator.remove_list_members,
+        read=read,
+        missing_id="4040",
+        page_size=MEMBERSHIPS_PAGE_SIZE,
+        page_path=r"/memberships$",
+    )
+
+
+# For the member contract (tests/connectors/test_member_contract.py).
+MEMBER_SOURCES: dict[str, Callable[[Harness], MemberSource]] = {
+    "company_list": company_list_source,
+}

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
+from connectors.base import Connector
+from connectors.members import CrmMember
 from connectors.salesforce import SalesforceConfig, SalesforceConnector
 from connectors.sandbox.salesforce import SalesforceEmulator
+from connectors.sandbox.salesforce_reports import REPORT_ROW_LIMIT
 from connectors.sandbox.server import EmulatorServer
 from connectors.sandbox.tls import SandboxCertificates
-from tests.connectors.harness import Harness
+from tests.connectors.harness import Harness, MemberSource
 
 
 def connector_config(
@@ -106,3 +109,106 @@ def salesforce_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Ha
         finally:
             for connector in connectors:
                 connector.close()
+
+
+# -- member sources: Account reports and list views ----------------------------------------------
+
+# The rows of one REST query page the adapter reads (the emulator's default batch size).
+QUERY_PAGE_SIZE = 2000
+_account_numbers = itertools.count(1)
+
+
+def _org(harness: Harness) -> SalesforceEmulator:
+    emulator = harness.emulator
+    assert isinstance(emulator, SalesforceEmulator)
+    return emulator
+
+
+def _salesforce(connector: Connector) -> SalesforceConnector:
+    assert isinstance(connector, SalesforceConnector)
+    return connector
+
+
+def _add_accounts(emulator: SalesforceEmulator, prefix: str, count: int) -> list[CrmMember]:
+    """`count` new Accounts named `prefix` and a number, each with a website."""
+    rows = []
+    for _ in range(count):
+        n = next(_account_numbers)
+        rows.append({"Name": f"{prefix} Account {n}", "Website": f"https://account{n}.example"})
+    ids = emulator.add_records("Account", rows)
+    return [
+        CrmMember(record_id, row["Website"], row["Name"])
+        for record_id, row in zip(ids, rows, strict=True)
+    ]
+
+
+def _delete_accounts(emulator: SalesforceEmulator, account_ids: list[str]) -> None:
+    for account_id in account_ids:
+        emulator.delete_record("Account", account_id)
+
+
+def report_source(harness: Harness) -> MemberSource:
+    """Tabular Accounts reports whose saved filter keeps their own Accounts (by name)."""
+    emulator = _org(harness)
+    prefixes: dict[str, str] = {}
+
+    def make(count: int) -> tuple[str, list[CrmMember]]:
+        prefix = f"Report {len(prefixes) + 1}"
+        with emulator.lock:
+            report_id = emulator.reports.add_report(
+                f"Harness {prefix}",
+                "TABULAR",
+                ["ACCOUNT_ID", "ACCOUNT.NAME", "URL"],
+                filters=[
+                    {
+                        "column": "ACCOUNT.NAME",
+                        "operator": "startsWith",
+                        "value": f"{prefix} Account",
+                    }
+                ],
+            )
+        prefixes[report_id] = prefix
+        return report_id, _add_accounts(emulator, prefix, count)
+
+    return MemberSource(
+        harness=harness,
+        kind="report",
+        make=make,
+        add=lambda report_id, count: _add_accounts(emulator, prefixes[report_id], count),
+        remove=lambda _report_id, ids: _delete_accounts(emulator, ids),
+        read=lambda connector, report_id: _salesforce(connector).report_members(report_id),
+        missing_id="00O5g00000009zzAAA",
+        page_size=REPORT_ROW_LIMIT,
+        page_path=r"/analytics/reports/[^/]+$",
+        page_method="POST",
+    )
+
+
+def list_view_source(harness: Harness) -> MemberSource:
+    """The org's All Accounts list view (every Account: one source per org)."""
+    emulator = _org(harness)
+    list_view = emulator.describe()["list_views"]["accounts"]
+
+    def make(count: int) -> tuple[str, list[CrmMember]]:
+        _delete_accounts(emulator, list(emulator.store.records["Account"]))
+        return list_view, _add_accounts(emulator, "Listed", count)
+
+    return MemberSource(
+        harness=harness,
+        kind="list_view",
+        make=make,
+        add=lambda _list_view, count: _add_accounts(emulator, "Listed", count),
+        remove=lambda _list_view, ids: _delete_accounts(emulator, ids),
+        read=lambda connector, view_id: _salesforce(connector).list_view_members(view_id),
+        missing_id="00B5g00000009zzAAA",
+        page_size=QUERY_PAGE_SIZE,
+        # The query ("query/?q=") and each next page ("query/{locator}").
+        page_path=r"/query(/[^/]*)?$",
+    )
+
+
+# For the member contract (tests/connectors/test_member_contract.py).
+MEMBER_SOURCES: dict[str, Callable[[Harness], MemberSource]] = {
+    "report": report_source,
+    "list_view": list_view_source,
+}
