@@ -28,7 +28,15 @@ if TYPE_CHECKING:
 FORMAT_VARIABLE = "SEGSYNC_LOG_FORMAT"
 # The keys a log line may carry about its work; nothing else can be put in the context, so a
 # secret cannot ride along by mistake.
-CONTEXT_KEYS = ("run_id", "batch_id", "orchestration", "system", "object")
+CONTEXT_KEYS = (
+    "run_id",
+    "batch_id",
+    "orchestration",
+    "system",
+    "object",
+    "refresh_id",
+    "segment_id",
+)
 
 _context: ContextVar[Mapping[str, Any]] = ContextVar(
     "segsync_log_context", default=MappingProxyType({})
@@ -65,7 +73,7 @@ def set_program(program: str) -> None:
 def log_context(**fields: Any) -> Iterator[None]:
     """Within it, every log line of this thread or task carries these fields (None: left out).
 
-    Fields: run_id, batch_id, orchestration, system, object; nested contexts add to the outer one.
+    Fields: CONTEXT_KEYS; nested contexts add to the outer one.
     """
     unknown = set(fields) - set(CONTEXT_KEYS)
     if unknown:

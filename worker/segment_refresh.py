@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.base import Connector
-from connectors.errors import ConnectorError, FatalError
+from connectors.errors import ConnectorError, FatalError, RetryableError
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot_members import company_list_members
 from connectors.members import CrmMember
@@ -40,6 +40,8 @@ from models.segment_refreshes import (
     apply_crm_members,
     claim_refresh,
     fail_refresh,
+    fail_stalled_refreshes,
+    queued_refreshes,
     start_refresh,
     start_scheduled_refresh,
 )
@@ -216,6 +218,26 @@ def start_due_refreshes(factory: sessionmaker[Session], now: datetime | None = N
     return started
 
 
+def sweep_refreshes(
+    factory: sessionmaker[Session],
+    lease: timedelta,
+    stale_after: timedelta,
+    now: datetime | None = None,
+) -> list[int]:
+    """Fail the refreshes running for longer than `lease` (their worker died: no refresh task
+    outlives its hard time limit), and return those queued for longer than `stale_after` (their
+    message was most likely lost) to send again: a second delivery is harmless."""
+    now = now or utcnow()
+    with transaction(factory) as session:
+        stalled = fail_stalled_refreshes(session, now - lease)
+        lost = queued_refreshes(session, now - stale_after)
+    for refresh_id in stalled:
+        log.warning(
+            "refresh %d failed: the worker refreshing it stopped before it ended", refresh_id
+        )
+    return lost
+
+
 def _source_of(session: Session, refresh: SegmentRefresh) -> _Source:
     segment = session.get_one(Segment, refresh.segment_id)
     source = require_crm_source(session, segment)
@@ -239,8 +261,12 @@ def _read(
 
 
 def _reason(source: _Source, exc: Exception) -> str:
-    title = CRM_SOURCE_KINDS[source.kind].title
-    return f"reading {title} {source.ref} failed: {exc}"
+    read = f"reading {CRM_SOURCE_KINDS[source.kind].title} {source.ref}"
+    if isinstance(exc, RetryableError):
+        # The adapter asked again in place (connectors.base.READ_PAGE_ATTEMPTS) before giving up;
+        # the refresh is not retried: the next one, on demand or by schedule, reads it anew.
+        return f"{read} was still refused after retrying: {exc}"
+    return f"{read} failed: {exc}"
 
 
 def _failed(

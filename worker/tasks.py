@@ -27,6 +27,8 @@ from models.db import make_engine, make_session_factory
 from models.errors import InputError
 from models.orchestrations import Orchestration
 from models.runs import SyncBatch, SyncRun
+from models.segment_refreshes import SegmentRefresh
+from models.segments import Segment
 from worker.app import app
 from worker.connector_factory import connector_of
 from worker.failure_policy import (
@@ -49,6 +51,7 @@ from worker.scheduling import (
     resume_deferred_runs,
     stalled_work,
 )
+from worker.segment_refresh import run_refresh, start_due_refreshes, sweep_refreshes
 from worker.settings import Settings
 from worker.sync import fail_run, plan_run, settle_batch, write_batch
 from worker.task_endings import (
@@ -100,7 +103,12 @@ def cached_connector(session: Session, orchestration: Orchestration, worker: str
     """The orchestration's connection's connector, built once per process and connection version
     (so each batch does not log in again); InputError naming this worker (`worker`, its name)
     when it cannot be built here."""
-    connection = session.get_one(Connection, orchestration.connection_id)
+    return connection_connector(session, orchestration.connection_id, worker)
+
+
+def connection_connector(session: Session, connection_id: int, worker: str) -> Connector:
+    """`cached_connector` of the stored connection `connection_id` (a CRM segment's source)."""
+    connection = session.get_one(Connection, connection_id)
     cached = _connectors.get(connection.id)
     if cached is not None and cached[0] == connection.updated_at:
         return cached[1]
@@ -352,19 +360,87 @@ def _sent(runs: list[int], batches: list[int]) -> bool:
 
 @app.task(name="segsync.dispatch_due")
 def dispatch_due() -> None:
-    """Every minute (beat): start due scheduled runs and resume deferred runs whose day came."""
+    """Every minute (beat): start due scheduled runs and resume deferred runs whose day came;
+    queue and send the refreshes of CRM segments whose schedule is due."""
     factory = sessions()
     if not _sent(claim_due_runs(factory), []):
-        return  # deferred runs stay deferred until the broker is back
+        return  # deferred runs stay deferred, due refreshes due, until the broker is back
     resumed = resume_deferred_runs(factory)
-    _sent(resumed.runs, resumed.batches)
+    if not _sent(resumed.runs, resumed.batches):
+        return
+    # Queued first, then sent: one whose message does not leave is sent again by the sweeper.
+    _sent_refreshes(start_due_refreshes(factory))
 
 
 @app.task(name="segsync.sweep")
 def sweep() -> None:
     """Every minute (beat): send again the work whose message was lost or whose worker died."""
     lease = planning_lease(settings().plan_time_limit_seconds)
+    stale_after = timedelta(seconds=settings().stale_after_seconds)
+    # A refresh task has the planning task's time limits (refresh_segment), so the same lease.
+    _sent_refreshes(sweep_refreshes(sessions(), lease, stale_after))
     if not _sent(recover_stalled_plans(sessions(), lease), []):
         return  # the rest waits for a sweep that finds the broker back
-    work = stalled_work(sessions(), stale_after=timedelta(seconds=settings().stale_after_seconds))
+    work = stalled_work(sessions(), stale_after=stale_after)
     _sent(work.runs, work.batches)
+
+
+# -- CRM segment refreshes (worker.segment_refresh) ----------------------------------------------
+
+REFRESH_TASK = "segsync.refresh_segment"
+
+
+def enqueue_refresh(refresh_id: int, factory: sessionmaker[Session] | None = None) -> None:
+    """Send the task that runs queued refresh `refresh_id` (labelled for Flower).
+
+    `factory`: the caller's database (the CLI's); workers use their own process-wide one.
+    """
+    factory = factory or sessions()
+    with factory() as session:
+        name = session.scalar(
+            select(Segment.name)
+            .join(SegmentRefresh, SegmentRefresh.segment_id == Segment.id)
+            .where(SegmentRefresh.id == refresh_id)
+        )
+    label = f"refresh {refresh_id} of segment {name!r}"
+    refresh_segment.apply_async(args=[refresh_id], argsrepr=label, **_WORKER_TIME_LIMITS)
+
+
+# Reading a report or list is a read like planning's, with its limits; it is not retried by
+# Celery: the adapter asked again in place, and the next refresh (on demand, by schedule) reads
+# anew. A worker killed mid-read leaves the refresh running, failed by the sweeper past the lease.
+@app.task(**_task_options(REFRESH_TASK, 0, settings().plan_time_limit_seconds))
+def refresh_segment(self: Any, refresh_id: int) -> None:
+    """Refresh a CRM segment: read its report, list view or list, and make the rows its members."""
+    factory = sessions()
+    with factory() as session:
+        refresh = session.get(SegmentRefresh, refresh_id)
+        if refresh is None or refresh.status != "queued":
+            return  # run by another delivery, or ended
+        segment_id = refresh.segment_id
+    worker = str(self.request.hostname)
+    with log_context(refresh_id=refresh_id, segment_id=segment_id):
+        outcome = run_refresh(
+            factory,
+            refresh_id,
+            lambda session, connection_id: connection_connector(session, connection_id, worker),
+        )
+        if outcome.status == "skipped":
+            log.info("refresh %d not run: %s", refresh_id, outcome.reason)
+
+
+def _sent_refreshes(refresh_ids: list[int]) -> bool:
+    """Send the tasks of these queued refreshes; False, with one warning, if the broker is
+    unreachable (they stay queued, for the sweeper)."""
+    try:
+        for refresh_id in refresh_ids:
+            enqueue_refresh(refresh_id)
+    except OperationalError as exc:
+        log.warning(
+            "refreshes %s not sent, the broker is unreachable (%s); %s",
+            refresh_ids,
+            one_line(exc),
+            _UNSENT,
+        )
+        return False
+    return True
