@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from models.base import as_utc
 from models.connections import Connection
-from models.crm_sources import CrmSource, crm_source, describe, source_kind
-from models.refresh_history import RefreshSummary, recent_refreshes
+from models.crm_sources import CrmSource, crm_source, describe, require_crm_source, source_kind
+from models.errors import RuleError
+from models.refresh_history import RECENT_REFRESHES, RefreshSummary, recent_refreshes
 from models.segments import Segment
 
 
@@ -41,6 +42,31 @@ class CrmSegmentOverview:
 
     source: CrmSourceOverview
     last_refresh: RefreshSummary | None
+
+
+@dataclass(frozen=True)
+class CrmSegmentHistory:
+    """A segment's CRM source and newest refreshes, newest first; for a segment not read from a
+    CRM, no source, no refreshes, and why."""
+
+    source: CrmSourceOverview | None
+    not_from_crm: str | None
+    refreshes: tuple[RefreshSummary, ...]
+
+
+def crm_segment_history(
+    session: Session, segment: Segment, limit: int = RECENT_REFRESHES
+) -> CrmSegmentHistory:
+    """`segment`'s CRM source and its newest `limit` refreshes, newest first."""
+    try:
+        source = require_crm_source(session, segment)
+    except RuleError as refusal:  # what the rule says of such a segment, said once
+        return CrmSegmentHistory(None, str(refusal), ())
+    return CrmSegmentHistory(
+        _overview(source, session.get_one(Connection, source.connection_id).name),
+        None,
+        tuple(recent_refreshes(session, segment, limit)),
+    )
 
 
 def crm_source_overview(session: Session, segment: Segment) -> CrmSourceOverview | None:

@@ -1,4 +1,5 @@
-"""Segments: folders, search, each segment's source, filters, members and uses; Publish Segment.
+"""Segments: folders, search, each segment's source, filters, members and uses; Publish Segment;
+a CRM segment's last refresh on its row, and its refresh history (churn, unmatched rows).
 
 Publish Segment offers the uses a segment is not yet published for; the chosen ones go through
 the confirm step and are applied by web/ui/publication_changes (as on Published Segments).
@@ -15,9 +16,12 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from models.segment_catalog import SegmentRow, list_segments
+from models.crm_segment_overview import crm_segment_history, crm_segment_overviews
+from models.refresh_history import RECENT_REFRESHES
+from models.segment_catalog import SegmentRow, find_segment, list_segments
 from models.segment_overview import segment_folders, segment_summary
 from models.sign_in_sessions import SignedIn
+from web.ui.orchestrations import shown_time
 from web.ui.publication_changes import (
     PUBLISHABLE_USES,
     USE_LABELS,
@@ -70,6 +74,7 @@ _LABELS: dict[str, Any] = {
     "use_order": tuple(USE_LABELS),
 }
 _PUBLISH_PATH = "/segments/publish"
+_REFRESHES_PATH = "/segments/refreshes"
 
 
 @router.get("/segments")
@@ -84,6 +89,7 @@ def segments_page(
     with request.app.state.sessions() as session:
         rows = list_segments(session, search or None, folder)
         folders = segment_folders(session)
+        crm = crm_segment_overviews(session)
     return render(
         request,
         "segments.html",
@@ -92,8 +98,40 @@ def segments_page(
         folder=folder,
         rows=rows,
         folders=folders,
+        crm=crm,
+        refreshes_href=refreshes_href,
+        shown_time=shown_time,
         **_LABELS,
     )
+
+
+@router.get(_REFRESHES_PATH)
+def refreshes_page(
+    request: Request, who: Reader, name: Annotated[str, Query(max_length=1000)]
+) -> Response:
+    """Segment `name`'s CRM source and its last refreshes: counts, churn, unmatched rows."""
+    with request.app.state.sessions() as session:
+        segment = find_segment(session, name)
+        history = crm_segment_history(session, segment)
+        shown = {"name": segment.name, "source": segment.source, "members": segment.member_count}
+    # The unmatched rows shown are the newest succeeded refresh's: a failed one matched nothing.
+    matched = next((r for r in history.refreshes if r.status == "succeeded"), None)
+    return render(
+        request,
+        "segments_refreshes.html",
+        who,
+        segment=shown,
+        history=history,
+        matched=matched,
+        limit=RECENT_REFRESHES,
+        shown_time=shown_time,
+        **_LABELS,
+    )
+
+
+def refreshes_href(name: str) -> str:
+    """The refresh history page of segment `name` (names are free text: url-encoded)."""
+    return f"{_REFRESHES_PATH}?{urlencode({'name': name})}"
 
 
 @router.get(_PUBLISH_PATH)

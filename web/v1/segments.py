@@ -10,10 +10,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from models.api_reads import segment_members_page, segment_published_for, segments_published_for
-from models.crm_segment_overview import crm_source_overview
-from models.crm_sources import require_crm_source
-from models.errors import RuleError
-from models.refresh_history import RECENT_REFRESHES, recent_refreshes
+from models.crm_segment_overview import crm_segment_history
+from models.refresh_history import RECENT_REFRESHES
 from models.segment_catalog import MAX_NAME_LENGTH
 from web.auth import ReadKey
 from web.errors import ErrorResponse
@@ -151,18 +149,11 @@ def segment_refreshes(
     churn and unmatched rows. A segment not read from a CRM answers with no source and says so."""
     with request.app.state.sessions() as session:
         segment = segment_published_for(session, name, API_USE)
-        source = crm_source_overview(session, segment)
-        detail = None
-        if source is None:
-            try:
-                require_crm_source(session, segment)
-            except RuleError as refusal:
-                detail = str(refusal)
-        refreshes = recent_refreshes(session, segment, limit) if source is not None else []
+        history = crm_segment_history(session, segment, limit)
         return SegmentRefreshes(
             segment=segment.name,
             source=segment.source,
-            crm_source=source_view(source) if source is not None else None,
-            detail=detail,
-            refreshes=[refresh_view(refresh) for refresh in refreshes],
+            crm_source=source_view(history.source) if history.source is not None else None,
+            detail=history.not_from_crm,
+            refreshes=[refresh_view(refresh) for refresh in history.refreshes],
         )
