@@ -1,4 +1,7 @@
-"""The contract every connector passes against its emulator, over real HTTPS on 127.0.0.1."""
+"""The contract every connector passes against its emulator, over real HTTPS on 127.0.0.1.
+
+Adapters that read CRM members (reports, list views, lists) are held to test_member_contract.py.
+"""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from tests.connectors.harness import Harness, MemberSource
 
 def declared_sources() -> list[tuple[str, str]]:
     """(system, kind) of every member source the vendors' harness modules declare."""
-    found = []
+    found: list[tuple[str, str]] = []
     for system in SYSTEMS:
         module = import_module(f"tests.connectors.harness_{system}")
         declared: dict[str, Callable[[Harness], MemberSource]] = getattr(
@@ -96,6 +96,17 @@ def test_every_member_is_read_once_across_pages(source: MemberSource) -> None:
     assert page_calls(source) - before == math.ceil(count / source.page_size)
 
 
+def test_reading_is_lazy(source: MemberSource) -> None:
+    source_id, _ = source.make(source.page_size * 2 + 1)
+    connector = logged_in(source)
+    before = page_calls(source)
+
+    first = next(iter(source.read(connector, source_id)))
+
+    assert first.crm_id
+    assert page_calls(source) - before == 1, "more than the first page was fetched"
+
+
 def test_members_change_when_the_crms_data_changes(source: MemberSource) -> None:
     source_id, first = source.make(6)
     connector = logged_in(source)
@@ -150,6 +161,21 @@ def test_a_retryable_fault_mid_read_is_retried_and_the_read_completes(
     assert page_calls(source) - before == clean_pages + 1
     # Only "too many requests" answers count as throttling.
     assert connector.throttled == (0 if fault in ("http_503", "dropped_connection") else 1)
+
+
+def test_a_fault_on_the_reads_first_call_is_retried(
+    source: MemberSource, waits: list[float]
+) -> None:
+    source_id, expected = source.make(3)
+    connector = logged_in(source)
+    # The next request is the read's first: the source's describe or definition.
+    source.harness.emulator.faults.inject("server_error")
+
+    members = list(source.read(connector, source_id))
+
+    assert set(members) == set(expected) and len(members) == 3
+    assert source.harness.emulator.faults.pending() == []
+    assert waits == [1.0]
 
 
 def test_an_expired_session_mid_read_is_renewed_and_the_read_completes(
