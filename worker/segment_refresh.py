@@ -24,6 +24,7 @@ from connectors.hubspot import HubSpotConnector
 from connectors.hubspot_members import company_list_members
 from connectors.members import CrmMember
 from connectors.salesforce import SalesforceConnector
+from connectors.systems import VENDORS
 from models.base import utcnow
 from models.connections import Connection
 from models.crm_sources import (
@@ -106,9 +107,12 @@ def read_crm_members(
     elif kind == "hubspot_list" and isinstance(connector, HubSpotConnector):
         rows = company_list_members(connector, ref)
     else:
+        actual = (
+            VENDORS[connector.system].title if connector.system in VENDORS else connector.system
+        )
         raise FatalError(
-            f"a {source_kind.title} is read through a {source_kind.system} connection, not a "
-            f"{connector.system} one",
+            f"a {source_kind.title} is read through a {VENDORS[source_kind.system].title} "
+            f"connection, not a {actual} one",
             code="WRONG_CONNECTOR",
         )
     return list(rows)

@@ -58,6 +58,7 @@ class Crm:
     def __init__(self, sandbox: Sandbox, factory: sessionmaker[Session], key: str) -> None:
         self.sandbox = sandbox
         self.factory = factory
+        self.key = key
         self.connectors: ConnectorFor = stored_connectors(
             Settings(secret_key=SecretStr(key), broker_url=None, redis_url=None)
         )
@@ -288,7 +289,7 @@ def test_a_connector_of_the_wrong_system_is_refused_in_one_line(crm: Crm) -> Non
     with pytest.raises(FatalError) as caught:
         read_crm_members(connector, "salesforce_report", "00O000000000001")
     assert str(caught.value) == (
-        "a Salesforce report is read through a salesforce connection, not a hubspot one"
+        "a Salesforce report is read through a Salesforce connection, not a HubSpot one"
     )
 
 
@@ -342,3 +343,27 @@ def test_the_sweep_fails_stalled_refreshes_and_returns_lost_queued_ones(crm: Crm
 
 def segment_named(session: Session, name: str) -> Segment:
     return session.scalars(select(Segment).where(Segment.name == name)).one()
+
+
+def test_by_default_connectors_are_built_with_the_environments_secret_key(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("SEGSYNC_BROKER_URL", "SEGSYNC_REDIS_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("SEGSYNC_SECRET_KEY", crm.key)
+    outcome = refresh_now(crm.factory, "hub")  # names match in any case
+    assert (outcome.segment, outcome.status, outcome.members) == ("Hub", "succeeded", 3)
+
+
+def test_a_connection_this_process_cannot_open_fails_the_refresh_saying_why(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crm.refresh("Hub")
+    monkeypatch.delenv("SEGSYNC_SECRET_KEY", raising=False)
+    outcome = refresh_now(crm.factory, "Hub")
+    listed = crm.sandbox.describe()["hubspot"]["lists"]["companies"]
+    assert outcome.status == "failed"
+    assert outcome.reason is not None
+    assert outcome.reason.startswith(f"reading HubSpot company list {listed} failed: ")
+    assert "SEGSYNC_SECRET_KEY" in outcome.reason
+    assert crm.members("Hub") == {3, 6, 9}
