@@ -35,9 +35,12 @@ class CrmWorld:
     failure: str
 
 
-def crm_segment(session: Session, tag: str, name: str, refreshes: int = 3) -> CrmWorld:
-    """A Salesforce report segment `name` (tag: 8 letters or digits) refreshed `refreshes`
-    times (at most 3): 3 entered and 1 unmatched row; then 1 entered and 1 exited; then failed."""
+def crm_segment(
+    session: Session, tag: str, name: str, refreshes: int = 3, connection: str | None = None
+) -> CrmWorld:
+    """A Salesforce report segment `name` (tag: 8 letters or digits) read through a new
+    connection (`connection`, or one named after the tag), refreshed `refreshes` times (at most
+    3): 3 entered and 1 unmatched row; then 1 entered and 1 exited; then failed."""
     ids = tuple(f"001{tag}{n:04d}" for n in range(4))
     add_accounts(
         session,
@@ -46,7 +49,7 @@ def crm_segment(session: Session, tag: str, name: str, refreshes: int = 3) -> Cr
             for n, crm_id in enumerate(ids)
         ],
     )
-    connection = f"sf-{tag.lower()}"
+    connection = connection or f"sf-{tag.lower()}"
     report = f"00O{tag}0000"
     add_connection(session, ConnectionSpec(connection, "salesforce", {}, {}, {"token": "T"}), None)
     create_crm_segment(
