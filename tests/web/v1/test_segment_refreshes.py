@@ -17,6 +17,7 @@ from models.publishing import publish
 from models.segment_catalog import create_segment
 from tests.factories import add_accounts
 from tests.web.crm_world import CrmWorld, crm_segment
+from tests.web.documented import documented
 from tests.web.server import ApiServer
 
 Stored = Callable[..., Any]
@@ -196,15 +197,32 @@ def test_an_unknown_segment_or_one_not_published_to_api_is_404(
     assert no_key.status_code == 401
 
 
-def test_the_openapi_document_describes_the_refreshes(api: ApiServer) -> None:
+def test_the_answers_are_the_documented_ones(api: ApiServer, stored: Stored) -> None:
+    """The document names the answer's model and errors, and real answers (a CRM segment with
+    every kind of refresh, a segment with no CRM source) fit it."""
     document = api.get("/openapi.json").json()
-    operation = document["paths"]["/v1/segments/{name}/refreshes"]["get"]
+    route = document["paths"]["/v1/segments/{name}/refreshes"]["get"]
+    tag = _tag()
+    name = f"{tag} documented"
+    _published_crm_segment(stored, name)
 
-    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+    def filtered(session: Session) -> None:
+        create_segment(session, f"{tag} filtered", filter_expression=f'country = "{tag}"')
+        publish(session, f"{tag} filtered", ["api"])
+
+    stored(filtered)
+    key = _read_key(stored)
+    operation = documented(api, key)["/v1/segments/{name}/refreshes"]["GET"]
+
+    assert route["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/SegmentRefreshes"
     }
     for status in ("401", "404", "422"):
-        error = operation["responses"][status]["content"]["application/json"]["schema"]
+        error = route["responses"][status]["content"]["application/json"]["schema"]
         assert error == {"$ref": "#/components/schemas/ErrorResponse"}, status
     refresh = document["components"]["schemas"]["RefreshView"]["properties"]
     assert {"entered", "exited", "unmatched", "churn", "unmatched_rows"} <= set(refresh)
+    for shown in (name, f"{tag} filtered", f"{tag} nothing"):
+        answer = api.get(_path(shown), key)
+        assert answer.status_code == (404 if shown.endswith("nothing") else 200), answer.text
+        operation.Case(path_parameters={"name": shown}).validate_response(answer)
