@@ -77,21 +77,28 @@ def crm_source_overview(session: Session, segment: Segment) -> CrmSourceOverview
     return _overview(source, session.get_one(Connection, source.connection_id).name)
 
 
+def crm_sources_by_segment(session: Session) -> dict[str, CrmSourceOverview]:
+    """Every CRM segment's source, by segment name."""
+    return {segment.name: source for segment, source in _crm_segments(session)}
+
+
 def crm_segment_overviews(session: Session) -> dict[str, CrmSegmentOverview]:
     """Every CRM segment's source and newest refresh, by segment name (for the segment list)."""
+    overviews = {}
+    for segment, source in _crm_segments(session):
+        # CRM segments are few (each is a report or list someone chose): one read each is cheap.
+        newest = recent_refreshes(session, segment, limit=1)
+        overviews[segment.name] = CrmSegmentOverview(source, newest[0] if newest else None)
+    return overviews
+
+
+def _crm_segments(session: Session) -> list[tuple[Segment, CrmSourceOverview]]:
     rows = session.execute(
         select(Segment, CrmSource, Connection.name)
         .join(CrmSource, CrmSource.segment_id == Segment.id)
         .join(Connection, Connection.id == CrmSource.connection_id)
     )
-    overviews = {}
-    for segment, source, connection in rows:
-        # CRM segments are few (each is a report or list someone chose): one read each is cheap.
-        newest = recent_refreshes(session, segment, limit=1)
-        overviews[segment.name] = CrmSegmentOverview(
-            _overview(source, connection), newest[0] if newest else None
-        )
-    return overviews
+    return [(segment, _overview(source, connection)) for segment, source, connection in rows]
 
 
 def _overview(source: CrmSource, connection: str) -> CrmSourceOverview:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from models.api_reads import segment_members_page, segment_published_for, segments_published_for
-from models.crm_segment_overview import crm_segment_history
+from models.crm_segment_overview import crm_segment_history, crm_sources_by_segment
 from models.refresh_history import RECENT_REFRESHES
 from models.segment_catalog import MAX_NAME_LENGTH
 from web.auth import ReadKey
@@ -18,7 +18,7 @@ from web.errors import ErrorResponse
 from web.v1.account_fields import AccountFields, fields_of
 from web.v1.cursors import decode_cursor, encode_cursor
 from web.v1.names import NO_NUL
-from web.v1.refreshes import SegmentRefreshes, refresh_view, source_view
+from web.v1.refreshes import CrmSourceView, SegmentRefreshes, refresh_view, source_view
 
 router = APIRouter(tags=["segments"])
 
@@ -47,6 +47,10 @@ class SegmentSummary(BaseModel):
     source: str = Field(description="uploaded_list, crm_report_sync, crm_list_sync or filter.")
     members: int = Field(description="Accounts in the segment as of its last refresh.")
     uses: list[str] = Field(description="Every use the segment is published for.")
+    crm_source: CrmSourceView | None = Field(
+        description="Where its members are read from, for a segment read from a CRM (its "
+        "refreshes: /v1/segments/{name}/refreshes); null for one defined in segsync."
+    )
 
 
 class SegmentList(BaseModel):
@@ -66,9 +70,11 @@ class MemberPage(BaseModel):
 
 @router.get("/segments", summary="The segments published to api, in name order.")
 def list_segments(request: Request, _key: ReadKey) -> SegmentList:
-    """Name, folder, source, member count and uses of every segment published to api."""
+    """Name, folder, source, member count and uses of every segment published to api, and
+    where a CRM segment's members are read from."""
     with request.app.state.sessions() as session:
         rows = segments_published_for(session, API_USE)
+        crm = crm_sources_by_segment(session)
     return SegmentList(
         segments=[
             SegmentSummary(
@@ -77,6 +83,7 @@ def list_segments(request: Request, _key: ReadKey) -> SegmentList:
                 source=row.source,
                 members=row.members,
                 uses=list(row.uses),
+                crm_source=source_view(crm[row.name]) if row.name in crm else None,
             )
             for row in rows
         ]

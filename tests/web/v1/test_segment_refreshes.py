@@ -97,6 +97,19 @@ def test_the_source_and_the_newest_refreshes_with_their_churn_and_unmatched_rows
         assert started >= datetime.fromisoformat(refresh["created_at"])
 
 
+def test_the_segment_list_names_a_crm_segments_source(api: ApiServer, stored: Stored) -> None:
+    name = f"{_tag()} listed"
+    world = _published_crm_segment(stored, name)
+
+    listed = api.get("/v1/segments", _read_key(stored)).json()["segments"]
+
+    (entry,) = [segment for segment in listed if segment["name"] == name]
+    assert entry["source"] == "crm_report_sync" and entry["members"] == 3
+    assert entry["crm_source"]["object_id"] == world.report
+    assert entry["crm_source"]["connection"] == world.connection
+    assert entry["crm_source"]["schedule"] == "0 6 * * 1"
+
+
 def test_limit_keeps_the_newest_refreshes(api: ApiServer, stored: Stored) -> None:
     name = f"{_tag()} limited"
     _published_crm_segment(stored, name)

@@ -96,8 +96,16 @@ def test_the_segments_published_to_api_in_name_order_with_folder_source_members_
             "source": "filter",
             "members": 3,
             "uses": ["enrichment", "account_details", "api"],
+            "crm_source": None,
         },
-        {"name": f"{tag} b", "folder": "Sales", "source": "filter", "members": 3, "uses": ["api"]},
+        {
+            "name": f"{tag} b",
+            "folder": "Sales",
+            "source": "filter",
+            "members": 3,
+            "uses": ["api"],
+            "crm_source": None,
+        },
     ]
 
 
