@@ -212,7 +212,7 @@ def test_an_unknown_segment_or_one_not_published_to_api_is_404(
 
 def test_the_answers_are_the_documented_ones(api: ApiServer, stored: Stored) -> None:
     """The document names the answer's model and errors, and real answers (a CRM segment with
-    every kind of refresh, a segment with no CRM source) fit it."""
+    every kind of refresh, a segment with no CRM source, the segment list) fit it."""
     document = api.get("/openapi.json").json()
     route = document["paths"]["/v1/segments/{name}/refreshes"]["get"]
     tag = _tag()
@@ -239,3 +239,7 @@ def test_the_answers_are_the_documented_ones(api: ApiServer, stored: Stored) -> 
         answer = api.get(_path(shown), key)
         assert answer.status_code == (404 if shown.endswith("nothing") else 200), answer.text
         operation.Case(path_parameters={"name": shown}).validate_response(answer)
+    # The list, with this CRM segment's source in it, fits its document too.
+    listed = api.get("/v1/segments", key)
+    assert any(row["crm_source"] for row in listed.json()["segments"])
+    documented(api, key)["/v1/segments"]["GET"].Case().validate_response(listed)
