@@ -100,7 +100,6 @@ def segments_page(
         folders=folders,
         crm=crm,
         refreshes_href=refreshes_href,
-        shown_time=shown_time,
         **_LABELS,
     )
 
@@ -115,14 +114,14 @@ def refreshes_page(
         history = crm_segment_history(session, segment)
         shown = {"name": segment.name, "source": segment.source, "members": segment.member_count}
     # The unmatched rows shown are the newest succeeded refresh's: a failed one matched nothing.
-    matched = next((r for r in history.refreshes if r.status == "succeeded"), None)
+    last_read = next((r for r in history.refreshes if r.status == "succeeded"), None)
     return render(
         request,
         "segments_refreshes.html",
         who,
         segment=shown,
         history=history,
-        matched=matched,
+        last_read=last_read,
         limit=RECENT_REFRESHES,
         shown_time=shown_time,
         **_LABELS,

@@ -7,12 +7,19 @@ import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy.orm import Session
 
-from models.segment_catalog import create_segment
-from tests.web.crm_world import CrmWorld, crm_segment
+from models.segment_catalog import create_segment, find_segment
+from models.segment_refreshes import (
+    UNMATCHED_SAMPLE_SIZE,
+    apply_crm_members,
+    claim_refresh,
+    start_refresh,
+)
+from tests.web.crm_world import CrmWorld, Row, crm_segment
 from tests.web.ui.conftest import WebUser, sign_in
 from tests.web.ui.test_accessibility import _UNNAMED_CONTROLS
 
@@ -158,3 +165,28 @@ def test_a_segment_not_read_from_a_crm_says_so_and_an_unknown_one_is_404(
     missing = page.goto(f"/segments/refreshes?name={tag}+nothing")
     assert missing is not None and missing.status == 404
     expect(page.get_by_role("main")).to_contain_text(f"no segment named '{tag} nothing'")
+
+
+def test_more_unmatched_rows_than_kept_says_how_many_are_listed(
+    page: Page, viewer: WebUser, stored: Callable[..., object]
+) -> None:
+    tag = _tag()
+    name = f"{tag} many unmatched"
+    rows = [Row(f"001{tag}{n:04d}", None, f"Unknown {n}") for n in range(5000, 5000 + 130)]
+
+    def world(session: Session) -> None:
+        crm_segment(session, tag, name, refreshes=0)
+        refresh = claim_refresh(session, start_refresh(session, find_segment(session, name)).id)
+        assert refresh is not None
+        apply_crm_members(session, refresh, rows)
+
+    stored(world)
+    sign_in(page, viewer, f"/segments/refreshes?name={quote(name)}")
+
+    unmatched = page.get_by_role("region", name="Unmatched rows of refresh")
+    expect(unmatched).to_contain_text(
+        f"130 CRM rows matched no account (by CRM id, then website domain); "
+        f"the first {UNMATCHED_SAMPLE_SIZE} are listed."
+    )
+    expect(unmatched.get_by_role("rowheader")).to_have_count(UNMATCHED_SAMPLE_SIZE)
+    expect(unmatched.get_by_role("rowheader").first).to_have_text(rows[0].crm_id)
