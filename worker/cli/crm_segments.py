@@ -195,9 +195,32 @@ def _counts_line(done: dict[str, Any]) -> str:
 def refresh_from_crm(database: Database, name: str) -> tuple[dict[str, Any], str | None]:
     """Refresh CRM segment `name` in this process: (its row for `segments refresh`, why it
     failed or None). RefreshActiveError when another refresh of it is active."""
-    from worker.segment_refresh import refresh_now
+    from connectors.base import Connector
+    from models.db import transaction
+    from models.segment_catalog import find_segment
+    from models.segment_refreshes import start_refresh
+    from worker.segment_refresh import run_refresh, stored_connectors
 
-    outcome = refresh_now(database.sessions(), name, trigger="manual")
+    factory = database.sessions()
+    # Queued here rather than by worker.segment_refresh.refresh_now, to know its id if the
+    # person interrupts it.
+    with transaction(factory) as session:
+        refresh_id = start_refresh(session, find_segment(session, name), "manual").id
+    make = stored_connectors(database.settings)
+    built: list[Connector] = []
+
+    def build(session: Session, connection_id: int) -> Connector:
+        built.append(make(session, connection_id))
+        return built[-1]
+
+    try:
+        outcome = run_refresh(factory, refresh_id, build)
+    except KeyboardInterrupt:
+        fail(_end_interrupted(database, refresh_id, name))
+        raise  # never: fail() exits
+    finally:
+        for connector in built:
+            connector.close()
     row = {"name": outcome.segment or name, **refresh_as_dict(outcome.refresh_id, outcome)}
     if outcome.succeeded:
         return row, None
@@ -208,6 +231,21 @@ def refresh_from_crm(database: Database, name: str) -> tuple[dict[str, Any], str
             "its members are kept as they were"
         )
     return row, outcome.reason or f"refresh {outcome.refresh_id} of {row['name']!r} did not run"
+
+
+def _end_interrupted(database: Database, refresh_id: int, name: str) -> str:
+    """Fail refresh `refresh_id`, interrupted by Ctrl-C (no worker runs a refresh of this
+    process, and left running it would refuse every later refresh of the segment); what to say."""
+    from models.db import transaction
+    from models.segment_refreshes import SegmentRefresh, fail_refresh
+
+    with transaction(database.sessions()) as session:
+        refresh = session.get_one(SegmentRefresh, refresh_id)
+        ended = fail_refresh(session, refresh, "interrupted (Ctrl-C) before it ended")
+        status = refresh.status
+    if ended:
+        return f"refresh {refresh_id} of {name!r} interrupted; its members are kept as they were"
+    return f"interrupted after refresh {refresh_id} of {name!r} ended ({status})"
 
 
 def print_refreshes(rows: list[dict[str, Any]], failures: list[str], as_json: bool) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -18,13 +19,13 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from models.connections import new_secret_key
 from models.db import make_engine, make_session_factory, transaction
 from models.refresh_history import RECENT_REFRESHES
 from models.segment_catalog import find_segment
-from models.segment_refreshes import start_refresh
+from models.segment_refreshes import SegmentRefresh, start_refresh
 from tests.worker.celery_stack import wait_until
 from tests.worker.cli.test_main import Cli
 from worker.sandbox_connections import sandbox_connection
@@ -459,3 +460,51 @@ def test_show_of_a_segment_defined_in_segsync_and_of_refreshes_by_number(
     # A bare refresh recomputes the segments defined in segsync and reads no CRM.
     every = cli.json("segments", "refresh")
     assert every == [{"name": "Filtered", "members": shown["members"]}]
+
+
+def test_a_refresh_interrupted_by_ctrl_c_ends_failed_and_the_next_one_runs(
+    cli: Cli, sandbox: dict[str, Any], database_url: str
+) -> None:
+    report = sandbox["salesforce"]["reports"]["accounts"]
+    created = create(cli, "Report", "--connection", "sf", "--report", report)
+    # The report's next run answers only after a minute: long enough to interrupt it.
+    slow = vendor_session(sandbox).post(
+        f"{sandbox['salesforce']['base_url']}/__sandbox/faults",
+        json={"kind": "slow", "seconds": 60, "path": "/analytics/reports/"},
+        timeout=30,
+    )
+    assert slow.status_code == 200, slow.text
+    process = subprocess.Popen(
+        [str(BIN / "segsync"), "segments", "refresh", "Report"],
+        env={**os.environ, **cli.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    engine = make_engine(database_url)
+    try:
+        sessions = make_session_factory(engine)
+        wait_until(lambda: _status(sessions, 2) == "running", 120, "refresh 2 to be running")
+        process.send_signal(signal.SIGINT)
+        _out, errors = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        engine.dispose()
+    assert process.returncode == 1, errors
+    assert errors.splitlines() == [
+        "segsync: refresh 2 of 'Report' interrupted; its members are kept as they were"
+    ]
+    last = show(cli, "Report")["crm"]["refreshes"][0]
+    assert (last["refresh"], last["status"]) == (2, "failed")
+    assert last["reason"] == "interrupted (Ctrl-C) before it ended"
+    again = cli.json("segments", "refresh", "Report")
+    assert isinstance(again, list)
+    assert (again[0]["status"], again[0]["members"]) == ("succeeded", created["members"])
+
+
+def _status(sessions: sessionmaker[Session], refresh_id: int) -> str | None:
+    with sessions() as session:
+        refresh = session.get(SegmentRefresh, refresh_id)
+        return refresh.status if refresh is not None else None
