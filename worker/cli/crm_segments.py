@@ -7,6 +7,7 @@ are imported inside the functions that use them, so that --help loads only click
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -201,6 +202,10 @@ def refresh_from_crm(database: Database, name: str) -> tuple[dict[str, Any], str
     from models.segment_refreshes import start_refresh
     from worker.segment_refresh import run_refresh, stored_connectors
 
+    # The refusal line says why a refresh failed: the module's warning saying it too would be a
+    # second line from Python's last-resort handler on a terminal. A JSON log (configured on the
+    # root logger) still gets it.
+    logging.getLogger("worker.segment_refresh").addHandler(logging.NullHandler())
     factory = database.sessions()
     # Queued here rather than by worker.segment_refresh.refresh_now, to know its id if the
     # person interrupts it.
@@ -227,7 +232,8 @@ def refresh_from_crm(database: Database, name: str) -> tuple[dict[str, Any], str
     row["reason"] = outcome.reason
     if outcome.status == "failed":
         return row, (
-            f"refresh {outcome.refresh_id} of {row['name']!r} failed: {outcome.reason}; "
+            f"refresh {outcome.refresh_id} of {row['name']!r} failed: "
+            f"{(outcome.reason or '').rstrip('.')}; "
             "its members are kept as they were"
         )
     return row, outcome.reason or f"refresh {outcome.refresh_id} of {row['name']!r} did not run"
