@@ -293,6 +293,7 @@ def test_each_kind_is_created_refreshed_published_and_follows_the_crm(
         "website": "https://www.moved-away.org",
     }
     assert history["members"] == salesforce_members
+    assert show(cli, "List view")["folder"] == "CRM"
     assert history["published_for"] == ["account_details", "gtm"]
     text = cli.ok("segments", "show", "HubSpot list").stdout
     assert "Last refreshes, newest first" in text and "2 (33%)" in text
@@ -415,14 +416,19 @@ def _queue_refresh(session: Session, name: str) -> int:
 
 
 def test_schedule_and_on_demand(cli: Cli, sandbox: dict[str, Any]) -> None:
-    create(
-        cli,
-        "Listed",
-        "--connection",
-        "hs",
-        "--hubspot-list",
-        sandbox["hubspot"]["lists"]["companies"],
+    list_id = sandbox["hubspot"]["lists"]["companies"]
+    created = cli.ok(
+        "segments", "create", "Listed", "--connection", "hs", "--hubspot-list", list_id
     )
+    known = set(LINKED) | set(BY_DOMAIN)
+    matched = len([n for n in LISTED_COMPANIES if n in known])
+    assert created.stdout.splitlines() == [
+        "created segment 'Listed' (crm_list_sync: HubSpot company list "
+        f"{list_id} via connection hs)",
+        f"refresh 1: {matched} members ({matched} entered, 0 exited), {len(LISTED_COMPANIES)} rows "
+        f"read, {len(LISTED_COMPANIES) - matched} matching no account (`segsync segments show` "
+        "lists them)",
+    ]
     done = cli.ok("segments", "schedule", "listed", "--cron", "30  7 * * 1")
     assert "segment 'Listed' is refreshed on '30 7 * * 1' (UTC); next at " in done.stdout
     crm = show(cli, "Listed")["crm"]
@@ -457,7 +463,17 @@ def test_show_of_a_segment_defined_in_segsync_and_of_refreshes_by_number(
         "--hubspot-list",
         sandbox["hubspot"]["lists"]["companies"],
     )
-    cli.ok("segments", "refresh", "Listed")
+    table = cli.ok("segments", "refresh", "Listed").stdout.splitlines()
+    assert table[0].split() == [
+        "segment",
+        "members",
+        "entered",
+        "exited",
+        "unmatched",
+        "rows",
+        "read",
+    ]
+    assert table[2].split()[:4] == ["Listed", str(show(cli, "Listed")["members"]), "0", "0"]
     # Refreshing a CRM segment with others: each the way it is refreshed.
     both = cli.json("segments", "refresh", "Filtered", "Listed")
     assert isinstance(both, list)
