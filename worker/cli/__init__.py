@@ -84,7 +84,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "worker.cli.sandbox:sandbox",
         "Local emulators of the CRM/MAP APIs (HTTPS on 127.0.0.1).",
     ),
-    "segments": LazyCommand("worker.cli.segments:segments", "Create, list and refresh segments."),
+    "segments": LazyCommand(
+        "worker.cli.segments:segments", "Create, list, show, refresh and schedule segments."
+    ),
     "sync": LazyCommand(
         "worker.cli.runs:sync_command",
         "Run orchestration NAME now: in the foreground (no broker), or on the workers (--queue).",

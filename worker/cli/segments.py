@@ -27,7 +27,7 @@ from worker.cli.output import echo_json, render_table
 
 @click.group()
 def segments() -> None:
-    """Create, list and refresh segments."""
+    """Create, list, show, refresh and schedule segments."""
 
 
 @segments.command("create")
