@@ -493,10 +493,11 @@ def test_a_refresh_interrupted_by_ctrl_c_ends_failed_and_the_next_one_runs(
 ) -> None:
     report = sandbox["salesforce"]["reports"]["accounts"]
     created = create(cli, "Report", "--connection", "sf", "--report", report)
-    # The report's next run answers only after a minute: long enough to interrupt it.
+    # The report's next run answers only after 20 s: long enough to interrupt it once the
+    # refresh is seen running (the interruption needs no more than that).
     slow = vendor_session(sandbox).post(
         f"{sandbox['salesforce']['base_url']}/__sandbox/faults",
-        json={"kind": "slow", "seconds": 60, "path": "/analytics/reports/"},
+        json={"kind": "slow", "seconds": 20, "path": "/analytics/reports/"},
         timeout=30,
     )
     assert slow.status_code == 200, slow.text
