@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -77,6 +78,8 @@ class SegmentRefresh(Base):
     # Why it failed (a failed refresh kept the previous members).
     reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When its task was last sent: the sweeper sends it again only if that was long ago.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # CRM rows read (a row repeated by the report counts each time).
@@ -256,15 +259,26 @@ def fail_stalled_refreshes(session: Session, started_before: datetime) -> list[i
     ]
 
 
-def queued_refreshes(session: Session, created_before: datetime) -> list[int]:
-    """Refreshes still queued that were created before `created_before`: their task was most
-    likely lost (a broker restart), and sending it again is harmless."""
+def queued_refreshes(session: Session, sent_before: datetime) -> list[int]:
+    """Refreshes still queued whose task was last sent (or, never sent, that were made) before
+    `sent_before`: their message was most likely lost (a broker restart), and sending it again
+    is harmless. A refresh waiting in a long queue is sent again only once per such period."""
+    last_sent = func.coalesce(SegmentRefresh.enqueued_at, SegmentRefresh.created_at)
     return list(
         session.scalars(
             select(SegmentRefresh.id)
-            .where(SegmentRefresh.status == "queued", SegmentRefresh.created_at < created_before)
+            .where(SegmentRefresh.status == "queued", last_sent < sent_before)
             .order_by(SegmentRefresh.id)
         )
+    )
+
+
+def mark_refresh_sent(session: Session, refresh_id: int, now: datetime | None = None) -> None:
+    """Record that the task of refresh `refresh_id` was sent now; the caller commits."""
+    session.execute(
+        update(SegmentRefresh)
+        .where(SegmentRefresh.id == refresh_id)
+        .values(enqueued_at=now or utcnow())
     )
 
 

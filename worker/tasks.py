@@ -23,11 +23,11 @@ from connectors.base import Connector
 from connectors.errors import ConnectorError
 from connectors.ratelimit import RateLimiter, rate_limiter
 from models.connections import Connection
-from models.db import make_engine, make_session_factory
+from models.db import make_engine, make_session_factory, transaction
 from models.errors import InputError
 from models.orchestrations import Orchestration
 from models.runs import SyncBatch, SyncRun
-from models.segment_refreshes import SegmentRefresh
+from models.segment_refreshes import SegmentRefresh, mark_refresh_sent
 from models.segments import Segment
 from worker.app import app
 from worker.connector_factory import connector_of
@@ -404,6 +404,10 @@ def enqueue_refresh(refresh_id: int, factory: sessionmaker[Session] | None = Non
         )
     label = f"refresh {refresh_id} of segment {name!r}"
     refresh_segment.apply_async(args=[refresh_id], argsrepr=label, **_WORKER_TIME_LIMITS)
+    # After the send: a refresh marked sent whose message never left would wait a whole
+    # stale period more for the sweeper, where one sent but not marked is only sent again.
+    with transaction(factory) as session:
+        mark_refresh_sent(session, refresh_id)
 
 
 # Reading a report or list is a read like planning's, with its limits; it is not retried by

@@ -26,6 +26,7 @@ from models.segment_refreshes import (
     claim_refresh,
     fail_refresh,
     fail_stalled_refreshes,
+    mark_refresh_sent,
     queued_refreshes,
     start_refresh,
 )
@@ -376,3 +377,20 @@ def test_stalled_refreshes_fail_and_lost_queued_ones_are_found(crm: Session) -> 
         "failed",
         "the worker refreshing it stopped before it ended",
     )
+
+
+def test_a_queued_refresh_is_found_lost_again_only_a_stale_period_after_its_last_send(
+    crm: Session,
+) -> None:
+    queued = start_refresh(crm, segment(crm, "Hub"))
+    crm.commit()
+    stale = timedelta(minutes=10)
+    sent = utcnow() + timedelta(hours=1)  # long after it was made: found lost, and sent again
+
+    assert queued_refreshes(crm, sent - stale) == [queued.id]
+    mark_refresh_sent(crm, queued.id, sent)
+    crm.commit()
+
+    # Waiting in a long queue, it is not sent on every sweep: only once a stale period passed.
+    assert queued_refreshes(crm, sent + timedelta(minutes=5) - stale) == []
+    assert queued_refreshes(crm, sent + timedelta(minutes=11) - stale) == [queued.id]
