@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import hubspot.crm.objects.api_client  # type: ignore[import-untyped]
 import pytest
 import requests
 import responses
@@ -161,6 +162,47 @@ def test_reading_is_lazy() -> None:
     responses.get(CONTACTS, json={"results": [contact("1")]})
     assert next(records).id == "1"
     assert connector.api_calls == 1
+
+
+@responses.activate
+def test_reads_are_parsed_from_json_without_the_sdks_models(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The SDK's model objects cost most of a read's CPU (issue 15): pages and batch reads skip it.
+    def refuse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("a read went through the SDK's deserializer")
+
+    monkeypatch.setattr(hubspot.crm.objects.api_client.ApiClient, "deserialize", refuse)
+    responses.get(CONTACTS, json={"results": [contact("1", segment_names="A")]})
+    read = contact("1", segment_names="B")
+    read["properties"] |= {"num_employees": 12, "hs_lead_status": None}
+    responses.post(f"{CONTACTS}/batch/read", json={"results": [read]})
+    connector = private_app()
+
+    assert [r.value for r in connector.read_records("contacts", FIELD)] == ["A"]
+    # As the SDK's dict[str, str] had them: text, or None.
+    wanted = [FIELD, "num_employees", "hs_lead_status"]
+    assert connector._read_properties("contacts", ["1"], wanted, what="reading") == {
+        "1": {
+            "hs_object_id": "1",
+            "segment_names": "B",
+            "num_employees": "12",
+            "hs_lead_status": None,
+        }
+    }
+    assert responses.calls[0].request.headers["Accept"] == "application/json"
+    assert responses.calls[1].request.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"body": "<html>not json</html>"}, {"json": {"results": "oops"}}, {"json": [1]}],
+)
+@responses.activate
+def test_an_unreadable_page_is_fatal_and_says_what_was_read(answer: dict[str, Any]) -> None:
+    responses.get(CONTACTS, **answer)
+    with pytest.raises(FatalError, match="while reading contacts: the answer could not be read"):
+        list(private_app().read_records("contacts", FIELD))
 
 
 @responses.activate
