@@ -143,14 +143,26 @@ def refresh_now(
     """Refresh segment `segment_name` in this process: queue a refresh (RefreshActiveError when
     one is active), then run it. Connectors come from `connector_for`, by default built with the
     environment's settings (SEGSYNC_SECRET_KEY, Redis for the shared rate limit)."""
-    with transaction(factory) as session:
-        refresh_id = start_refresh(session, find_segment(session, segment_name), trigger).id
+    refresh_id = queue_refresh(factory, segment_name, trigger)
     if connector_for is not None:
         return run_refresh(factory, refresh_id, connector_for)
     from worker.settings import Settings
 
+    return run_refresh_here(factory, refresh_id, Settings())
+
+
+def queue_refresh(factory: sessionmaker[Session], segment_name: str, trigger: str) -> int:
+    """Queue a refresh of segment `segment_name` (RefreshActiveError when one is active); its id."""
+    with transaction(factory) as session:
+        return start_refresh(session, find_segment(session, segment_name), trigger).id
+
+
+def run_refresh_here(
+    factory: sessionmaker[Session], refresh_id: int, settings: Settings
+) -> RefreshOutcome:
+    """run_refresh in this process, with connectors built from `settings` and closed after."""
     built: list[Connector] = []
-    make = stored_connectors(Settings())
+    make = stored_connectors(settings)
 
     def build(session: Session, connection_id: int) -> Connector:
         built.append(make(session, connection_id))

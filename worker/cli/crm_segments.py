@@ -196,36 +196,21 @@ def _counts_line(done: dict[str, Any]) -> str:
 def refresh_from_crm(database: Database, name: str) -> tuple[dict[str, Any], str | None]:
     """Refresh CRM segment `name` in this process: (its row for `segments refresh`, why it
     failed or None). RefreshActiveError when another refresh of it is active."""
-    from connectors.base import Connector
-    from models.db import transaction
-    from models.segment_catalog import find_segment
-    from models.segment_refreshes import start_refresh
-    from worker.segment_refresh import run_refresh, stored_connectors
+    from worker.segment_refresh import queue_refresh, run_refresh_here
 
     # The refusal line says why a refresh failed: the module's warning saying it too would be a
     # second line from Python's last-resort handler on a terminal. A JSON log (configured on the
     # root logger) still gets it.
     logging.getLogger("worker.segment_refresh").addHandler(logging.NullHandler())
     factory = database.sessions()
-    # Queued here rather than by worker.segment_refresh.refresh_now, to know its id if the
+    # Queued, then run (worker.segment_refresh.refresh_now's two steps), to know its id if the
     # person interrupts it.
-    with transaction(factory) as session:
-        refresh_id = start_refresh(session, find_segment(session, name), "manual").id
-    make = stored_connectors(database.settings)
-    built: list[Connector] = []
-
-    def build(session: Session, connection_id: int) -> Connector:
-        built.append(make(session, connection_id))
-        return built[-1]
-
+    refresh_id = queue_refresh(factory, name, "manual")
     try:
-        outcome = run_refresh(factory, refresh_id, build)
+        outcome = run_refresh_here(factory, refresh_id, database.settings)
     except KeyboardInterrupt:
         fail(_end_interrupted(database, refresh_id, name))
         raise  # never: fail() exits
-    finally:
-        for connector in built:
-            connector.close()
     row = {"name": outcome.segment or name, **refresh_as_dict(outcome.refresh_id, outcome)}
     if outcome.succeeded:
         return row, None
