@@ -333,13 +333,16 @@ def _fail(factory: sessionmaker[Session], run_id: int, reason: str) -> None:
 task_failure.connect(end_run_of_failed_task, weak=False)
 
 
-def _sent(runs: list[int], batches: list[int]) -> bool:
-    """Send the tasks of these runs and batches; False, with one warning, if the broker is
-    unreachable (their rows stay queued or pending, for the sweeper)."""
+def _sent(runs: list[int], batches: list[int], refreshes: list[int] | None = None) -> bool:
+    """Send the tasks of these runs, batches and CRM segment refreshes; False, with one warning,
+    if the broker is unreachable (their rows stay queued or pending, for the sweeper)."""
+    refreshes = refreshes or []
     try:
         for run_id in runs:
             enqueue_run(run_id)
         enqueue_batches(batches)
+        for refresh_id in refreshes:
+            enqueue_refresh(refresh_id)
     except OperationalError as exc:
         unsent = [f"runs {runs}"] if runs else []
         if batches:
@@ -348,6 +351,8 @@ def _sent(runs: list[int], batches: list[int]) -> bool:
                     session.scalars(select(SyncBatch.run_id).where(SyncBatch.id.in_(batches)))
                 )
             unsent.append(f"{len(batches)} batches of runs {sorted(of_runs)}")
+        if refreshes:
+            unsent.append(f"refreshes {refreshes}")
         log.warning(
             "%s not sent, the broker is unreachable (%s); %s",
             " and ".join(unsent),
@@ -369,7 +374,7 @@ def dispatch_due() -> None:
     if not _sent(resumed.runs, resumed.batches):
         return
     # Queued first, then sent: one whose message does not leave is sent again by the sweeper.
-    _sent_refreshes(start_due_refreshes(factory))
+    _sent([], [], start_due_refreshes(factory))
 
 
 @app.task(name="segsync.sweep")
@@ -378,7 +383,7 @@ def sweep() -> None:
     lease = planning_lease(settings().plan_time_limit_seconds)
     stale_after = timedelta(seconds=settings().stale_after_seconds)
     # A refresh task has the planning task's time limits (refresh_segment), so the same lease.
-    _sent_refreshes(sweep_refreshes(sessions(), lease, stale_after))
+    _sent([], [], sweep_refreshes(sessions(), lease, stale_after))
     if not _sent(recover_stalled_plans(sessions(), lease), []):
         return  # the rest waits for a sweep that finds the broker back
     work = stalled_work(sessions(), stale_after=stale_after)
@@ -431,20 +436,3 @@ def refresh_segment(self: Any, refresh_id: int) -> None:
         )
         if outcome.status == "skipped":
             log.info("refresh %d not run: %s", refresh_id, outcome.reason)
-
-
-def _sent_refreshes(refresh_ids: list[int]) -> bool:
-    """Send the tasks of these queued refreshes; False, with one warning, if the broker is
-    unreachable (they stay queued, for the sweeper)."""
-    try:
-        for refresh_id in refresh_ids:
-            enqueue_refresh(refresh_id)
-    except OperationalError as exc:
-        log.warning(
-            "refreshes %s not sent, the broker is unreachable (%s); %s",
-            refresh_ids,
-            one_line(exc),
-            _UNSENT,
-        )
-        return False
-    return True
