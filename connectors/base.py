@@ -101,6 +101,10 @@ class Connector(ABC):
     # The most records one bulk job takes, for vendors whose bulk path is cheaper for large sets
     # (Salesforce Bulk API 2.0, Pardot imports); None when the batch endpoint is all there is.
     bulk_batch_size: ClassVar[int | None] = None
+    # Whether read_records(modified_since=...) reads only the records the vendor changed since a
+    # moment (created, edited by anyone, segsync's own writes included): what incremental runs
+    # read. An adapter that sets it overrides _read_modified.
+    reads_modified: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self._api_calls = 0

@@ -85,6 +85,7 @@ class SalesforceConnector(Connector):
     # One Bulk API 2.0 ingest job per planned batch: large enough to be cheap in calls (a job costs
     # about five), small enough to finish well inside a worker task's time limit.
     bulk_batch_size = 10_000
+    reads_modified = True
 
     def __init__(self, config: SalesforceConfig) -> None:
         super().__init__()

@@ -82,6 +82,18 @@ class SalesforceEmulator(Emulator):
     def _stored(self, object_type: str, record_id: str) -> dict[str, Any]:
         return dict(self.store.records[self._object(object_type)][record_id])
 
+    def edit_record(self, object_type: str, record_id: str, values: dict[str, Any]) -> None:
+        """Change fields of a record as another user would (its SystemModstamp moves to now)."""
+        with self.lock:
+            name = self._object(object_type)
+            changes: dict[FieldSpec, str | None] = {}
+            for field, value in values.items():
+                spec = self.store.field(name, field)
+                if spec is None:
+                    raise KeyError(f"{name} has no field {field}")
+                changes[spec] = value
+            self.store.apply(name, record_id, changes, dt.datetime.now(dt.UTC))
+
     def delete_record(self, object_type: str, record_id: str) -> None:
         """Delete a record (later updates of it get ENTITY_IS_DELETED)."""
         with self.lock:

@@ -44,6 +44,10 @@ class Harness:
     add_records: Callable[[int], list[str]]
     # stored_value(record_id) -> the field's value as the emulator holds it now.
     stored_value: Callable[[str], str | None]
+    # edit_records(ids): someone else edits each of these records in the CRM, as a user of the
+    # vendor's own screens would: its email becomes a new address at a new domain. The vendor's
+    # modification time of the record moves (what incremental reads find).
+    edit_records: Callable[[list[str]], None]
     # Every secret the connector was given (passwords, tokens, client secrets): none may appear
     # in a log line or an exception message.
     secrets: list[str]

@@ -86,6 +86,11 @@ def salesforce_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Ha
         value: str | None = emulator.record("Lead", record_id)["Segment_Names__c"]
         return value
 
+    def edit_records(record_ids: list[str]) -> None:
+        for record_id in record_ids:
+            n = next(numbers)
+            emulator.edit_record("Lead", record_id, {"Email": f"moved{n}@elsewhere{n}.example"})
+
     with running(emulator, sandbox_certificates):
         info = emulator.describe()
         try:
@@ -99,6 +104,7 @@ def salesforce_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Ha
                 make_connector=make_connector,
                 add_records=add_records,
                 stored_value=stored_value,
+                edit_records=edit_records,
                 secrets=[
                     info["password"],
                     info["security_token"],
