@@ -6,7 +6,16 @@ What it follows (docs.oracle.com/cloud/latest/marketingcs_gs/OMCAC and .../OMCAB
   for Basic ("Site\\User:password") or Bearer credentials, and "Not authenticated." otherwise.
 - `GET /api/REST/1.0/data/contacts` and `/assets/contact/fields` page with count (1-1000), page
   and depth, answering {"elements", "page", "pageSize", "total"}; custom field values come in
-  `fieldValues` keyed by the field's id, not its internal name.
+  `fieldValues` keyed by the field's id, not its internal name. A contacts search that matches
+  nothing answers 204 with no body ("No matching contacts were found in the search").
+- Contacts carry `createdAt` / `updatedAt` as epoch seconds in strings; the system fields
+  C_DateCreated / C_DateModified hold the same moments. C_DateModified moves on creation, on an
+  edit by someone else (`edit_contact`) and on every row an import sync writes.
+- `search={term}{operator}{value}` ("Using the search URL parameter"): `id`, a text field (= or
+  != with `*` wildcards), or C_DateCreated / C_DateModified compared (=, !=, >, <, >=, <=) with
+  'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD'. The emulator reads those moments as UTC (Oracle's
+  pages do not say which time zone a search means) and refuses any other term (the `updatedAt`
+  property is searchable on /assets endpoints, not on this /data one) or value with a 400.
 - Bulk 2.0: a contact import definition maps names to `{{Contact.Id}}` / `{{Contact.Field(X)}}`
   statements; rows posted to `{uri}/data` are synced (at once when `isSyncTriggeredOnImport`, or
   by `POST /syncs {"syncedInstanceUri"}`); `GET /syncs/{id}` goes pending -> active -> success,
@@ -39,11 +48,15 @@ from typing import Any, TypeVar
 
 from connectors.sandbox.eloqua_bulk import EloquaBulk
 from connectors.sandbox.eloqua_model import (
+    CREATED_FIELD,
     FIELDS,
+    MODIFIED_FIELD,
     PAGE_MAX,
     Contact,
     Field,
     field_named,
+    now_stamp,
+    search_moment,
 )
 
 # Re-exported: tests, the demo and the registry know them from this module.
@@ -57,6 +70,11 @@ from connectors.sandbox.server import Request, Response
 NOT_AUTHENTICATED = '"Not authenticated."'
 _REST = "/api/rest/1.0"
 _SEARCH = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|!=|=|>|<)\s*'?(.*?)'?\s*$")
+# The date fields a search compares, and which stamp of a contact each one holds.
+_DATE_TERMS: dict[str, Callable[[Contact], int]] = {
+    CREATED_FIELD.lower(): lambda contact: contact.created_at,
+    MODIFIED_FIELD.lower(): lambda contact: contact.updated_at,
+}
 _FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
 _LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
 _EPOCH = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -93,6 +111,16 @@ def _render_field(known: Field, depth: str) -> dict[str, Any]:
             "updateType": "always",
         }
     return item
+
+
+def _writable_field(name: str) -> Field:
+    """The contact field a person or seed can set; KeyError for unknown and system fields."""
+    known = field_named(name)
+    if known is None:
+        raise KeyError(f"no contact field {name}")
+    if known.read_only:
+        raise KeyError(f"contact field {known.internal_name} is set by Eloqua itself")
+    return known
 
 
 def _parameter_error(parameter: str, requirement: str, value: str | None) -> Response:
@@ -154,15 +182,26 @@ class EloquaEmulator(EloquaBulk):
                     if key == "accountId":
                         account_id = None if value is None else str(value)
                         continue
-                    known = field_named(key)
-                    if known is None:
-                        raise KeyError(f"no contact field {key}")
+                    known = _writable_field(key)
                     if value not in (None, ""):
                         values[known.internal_name] = str(value)
-                stamp = _EPOCH + int(contact_id)
+                stamp = now_stamp()
                 self._contacts[contact_id] = Contact(contact_id, values, account_id, stamp, stamp)
                 ids.append(contact_id)
         return ids
+
+    def edit_contact(self, contact_id: str, fields: dict[str, str | None]) -> None:
+        """Change fields of a contact (REST or internal names) as a user of Eloqua's screens
+        would: C_DateModified / updatedAt moves to now. KeyError for an unknown contact or field."""
+        with self.lock:
+            contact = self._contacts[contact_id]
+            changes = {_writable_field(name).internal_name: value for name, value in fields.items()}
+            for internal, value in changes.items():
+                if value in (None, ""):
+                    contact.fields.pop(internal, None)
+                else:
+                    contact.fields[internal] = str(value)
+            contact.updated_at = now_stamp()
 
     def _stored(self, object_type: str, record_id: str) -> dict[str, Any]:
         # id, accountId and every field by internal name (None when blank).
@@ -338,7 +377,10 @@ class EloquaEmulator(EloquaBulk):
                 return matcher
             return [c for c in contacts if matcher(c)]
 
-        return self._listed(request, chosen, self._render_contact)
+        answer = self._listed(request, chosen, self._render_contact)
+        if search and answer.status == 200 and answer.body["total"] == 0:
+            return Response(204)
+        return answer
 
     def _contact_matcher(self, search: str) -> Callable[[Contact], bool] | Response:
         match = _SEARCH.match(search)
@@ -350,6 +392,13 @@ class EloquaEmulator(EloquaBulk):
                 return _parameter_error("search", "IdRequirement", search)
             number, compare = int(wanted), _COMPARISONS[comparison]
             return lambda contact: compare(int(contact.id), number)
+        stamp = _DATE_TERMS.get(term.lower())
+        if stamp is not None:
+            moment = search_moment(wanted)
+            if moment is None:
+                return _parameter_error("search", "DateRequirement", search)
+            compare_stamps = _COMPARISONS[comparison]
+            return lambda contact: compare_stamps(stamp(contact), moment)
         known = field_named(term)
         if known is None or comparison not in ("=", "!="):
             return _parameter_error("search", "SyntaxRequirement", search)

@@ -20,6 +20,7 @@ from connectors.sandbox.eloqua_model import (
     Field,
     field_named,
     iso,
+    now_stamp,
 )
 from connectors.sandbox.server import Emulator, Request, Response
 
@@ -381,7 +382,8 @@ class EloquaBulk(Emulator):
                 contact.fields.pop(internal, None)
             else:
                 contact.fields[internal] = value
-            contact.updated_at = int(time.time())
+            # Every row written moves the contact's C_DateModified (its REST `updatedAt`).
+            contact.updated_at = now_stamp()
             self.log_write("contacts", contact.id, internal, value, call)
         return None
 

@@ -13,6 +13,10 @@ LARGE_TEXT_MAX = 32_000
 PAGE_MAX = 1000
 SEGMENT_FIELD = "C_Segment_Names1"
 SEGMENT_FIELD_LONG = "C_Segment_Names_Long1"
+MODIFIED_FIELD = "C_DateModified"
+CREATED_FIELD = "C_DateCreated"
+# How a search writes a moment: a date, or a date and a time to the second.
+_SEARCH_MOMENTS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d")
 # A field statement of an import definition: {{Contact.Id}} or {{Contact.Field(C_X)}}.
 STATEMENT = re.compile(r"^\{\{Contact\.(?:Id|Field\(([A-Za-z0-9_]+)\))\}\}$")
 
@@ -43,7 +47,9 @@ FIELDS = (
     Field("100002", "C_FirstName", "First Name", "text", standard=True, rest_name="firstName"),
     Field("100003", "C_LastName", "Last Name", "text", standard=True, rest_name="lastName"),
     Field("100004", "C_Company", "Company", "text", standard=True, rest_name="accountName"),
-    Field("100005", "C_DateCreated", "Date Created", "date", read_only=True, standard=True),
+    Field("100005", CREATED_FIELD, "Date Created", "date", read_only=True, standard=True),
+    # Moved by Eloqua on every change of the contact; the REST contact's `updatedAt`.
+    Field("100006", MODIFIED_FIELD, "Date Modified", "date", read_only=True, standard=True),
     Field("100200", SEGMENT_FIELD, "Segment Names", "text"),
     Field("100201", SEGMENT_FIELD_LONG, "Segment Names (long)", "largeText"),
 )
@@ -74,3 +80,19 @@ def iso(moment: float | None = None) -> str:
     """A moment (now by default) as Eloqua's Bulk API writes it."""
     when = dt.datetime.fromtimestamp(time.time() if moment is None else moment, dt.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+
+
+def search_moment(text: str) -> int | None:
+    """A search value ("YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DD", read as UTC) as epoch seconds."""
+    for layout in _SEARCH_MOMENTS:
+        try:
+            parsed = dt.datetime.strptime(text, layout)
+        except ValueError:
+            continue
+        return int(parsed.replace(tzinfo=dt.UTC).timestamp())
+    return None
+
+
+def now_stamp() -> int:
+    """Now as Eloqua stamps a contact's createdAt / updatedAt: whole epoch seconds."""
+    return int(time.time())

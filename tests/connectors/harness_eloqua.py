@@ -76,6 +76,11 @@ def eloqua_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harnes
         value: str | None = emulator.record("contacts", record_id)["fields"][SEGMENT_FIELD]
         return value
 
+    def edit_records(record_ids: list[str]) -> None:
+        for record_id in record_ids:
+            n = next(numbers)
+            emulator.edit_contact(record_id, {"emailAddress": f"moved{n}@elsewhere{n}.example"})
+
     described = emulator.describe()
     try:
         yield Harness(
@@ -88,6 +93,7 @@ def eloqua_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harnes
             make_connector=make_connector,
             add_records=add_records,
             stored_value=stored_value,
+            edit_records=edit_records,
             secrets=[described["password"], described["access_token"]],
             # Bulk import: definition, upload, sync status (the definition is reused afterwards).
             calls_per_full_batch=3,
