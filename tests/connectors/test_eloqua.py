@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -327,6 +329,60 @@ def test_reading_is_lazy() -> None:
 
 
 @responses.activate
+def test_a_modified_read_searches_c_datemodified_from_the_second_in_utc() -> None:
+    discovered()
+    responses.get(FIELDS, json=fields_page())
+    first = [contact("7", "A", emailAddress="ada@acme.example", accountId="5001"), contact("8")]
+    responses.get(CONTACTS, json=contacts_page(first, 1, 1001))
+    responses.get(CONTACTS, json=contacts_page([contact("9"), contact("8")], 2, 1001))
+    connector = basic()
+    # 12:34:56.789 at UTC+02:00: the search starts at the whole second, written in UTC.
+    since = dt.datetime(2026, 3, 1, 12, 34, 56, 789_000, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+    records = list(connector.read_records("contacts", FIELD, modified_since=since))
+
+    assert [(r.id, r.value, r.email, r.linked_account_id) for r in records] == [
+        ("7", "A", "ada@acme.example", "5001"),
+        ("8", None, None, None),
+        ("9", None, None, None),
+    ]
+    assert query(responses.calls[2]) == {
+        "depth": ["complete"],
+        "count": ["1000"],
+        "page": ["1"],
+        "search": ["C_DateModified>='2026-03-01 10:34:56'"],
+    }
+    assert query(responses.calls[3])["page"] == ["2"]
+    assert query(responses.calls[3])["search"] == query(responses.calls[2])["search"]
+    assert connector.api_calls == 4
+
+
+@responses.activate
+def test_a_modified_read_that_eloqua_answers_204_reads_nothing() -> None:
+    # "204: No matching contacts were found in the search" (the list's reference page).
+    discovered()
+    responses.get(FIELDS, json=fields_page())
+    responses.get(CONTACTS, status=204, body="")
+    connector = basic()
+    since = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+    assert list(connector.read_records("contacts", FIELD, modified_since=since)) == []
+    assert connector.api_calls == 3
+
+
+@responses.activate
+def test_a_refused_modified_search_is_fatal_and_named() -> None:
+    discovered()
+    responses.get(FIELDS, json=fields_page())
+    refusal = [{"parameter": "search", "requirement": {"type": "DateRequirement"}, "value": "x"}]
+    responses.get(CONTACTS, status=400, json=refusal)
+    since = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+    with pytest.raises(FatalError, match="search: DateRequirement"):
+        list(basic().read_records("contacts", FIELD, modified_since=since))
+
+
+@responses.activate
 def test_a_standard_field_is_read_from_its_contact_property() -> None:
     discovered()
     responses.get(FIELDS, json=fields_page(field_element("100004", "C_Company")))
@@ -646,6 +702,28 @@ def test_emulator_pages_every_contact_once_discovering_the_base_url_once(
     assert sum(1 for r in records if r.linked_account_id) == 834  # every third contact
     assert sum(1 for r in records if r.email and r.email.endswith("@gmail.com")) == 250
     assert all(r.value is None and r.website is None for r in records)
+
+
+def test_emulator_modified_read_finds_imported_edited_and_new_contacts_only(
+    served: Any, sandbox_certificates: SandboxCertificates
+) -> None:
+    emulator: EloquaEmulator = served(records=30)
+    connector = connect(emulator, sandbox_certificates)
+    ids = [r.id for r in connector.read_records("contacts", FIELD)]
+    time.sleep(1.1)  # Eloqua stamps to the second: `since` falls after every seeded stamp
+    since = dt.datetime.now(dt.UTC)
+    time.sleep(1.1)
+    [written] = connector.write_batch("contacts", FIELD, [Update(ids[3], "ICP")])
+    emulator.edit_contact(ids[7], {"emailAddress": "moved@elsewhere.example"})
+    [created] = emulator.add_records("contacts", [{"emailAddress": "new@acme.example"}])
+
+    records = {r.id: r for r in connector.read_records("contacts", FIELD, modified_since=since)}
+
+    assert written.ok and set(records) == {ids[3], ids[7], created}
+    assert records[ids[3]].value == "ICP"
+    assert records[ids[7]].email == "moved@elsewhere.example"
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    assert list(connector.read_records("contacts", FIELD, modified_since=later)) == []
 
 
 def test_emulator_imports_a_full_batch_in_one_sync(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -141,6 +142,82 @@ def test_contacts_search_by_id_or_field(start: Callable[..., Api]) -> None:
     assert api.get(path, search="nonsense").status_code == 400
 
 
+def _utc(stamp: str) -> str:
+    """A REST epoch-seconds stamp as a search writes moments ('YYYY-MM-DD HH:MM:SS', UTC)."""
+    return dt.datetime.fromtimestamp(int(stamp), dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _stamps(api: Api, contact_id: str) -> tuple[int, int]:
+    found = api.get("/api/REST/1.0/data/contacts", search=f"id='{contact_id}'").json()
+    [element] = found["elements"]
+    return int(element["createdAt"]), int(element["updatedAt"])
+
+
+def test_contacts_are_stamped_when_created_and_searched_by_modification_date(
+    start: Callable[..., Api],
+) -> None:
+    api = start(records=3)
+    path = "/api/REST/1.0/data/contacts"
+    stamps = [_stamps(api, contact_id) for contact_id in ("1001", "1002", "1003")]
+    assert all(
+        created == updated and abs(created - time.time()) < 60 for created, updated in stamps
+    )
+    first, last = min(s for s, _ in stamps), max(s for s, _ in stamps)
+    moment = _utc(str(first))
+
+    at_or_after = api.get(path, search=f"C_DateModified>='{moment}'").json()
+    after = api.get(path, search=f"C_DateModified>'{_utc(str(last))}'")
+    by_day = api.get(path, search=f"c_datemodified>='{moment[:10]}'").json()
+
+    assert [c["id"] for c in at_or_after["elements"]] == ["1001", "1002", "1003"]
+    assert after.status_code == 204 and after.content == b""  # nothing matched: no body
+    assert by_day["total"] == 3
+    for refused, requirement in (
+        ("C_DateModified>'yesterday'", "DateRequirement"),
+        (f"C_DateModified>'{moment}Z'", "DateRequirement"),
+        (f"updatedAt>'{moment}'", "SyntaxRequirement"),  # a property of /assets, not /data
+        (f"C_DateModified~'{moment}'", "SyntaxRequirement"),
+    ):
+        answer = api.get(path, search=refused)
+        assert answer.status_code == 400, refused
+        assert answer.json()[0]["requirement"]["type"] == requirement
+
+
+def test_an_import_sync_and_an_edit_move_the_modification_date(start: Callable[..., Api]) -> None:
+    api = start(records=3)
+    stamps = {contact_id: _stamps(api, contact_id)[1] for contact_id in ("1001", "1002", "1003")}
+    before = max(stamps.values())
+    time.sleep(1.1)  # stamps are whole seconds
+
+    assert api.imported([{"ContactId": "1001", "Value": "ICP"}])["status"] == "success"
+    api.emulator.edit_contact("1003", {"emailAddress": "moved@elsewhere.example"})
+
+    _, imported = _stamps(api, "1001")
+    _, edited = _stamps(api, "1003")
+    assert imported > before and edited > before
+    assert _stamps(api, "1002")[1] == stamps["1002"]
+    changed = api.get(
+        "/api/REST/1.0/data/contacts", search=f"C_DateModified>'{_utc(str(before))}'"
+    ).json()
+    assert [c["id"] for c in changed["elements"]] == ["1001", "1003"]
+    assert api.emulator.record("contacts", "1003")["fields"]["C_EmailAddress"] == (
+        "moved@elsewhere.example"
+    )
+
+
+def test_only_eloqua_sets_the_date_fields() -> None:
+    emulator = EloquaEmulator(records=1)
+    for field in ("C_DateModified", "C_DateCreated"):
+        with pytest.raises(KeyError, match=f"{field} is set by Eloqua"):
+            emulator.edit_contact("1001", {field: "2026-01-01"})
+        with pytest.raises(KeyError, match=f"{field} is set by Eloqua"):
+            emulator.add_records("contacts", [{field: "2026-01-01"}])
+    with pytest.raises(KeyError, match="no contact field"):
+        emulator.edit_contact("1001", {"C_Nope": "x"})
+    with pytest.raises(KeyError):
+        emulator.edit_contact("9999", {"emailAddress": "x@y.example"})
+
+
 def test_contact_fields_say_type_and_internal_name(start: Callable[..., Api]) -> None:
     api = start()
     fields = api.get("/api/REST/1.0/assets/contact/fields", depth="complete").json()
@@ -148,6 +225,8 @@ def test_contact_fields_say_type_and_internal_name(start: Callable[..., Api]) ->
     assert by_name[SEGMENT_FIELD]["dataType"] == "text"
     assert by_name["C_Segment_Names_Long1"]["dataType"] == "largeText"
     assert by_name["C_DateCreated"]["isReadOnly"] == "true"
+    assert by_name["C_DateModified"]["isReadOnly"] == "true"
+    assert by_name["C_DateModified"]["dataType"] == "date"
     minimal = api.get("/api/REST/1.0/assets/contact/fields", count=2).json()
     assert "internalName" not in minimal["elements"][0] and minimal["total"] == len(by_name)
 
