@@ -15,7 +15,8 @@ import secrets
 import threading
 import time
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -95,6 +96,24 @@ _ID_FILTERS = {
     "idLessThan": lambda value, bound: value < bound,
     "idLessThanOrEqualTo": lambda value, bound: value <= bound,
 }
+# v5's filters on a prospect's DateTime fields: After and Before are strict, OrEqualTo not.
+_COMPARISONS: dict[str, Callable[[dt.datetime, dt.datetime], bool]] = {
+    "After": lambda value, bound: value > bound,
+    "AfterOrEqualTo": lambda value, bound: value >= bound,
+    "Before": lambda value, bound: value < bound,
+    "BeforeOrEqualTo": lambda value, bound: value <= bound,
+}
+_TIME_FILTERS = {
+    f"{name}{suffix}": (name, compare)
+    for name in ("createdAt", "updatedAt")
+    for suffix, compare in _COMPARISONS.items()
+}
+# What a DateTime filter takes: ISO 8601 to the second (a fraction allowed) with an offset, or
+# without one in the business unit's time zone (UTC in the sandbox). An offset's `+` must come
+# URL-encoded (%2B): a bare one arrives as a space, and the value is refused.
+_FILTER_MOMENT = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$"
+)
 _FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
 _LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
 _EPOCH = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -112,6 +131,8 @@ class _Cursor:
     after: int | None
     served: int
     issued: float = 0.0
+    # DateTime filters: name -> the moment it compares with.
+    moments: dict[str, dt.datetime] = field(default_factory=dict)
 
 
 class PardotEmulator(PardotImports):
@@ -123,6 +144,11 @@ class PardotEmulator(PardotImports):
     (record_ids=[...], code=85) fails the next write of each of those prospects, by PATCH or by
     import, with a record-level error. At most `max_concurrent` calls may be in flight (66) and
     `daily_limit` calls answered per day (122); X-Return-Api-Usage: 1 returns x-api-usage.
+
+    Each prospect's `updatedAt` (UTC, to the second, as Pardot stamps it) moves when it is
+    created, written by PATCH or an import, or edited by someone else (`edit_prospect`); queries
+    filter on it and on `createdAt` (`updatedAtAfter` and its kin), a malformed moment refused
+    with Pardot's invalid-timestamp error (7).
     """
 
     name = "pardot"
@@ -169,14 +195,21 @@ class PardotEmulator(PardotImports):
     )
 
     def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
-        """Create prospects with these fields (v5 names); returns their ids as strings."""
+        """Create prospects with these fields (v5 names), created and updated now; returns
+        their ids as strings."""
+        return self._create(object_type, rows, seeded=False)
+
+    def _create(self, object_type: str, rows: list[dict[str, Any]], *, seeded: bool) -> list[str]:
+        # Seeded prospects predate the sandbox, on fixed moments, so a seed is the same every
+        # time; prospects added later are created (and so updated) as they are added.
         self._check_object(object_type)
         with self.lock:
             ids = []
+            now = stamp()
             for row in rows:
                 prospect_id = self._next_id
                 self._next_id += 1
-                created = stamp(_EPOCH + dt.timedelta(seconds=prospect_id))
+                created = stamp(_EPOCH + dt.timedelta(seconds=prospect_id)) if seeded else now
                 prospect: dict[str, Any] = dict.fromkeys(self._field_names())
                 prospect.update(id=prospect_id, isDeleted=False, createdAt=created)
                 prospect["updatedAt"] = created
@@ -193,6 +226,16 @@ class PardotEmulator(PardotImports):
         # Deleted prospects too, with isDeleted true.
         self._check_object(object_type)
         return dict(self._prospects[int(record_id)])
+
+    def edit_prospect(self, prospect_id: str | int, fields: dict[str, Any]) -> None:
+        """Change fields of a prospect as a Pardot user would; its updatedAt moves to now."""
+        with self.lock:
+            prospect = self._prospects[int(prospect_id)]
+            unknown = [name for name in fields if not self._writable(name)]
+            if unknown:
+                raise KeyError(f"prospects have no writable field {', '.join(unknown)}")
+            prospect.update(fields)
+            prospect["updatedAt"] = stamp()
 
     def delete_record(self, object_type: str, record_id: str) -> None:
         """Move a prospect to the recycle bin: reads, queries and writes no longer find it."""
@@ -386,7 +429,7 @@ class PardotEmulator(PardotImports):
         return self._page(request, cursor)
 
     def _new_cursor(self, request: Request) -> _Cursor:
-        known = {"fields", "limit", "orderBy", "deleted", *_ID_FILTERS}
+        known = {"fields", "limit", "orderBy", "deleted", *_ID_FILTERS, *_TIME_FILTERS}
         unknown = sorted(set(request.query) - known)
         if unknown:
             raise ApiError(400, 5, f"Invalid query parameters: {', '.join(unknown)}")
@@ -407,8 +450,20 @@ class PardotEmulator(PardotImports):
         deleted = (request.param("deleted") or "false").lower()
         if deleted not in ("true", "false", "all"):
             raise ApiError(400, 27, "Parameter deleted must be true, false or all")
+        moments = {}
+        for name in _TIME_FILTERS:
+            value = request.param(name)
+            if value is not None:
+                moments[name] = _filter_moment(name, value)
         return _Cursor(
-            self._fields(request), int(limit_text), order[1:] == ["DESC"], bounds, deleted, None, 0
+            self._fields(request),
+            int(limit_text),
+            order[1:] == ["DESC"],
+            bounds,
+            deleted,
+            None,
+            0,
+            moments=moments,
         )
 
     def _page(self, request: Request, cursor: _Cursor) -> Response:
@@ -460,9 +515,15 @@ class PardotEmulator(PardotImports):
     def _selected(prospect: dict[str, Any], cursor: _Cursor) -> bool:
         if cursor.deleted != "all" and prospect["isDeleted"] != (cursor.deleted == "true"):
             return False
-        return all(
+        if not all(
             _ID_FILTERS[name](prospect["id"], bound) for name, bound in cursor.bounds.items()
-        )
+        ):
+            return False
+        for name, bound in cursor.moments.items():
+            stamped, compare = _TIME_FILTERS[name]
+            if not compare(dt.datetime.fromisoformat(prospect[stamped]), bound):
+                return False
+        return True
 
     def _read_prospect(self, request: Request, id_text: str) -> Response:
         prospect = self._find(id_text, for_update=False)
@@ -596,4 +657,15 @@ class PardotEmulator(PardotImports):
                 self.seeded.add(company, {"salesforce": row["salesforceAccountId"]})
             self.seeded.add(company)
             rows.append(row)
-        self.add_records("prospects", rows)
+        self._create("prospects", rows, seeded=True)
+
+
+def _filter_moment(name: str, value: str) -> dt.datetime:
+    """The moment a DateTime filter names; Pardot's invalid-timestamp error (7) if none."""
+    if not _FILTER_MOMENT.match(value):
+        raise ApiError(400, 7, f"Invalid timestamp: {name}={value}")
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiError(400, 7, f"Invalid timestamp: {name}={value}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)

@@ -72,6 +72,11 @@ def pardot_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harnes
         value: str | None = emulator.record("prospects", record_id)[SEGMENT_FIELD]
         return value
 
+    def edit_records(record_ids: list[str]) -> None:
+        for record_id in record_ids:
+            n = next(numbers)
+            emulator.edit_prospect(record_id, {"email": f"moved{n}@elsewhere{n}.example"})
+
     described = emulator.describe()
     try:
         yield Harness(
@@ -84,6 +89,7 @@ def pardot_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harnes
             make_connector=make_connector,
             add_records=add_records,
             stored_value=stored_value,
+            edit_records=edit_records,
             secrets=[
                 described["access_token"],
                 described["oauth"]["client_secret"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections.abc import Iterator
@@ -205,6 +206,67 @@ def test_an_unknown_field_stops_the_read() -> None:
     with pytest.raises(FatalError, match=f"field {FIELD} not found on prospects") as raised:
         list(given_token().read_records("prospects", FIELD))
     assert raised.value.code == "180"
+
+
+# ---- reading what changed -----------------------------------------------------------------
+
+# 10:15:20.75 at UTC+2: the UTC second it falls in is 08:15:20.
+SINCE = dt.datetime(2026, 3, 4, 10, 15, 20, 750_000, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+
+@responses.activate
+def test_a_modified_read_asks_for_prospects_updated_from_the_utc_second_of_since() -> None:
+    following = f"{PROSPECTS}?nextPageToken=t2"
+    first = {"id": 3, "email": "ada@acme.example", "salesforceAccountId": "001A", FIELD: "A"}
+    responses.get(PROSPECTS, json=page([first], following))
+    responses.get(following, json=page([{"id": 8, "website": "https://b.example", FIELD: None}]))
+    connector = given_token()
+
+    records = list(connector.read_records("prospects", FIELD, modified_since=SINCE))
+
+    assert [(r.id, r.value, r.email, r.website, r.linked_account_id) for r in records] == [
+        ("3", "A", "ada@acme.example", None, "001A"),
+        ("8", None, None, "https://b.example", None),
+    ]
+    # The offset's `+` and the colons go URL-encoded; a bare `+` would reach Pardot as a space.
+    sent = responses.calls[0].request.url or ""
+    assert "updatedAtAfterOrEqualTo=2026-03-04T08%3A15%3A20%2B00%3A00" in sent
+    query = query_of(responses.calls[0])
+    assert query["updatedAtAfterOrEqualTo"] == ["2026-03-04T08:15:20+00:00"]
+    assert query["fields"] == [f"id,email,website,salesforceAccountId,{FIELD}"]
+    assert (query["orderBy"], query["limit"]) == (["id ASC"], ["1000"])
+    assert set(query_of(responses.calls[1])) == {"nextPageToken"}  # the token keeps the filter
+    assert connector.api_calls == 2
+
+
+@responses.activate
+def test_a_modified_read_is_lazy_and_past_the_page_token_ceiling_keeps_its_filter() -> None:
+    warning = "203;Record count for nextPageToken sequence has been exceeded. No page token."
+    responses.get(PROSPECTS, json=page([{"id": 5}, {"id": 9}]), headers={"Pardot-Warning": warning})
+    responses.get(PROSPECTS, json=page([{"id": 12}]))
+    connector = given_token()
+    records = connector.read_records("prospects", FIELD, modified_since=SINCE)
+    assert connector.api_calls == 0
+
+    assert [r.id for r in records] == ["5", "9", "12"]
+    again = query_of(responses.calls[1])
+    assert again["idGreaterThan"] == ["9"]
+    assert again["updatedAtAfterOrEqualTo"] == ["2026-03-04T08:15:20+00:00"]
+
+
+@responses.activate
+def test_a_modified_read_maps_errors_as_the_full_read_does() -> None:
+    message = f"One or more of the specified fields are invalid: {FIELD}"
+    responses.get(PROSPECTS, status=400, json=error(180, message))
+    responses.get(PROSPECTS, status=400, json=error(122, "Daily API rate limit met."))
+    responses.get(PROSPECTS, status=400, json=error(7, "Invalid timestamp"))
+    with pytest.raises(FatalError, match=f"field {FIELD} not found on prospects"):
+        list(given_token().read_records("prospects", FIELD, modified_since=SINCE))
+    with pytest.raises(DailyQuotaError):
+        list(given_token().read_records("prospects", FIELD, modified_since=SINCE))
+    with pytest.raises(FatalError, match="Invalid timestamp") as raised:
+        list(given_token().read_records("prospects", FIELD, modified_since=SINCE))
+    assert raised.value.code == "7"
 
 
 # ---- describing the field -----------------------------------------------------------------
@@ -747,3 +809,26 @@ def test_emulator_read_values_after_a_write_and_a_deletion(
     assert values == {i: (f"S{i}" if n < 30 else None) for n, i in enumerate(ids) if n > 0}
     assert emulator.calls["GET /api/v5/objects/prospects"] == 2  # expired, then read
     assert emulator.calls["POST /services/oauth2/token"] == 1
+
+
+def test_emulator_reads_back_what_an_import_or_a_patch_wrote_since_and_nothing_older(
+    served: Any, sandbox_certificates: SandboxCertificates
+) -> None:
+    emulator: PardotEmulator = served(records=40, import_polls=0)  # seeded long before
+    connector = pardot_connector(emulator, sandbox_certificates)
+    since = dt.datetime.now(dt.UTC)
+    bulk = [Update(str(n), f"S{n}") for n in (1003, 1017, 1031)]
+
+    assert all(r.ok for r in connector.write_bulk("prospects", SEGMENT_FIELD, bulk))
+    [patched] = connector.write_batch("prospects", SEGMENT_FIELD, [Update("1020", "P")])
+    assert patched.ok and emulator.calls["POST /api/v5/imports"] == 1
+    records = list(connector.read_records("prospects", SEGMENT_FIELD, modified_since=since))
+
+    assert [(r.id, r.value) for r in records] == [
+        ("1003", "S1003"),
+        ("1017", "S1017"),
+        ("1020", "P"),
+        ("1031", "S1031"),
+    ]
+    written = emulator.record("prospects", "1017")["updatedAt"]
+    assert dt.datetime.fromisoformat(written) >= since.replace(microsecond=0)

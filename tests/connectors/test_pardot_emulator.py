@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +22,7 @@ from connectors.sandbox.pardot import (
     TOKEN_PATH,
     PardotEmulator,
 )
-from connectors.sandbox.pardot_imports import ERROR_COLUMN
+from connectors.sandbox.pardot_imports import ERROR_COLUMN, stamp
 from connectors.sandbox.salesforce_store import make_id
 from connectors.sandbox.server import EmulatorServer, Request
 from connectors.sandbox.tls import SandboxCertificates
@@ -337,6 +339,87 @@ def test_query_filters_on_ids_orders_and_leaves_deleted_prospects_out(
     assert ids(idGreaterThanOrEqualTo=1009, orderBy="id DESC") == [1010, 1009]
     assert ids(idLessThanOrEqualTo=1006, deleted="true") == [1005]
     assert len(ids(deleted="all")) == 10
+
+
+def stamped(api: Api, *seconds: int) -> list[str]:
+    """New prospects updated at these seconds past 2026-01-01T00:00:00 UTC."""
+    rows = [{"updatedAt": f"2026-01-01T00:00:{second:02d}+00:00"} for second in seconds]
+    return api.emulator.add_records("prospects", rows)
+
+
+def test_query_filters_on_updated_at_after_strictly_or_from_a_moment(
+    start: Callable[..., Api],
+) -> None:
+    api = start()
+    stamped(api, 1, 2, 3, 4)  # prospects 1001 to 1004
+
+    def ids(**params: Any) -> list[int]:
+        return [item["id"] for item in api.query(fields="id", **params).json()["values"]]
+
+    assert ids(updatedAtAfter="2026-01-01T00:00:02+00:00") == [1003, 1004]
+    assert ids(updatedAtAfterOrEqualTo="2026-01-01T00:00:02+00:00") == [1002, 1003, 1004]
+    # Another offset is the same moment; a fraction falls between two stamped seconds.
+    assert ids(updatedAtAfter="2026-01-01T01:00:02+01:00") == [1003, 1004]
+    assert ids(updatedAtAfter="2025-12-31T19:00:01.5-05:00") == [1002, 1003, 1004]
+    # Without an offset: the business unit's time zone, UTC in the sandbox.
+    assert ids(updatedAtAfter="2026-01-01T00:00:01Z", updatedAtBefore="2026-01-01T00:00:04") == [
+        1002,
+        1003,
+    ]
+    assert ids(updatedAtBeforeOrEqualTo="2026-01-01T00:00:02+00:00", orderBy="id DESC") == [
+        1002,
+        1001,
+    ]
+    assert ids(createdAtAfter="2026-01-01T00:00:00+00:00") == [1001, 1002, 1003, 1004]
+
+
+def test_a_filtered_query_keeps_its_filter_across_pages(start: Callable[..., Api]) -> None:
+    api = start()
+    stamped(api, 5, 1, 6, 7)  # 1002 is older than the rest
+    first = api.query(fields="id", limit=2, updatedAtAfter="2026-01-01T00:00:04+00:00").json()
+    rest = api.call("GET", first["nextPageUrl"]).json()
+    assert [item["id"] for item in first["values"] + rest["values"]] == [1001, 1003, 1004]
+
+
+def test_a_malformed_time_filter_is_refused_with_the_invalid_timestamp_code(
+    start: Callable[..., Api],
+) -> None:
+    api = start()
+    stamped(api, 1)
+    for value in ("yesterday", "2026-01-01", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00+0100"):
+        answer = api.query(fields="id", updatedAtAfter=value)
+        assert answer.status_code == 400
+        assert answer.json() == {"code": 7, "message": f"Invalid timestamp: updatedAtAfter={value}"}
+    # An offset's `+` sent bare arrives as a space: the moment is not one.
+    bare = "objects/prospects?fields=id&updatedAtAfter=2026-01-01T00:00:00+00:00"
+    assert failure(api.call("GET", bare)) == (400, 7)
+    assert failure(api.query(fields="id", updatedAtSince="2026-01-01T00:00:00Z")) == (400, 5)
+
+
+def test_updated_at_moves_on_creation_patch_import_and_edit_to_the_second(
+    start: Callable[..., Api],
+) -> None:
+    api = start(records=4, import_polls=0)
+    # Seeded prospects predate the sandbox, on fixed moments.
+    assert api.emulator.record("prospects", "1001")["updatedAt"] == "2024-01-01T00:16:41+00:00"
+    since = stamp()
+    [added] = api.emulator.add_records("prospects", [{"email": "new@example.com"}])
+    assert api.patch("1001", {SEGMENT_FIELD: "A"}).status_code == 204
+    created = api.create_import(upsert(), [["matchId", SEGMENT_FIELD], ["1002", "B"]]).json()
+    assert api.import_status(created["id"])["status"] == "Complete"
+    api.emulator.edit_prospect("1003", {"email": "moved@elsewhere.example"})
+
+    for prospect_id in (added, "1001", "1002", "1003"):
+        updated = api.emulator.record("prospects", prospect_id)["updatedAt"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", updated)  # to the second
+        assert dt.datetime.fromisoformat(updated) >= dt.datetime.fromisoformat(since)
+    changed = api.query(fields="id,email", updatedAtAfterOrEqualTo=since).json()["values"]
+    assert [item["id"] for item in changed] == [1001, 1002, 1003, int(added)]
+    assert changed[2]["email"] == "moved@elsewhere.example"
+    with pytest.raises(KeyError, match="updatedAt"):
+        api.emulator.edit_prospect("1004", {"updatedAt": since})
+    with pytest.raises(KeyError, match="Nope__c"):
+        api.emulator.edit_prospect("1004", {"Nope__c": "x"})
 
 
 def test_the_page_token_sequence_stops_at_its_record_ceiling(start: Callable[..., Api]) -> None:
