@@ -7,7 +7,8 @@ quota, so `quota` stays None.
 Incremental reads page the same REST list with a search on the contact's system field
 C_DateModified ("Using the search URL parameter": /data endpoints search on fields, as
 `{term}{operator}'{value}'`), which Eloqua moves on every change: creation, an edit in its
-screens, an import sync.
+screens, an import sync. The moment is written "YYYY-MM-DD HH:MM:SS" in Eloqua's server time,
+US Eastern (connectors/eloqua_time.py says why).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from connectors.base import Connector, FieldInfo, Record, Update, WriteResult
 from connectors.eloqua_bulk import BulkImporter
 from connectors.eloqua_http import Credentials, EloquaHttp, json_object
+from connectors.eloqua_time import search_wall
 from connectors.errors import FatalError
 from connectors.http import require_one_login, require_web_url
 
@@ -38,10 +40,8 @@ _ONE_LOGIN = (
 # Contact field internal names are letters, digits and underscores (C_Segment_Names1): anything
 # else could break out of the `{{Contact.Field(...)}}` statement an import definition maps.
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
-# The system field holding a contact's last modification, and how a search writes a moment:
-# Eloqua keeps it to the second, and its searches take "YYYY-MM-DD HH:MM:SS".
+# The system field holding a contact's last modification (Eloqua keeps it to the second).
 MODIFIED_FIELD = "C_DateModified"
-_SEARCH_MOMENT = "%Y-%m-%d %H:%M:%S"
 # Standard fields the REST contact carries as properties rather than in fieldValues.
 _STANDARD_PROPERTIES = {
     "c_emailaddress": "emailAddress",
@@ -146,8 +146,8 @@ class EloquaConnector(Connector):
         """The contacts modified at or after `since`, as _read_records reads them.
 
         The search compares whole seconds, so it asks from the second `since` falls in: a
-        contact changed earlier in that same second is read once more, never one changed after
-        it missed. The full read takes no Bulk export at any size, so neither does this one.
+        contact changed earlier in that same second is read again, none changed after it is
+        missed. The full read takes no Bulk export at any size, so neither does this one.
         """
         return self._records(field, {"search": modified_search(since)})
 
@@ -206,7 +206,7 @@ class EloquaConnector(Connector):
                 record = _record(element, found)
                 # Pages are offsets in id order: a contact created meanwhile (or, in a search by
                 # modification date, edited meanwhile) joins the list and shifts one onto the
-                # next page. Contacts only join these lists, so a page is never skipped.
+                # next page, read twice and kept once. Edits never take one out of the list.
                 if record.id and record.id not in seen:
                     seen.add(record.id)
                     if remaining is not None:
@@ -260,9 +260,9 @@ class EloquaConnector(Connector):
 
 
 def modified_search(since: dt.datetime) -> str:
-    """The contact search for modifications at or after `since` (aware), in UTC to the second."""
-    moment = since.astimezone(dt.UTC).strftime(_SEARCH_MOMENT)
-    return f"{MODIFIED_FIELD}>='{moment}'"
+    """The contact search for modifications at or after `since` (aware), written as Eloqua's
+    server time (US Eastern, to the second: connectors/eloqua_time.py)."""
+    return f"{MODIFIED_FIELD}>='{search_wall(since)}'"
 
 
 def _record(element: dict[str, Any], found: _ContactField) -> Record:

@@ -13,9 +13,10 @@ What it follows (docs.oracle.com/cloud/latest/marketingcs_gs/OMCAC and .../OMCAB
   edit by someone else (`edit_contact`) and on every row an import sync writes.
 - `search={term}{operator}{value}` ("Using the search URL parameter"): `id`, a text field (= or
   != with `*` wildcards), or C_DateCreated / C_DateModified compared (=, !=, >, <, >=, <=) with
-  'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD'. The emulator reads those moments as UTC (Oracle's
-  pages do not say which time zone a search means) and refuses any other term (the `updatedAt`
-  property is searchable on /assets endpoints, not on this /data one) or value with a 400.
+  'YYYY-MM-DD HH:MM:SS' or 'YYYY-MM-DD'. The emulator reads those moments as US Eastern wall
+  time, Eloqua's server time (Oracle's pages do not say which zone a search means; see
+  connectors/eloqua_time.py), and refuses any other term (the `updatedAt` property is
+  searchable on /assets endpoints, not on this /data one) or value with a 400.
 - Bulk 2.0: a contact import definition maps names to `{{Contact.Id}}` / `{{Contact.Field(X)}}`
   statements; rows posted to `{uri}/data` are synced (at once when `isSyncTriggeredOnImport`, or
   by `POST /syncs {"syncedInstanceUri"}`); `GET /syncs/{id}` goes pending -> active -> success,

@@ -8,6 +8,8 @@ import re
 import time
 from dataclasses import dataclass
 
+from connectors.eloqua_time import wall_moments
+
 SMALL_TEXT_MAX = 100
 LARGE_TEXT_MAX = 32_000
 PAGE_MAX = 1000
@@ -83,13 +85,17 @@ def iso(moment: float | None = None) -> str:
 
 
 def search_moment(text: str) -> int | None:
-    """A search value ("YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DD", read as UTC) as epoch seconds."""
+    """A search value ("YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DD", US Eastern wall time, Eloqua's
+    server time) as epoch seconds; None if it is neither. A wall time that means two moments
+    (the hour repeated in November) means the later, one that means none (the hour skipped in
+    March) is read as standard time: a client must not lean on either."""
     for layout in _SEARCH_MOMENTS:
         try:
-            parsed = dt.datetime.strptime(text, layout)
+            wall = dt.datetime.strptime(text, layout)
         except ValueError:
             continue
-        return int(parsed.replace(tzinfo=dt.UTC).timestamp())
+        moments = wall_moments(wall) or [(wall + dt.timedelta(hours=5)).replace(tzinfo=dt.UTC)]
+        return int(max(moments).timestamp())
     return None
 
 

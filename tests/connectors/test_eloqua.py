@@ -336,7 +336,7 @@ def test_a_modified_read_searches_c_datemodified_from_the_second_in_utc() -> Non
     responses.get(CONTACTS, json=contacts_page(first, 1, 1001))
     responses.get(CONTACTS, json=contacts_page([contact("9"), contact("8")], 2, 1001))
     connector = basic()
-    # 12:34:56.789 at UTC+02:00: the search starts at the whole second, written in UTC.
+    # 12:34:56.789 at UTC+02:00: from its whole second, in Eloqua's server time (EST on 1 March).
     since = dt.datetime(2026, 3, 1, 12, 34, 56, 789_000, tzinfo=dt.timezone(dt.timedelta(hours=2)))
 
     records = list(connector.read_records("contacts", FIELD, modified_since=since))
@@ -350,7 +350,7 @@ def test_a_modified_read_searches_c_datemodified_from_the_second_in_utc() -> Non
         "depth": ["complete"],
         "count": ["1000"],
         "page": ["1"],
-        "search": ["C_DateModified>='2026-03-01 10:34:56'"],
+        "search": ["C_DateModified>='2026-03-01 05:34:56'"],
     }
     assert query(responses.calls[3])["page"] == ["2"]
     assert query(responses.calls[3])["search"] == query(responses.calls[2])["search"]

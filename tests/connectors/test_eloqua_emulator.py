@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import requests
 
+from connectors.eloqua_time import WALL_FORMAT, eastern_wall
 from connectors.sandbox.eloqua import (
     SEGMENT_FIELD,
     SMALL_TEXT_MAX,
@@ -142,9 +143,9 @@ def test_contacts_search_by_id_or_field(start: Callable[..., Api]) -> None:
     assert api.get(path, search="nonsense").status_code == 400
 
 
-def _utc(stamp: str) -> str:
-    """A REST epoch-seconds stamp as a search writes moments ('YYYY-MM-DD HH:MM:SS', UTC)."""
-    return dt.datetime.fromtimestamp(int(stamp), dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _wall(stamp: str) -> str:
+    """A REST epoch-seconds stamp as a search writes it: 'YYYY-MM-DD HH:MM:SS', US Eastern."""
+    return eastern_wall(dt.datetime.fromtimestamp(int(stamp), dt.UTC)).strftime(WALL_FORMAT)
 
 
 def _stamps(api: Api, contact_id: str) -> tuple[int, int]:
@@ -163,15 +164,18 @@ def test_contacts_are_stamped_when_created_and_searched_by_modification_date(
         created == updated and abs(created - time.time()) < 60 for created, updated in stamps
     )
     first, last = min(s for s, _ in stamps), max(s for s, _ in stamps)
-    moment = _utc(str(first))
+    moment = _wall(str(first))
 
     at_or_after = api.get(path, search=f"C_DateModified>='{moment}'").json()
-    after = api.get(path, search=f"C_DateModified>'{_utc(str(last))}'")
+    after = api.get(path, search=f"C_DateModified>'{_wall(str(last))}'")
     by_day = api.get(path, search=f"c_datemodified>='{moment[:10]}'").json()
 
     assert [c["id"] for c in at_or_after["elements"]] == ["1001", "1002", "1003"]
     assert after.status_code == 204 and after.content == b""  # nothing matched: no body
     assert by_day["total"] == 3
+    # The same moment written in UTC means 4-5 hours later in Eloqua's server time.
+    in_utc = dt.datetime.fromtimestamp(first, dt.UTC).strftime(WALL_FORMAT)
+    assert api.get(path, search=f"C_DateModified>='{in_utc}'").status_code == 204
     for refused, requirement in (
         ("C_DateModified>'yesterday'", "DateRequirement"),
         (f"C_DateModified>'{moment}Z'", "DateRequirement"),
@@ -197,7 +201,7 @@ def test_an_import_sync_and_an_edit_move_the_modification_date(start: Callable[.
     assert imported > before and edited > before
     assert _stamps(api, "1002")[1] == stamps["1002"]
     changed = api.get(
-        "/api/REST/1.0/data/contacts", search=f"C_DateModified>'{_utc(str(before))}'"
+        "/api/REST/1.0/data/contacts", search=f"C_DateModified>'{_wall(str(before))}'"
     ).json()
     assert [c["id"] for c in changed["elements"]] == ["1001", "1003"]
     assert api.emulator.record("contacts", "1003")["fields"]["C_EmailAddress"] == (
