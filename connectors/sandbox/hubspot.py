@@ -1,17 +1,21 @@
-"""A HubSpot CRM v3 emulator: objects list, batch read and update, properties, lists, OAuth,
-limits.
+"""A HubSpot CRM v3 emulator: objects list, batch read and update, search, properties, lists,
+OAuth, limits.
 
-The objects API lives in hubspot_objects and the Lists API in hubspot_lists (this emulator's base
-classes); this module authenticates, applies the rate limits, issues OAuth tokens and seeds
-records and lists.
+The objects API lives in hubspot_objects, the search and associations reads in hubspot_search and
+the Lists API in hubspot_lists (this emulator's base classes); this module authenticates, applies
+the rate limits, issues OAuth tokens and seeds records and lists. Every record carries its
+modification time (lastmodifieddate on contacts, hs_lastmodifieddate on the others), moved to now
+by creation, batch updates and `edit_record`, to the millisecond as HubSpot keeps it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -28,6 +32,7 @@ from connectors.sandbox.hubspot_objects import (
 # Re-exported: tests, the demo and the registry know them from this module.
 from connectors.sandbox.hubspot_objects import SEGMENT_PROPERTY as SEGMENT_PROPERTY
 from connectors.sandbox.hubspot_objects import TEXT_MAX_LENGTH as TEXT_MAX_LENGTH
+from connectors.sandbox.hubspot_search import SEARCH_RESULT_CAP, HubSpotSearch
 from connectors.sandbox.seeding import (
     company_domain,
     company_name,
@@ -67,7 +72,7 @@ class _RateRefusal:
         return body
 
 
-class HubSpotEmulator(HubSpotLists):
+class HubSpotEmulator(HubSpotLists, HubSpotSearch):
     """HubSpot's CRM objects, properties, lists and OAuth endpoints, with its limits and error
     bodies.
 
@@ -77,7 +82,8 @@ class HubSpotEmulator(HubSpotLists):
     OAuth access token issued so far expire (private-app tokens never expire in HubSpot, so
     they keep working); record_failure (record_ids=[...], code=category) fails those ids in the
     next batch update with a 207. As in HubSpot, the daily limit and its
-    X-HubSpot-RateLimit-Daily* headers apply to the private-app token only.
+    X-HubSpot-RateLimit-Daily* headers apply to the private-app token only; the search endpoints
+    have a per-second limit of their own besides (search_requests_per_second).
     """
 
     name = "hubspot"
@@ -87,6 +93,8 @@ class HubSpotEmulator(HubSpotLists):
         "daily_limit",
         "window_seconds",
         "leads_enabled",
+        "search_requests_per_second",
+        "search_result_cap",
     )
     requests_per_ten_seconds = 100
     # None: the per-second limit never binds before the ten-second one does.
@@ -96,6 +104,11 @@ class HubSpotEmulator(HubSpotLists):
     window_seconds = 10.0
     # Whether the portal has the leads object (not every portal does).
     leads_enabled = True
+    # HubSpot's search endpoints: five requests per second per account, counted apart from (and
+    # besides) the other limits, and at most 10,000 results per query (developers.hubspot.com,
+    # "Search the CRM", Limitations).
+    search_requests_per_second = 5
+    search_result_cap = SEARCH_RESULT_CAP
 
     def _setup(self) -> None:
         self.private_app_token = f"pat-na1-{uuid.uuid4()}"
@@ -105,6 +118,7 @@ class HubSpotEmulator(HubSpotLists):
         self.portal_id = 2_519_445
         self._access_tokens: dict[str, float] = {}  # OAuth token -> monotonic expiry
         self._calls = CallCounts()
+        self._searches = CallCounts()  # the search endpoints' own per-second window
         self._objects: dict[str, dict[str, CrmObject]] = {name: {} for name in OBJECT_TYPES}
         # Deleted records: HubSpot archives them, and only `archived=true` reads still see them.
         self._archived: dict[str, dict[str, CrmObject]] = {name: {} for name in OBJECT_TYPES}
@@ -126,17 +140,41 @@ class HubSpotEmulator(HubSpotLists):
 
     # ---- public helpers for tests, the demo and benchmarks ---------------------------------
 
-    def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
-        """Create records of `object_type` with these properties; returns their ids."""
+    def add_records(
+        self,
+        object_type: str,
+        rows: list[dict[str, Any]],
+        *,
+        created_at: dt.datetime | None = None,
+    ) -> list[str]:
+        """Create records of `object_type` with these properties, created (and so last modified)
+        now or at `created_at`; returns their ids."""
+        moment = None if created_at is None else _stamp_of(created_at)
+        return self._create(object_type, rows, lambda _: moment or stamp())
+
+    def edit_record(self, object_type: str, record_id: str, properties: dict[str, Any]) -> None:
+        """Someone edits the record in HubSpot: these properties change and so does its last
+        modification time (KeyError for an unknown record)."""
+        with self.lock:
+            found = self._objects[object_type][record_id]
+            found.properties.update(
+                {k: None if v is None else str(v) for k, v in properties.items()}
+            )
+            found.updated_at = stamp()
+
+    def _create(
+        self, object_type: str, rows: list[dict[str, Any]], created: Callable[[int], str]
+    ) -> list[str]:
+        """The records made, each stamped `created(its number)`."""
         with self.lock:
             ids = []
             for row in rows:
                 record_id = str(self._next_id)
                 self._next_id += 1
-                created = stamp(self._next_id)
+                moment = created(self._next_id)
                 properties = {key: None if v is None else str(v) for key, v in row.items()}
                 self._objects[object_type][record_id] = CrmObject(
-                    record_id, properties, created, created
+                    record_id, properties, moment, moment
                 )
                 ids.append(record_id)
             return ids
@@ -198,6 +236,7 @@ class HubSpotEmulator(HubSpotLists):
     def forget_usage(self) -> None:
         """Forget the rate-limit usage."""
         self._calls.clear()
+        self._searches.clear()
 
     def route_name(self, request: Request) -> str:
         """Group paths by shape: record ids and property names become placeholders."""
@@ -215,7 +254,7 @@ class HubSpotEmulator(HubSpotLists):
         private, denied = self._authenticate(request)
         if denied is not None:
             return denied
-        limited, headers = self._rate_limit(private)
+        limited, headers = self._rate_limit(private, searching=_is_search(request))
         response = limited or self._route(request, call)
         response.headers.update(headers)
         return response
@@ -234,6 +273,18 @@ class HubSpotEmulator(HubSpotLists):
                 return self._batch_update(request, object_type, call)
             if request.method == "POST" and parts[4:] == ["batch", "read"]:
                 return self._batch_read(request, object_type)
+            if request.method == "POST" and parts[4:] == ["search"]:
+                return self._search(request, object_type)
+        if (
+            request.method == "POST"
+            and parts[:3] == ["crm", "v4", "associations"]
+            and parts[5:] == ["batch", "read"]
+        ):
+            from_type, to_type = self._object_type(parts[3]), self._object_type(parts[4])
+            if from_type is None or to_type is None:
+                unknown = parts[3] if from_type is None else parts[4]
+                return error(400, f"Unable to infer object type from: {unknown}", None)
+            return self._batch_associations(request, from_type, to_type)
         if parts[:3] == ["crm", "v3", "lists"]:
             answer = self._route_lists(request, parts)
             if answer is not None:
@@ -269,18 +320,26 @@ class HubSpotEmulator(HubSpotLists):
         )
         return False, error(401, message, "INVALID_AUTHENTICATION")
 
-    def _rate_limit(self, private: bool) -> tuple[Response | None, dict[str, str]]:
-        """HubSpot's per-second and rolling ten-second limits for every app, and the daily one
-        for private apps; the headers of every answer report all three."""
+    def _rate_limit(
+        self, private: bool, searching: bool = False
+    ) -> tuple[Response | None, dict[str, str]]:
+        """HubSpot's per-second and rolling ten-second limits for every app, the daily one for
+        private apps, and the search endpoints' own per-second one; the headers of every answer
+        report the first three."""
         now = time.monotonic()
         with self.lock:
             self._calls.forget_before(now - self.window_seconds)
+            self._searches.forget_before(now - 1.0)
             last_second = sum(1 for moment in self._calls.moments if moment > now - 1.0)
             refusal = self._injected_refusal() or self._spent(private, last_second)
+            if refusal is None and searching:
+                refusal = self._searches_spent()
             if refusal is None:
                 self._calls.moments.append(now)
                 self._calls.daily += int(private)
                 last_second += 1
+                if searching:
+                    self._searches.moments.append(now)
             headers = {
                 "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window_seconds * 1000)),
                 "X-HubSpot-RateLimit-Max": str(self.requests_per_ten_seconds),
@@ -311,6 +370,12 @@ class HubSpotEmulator(HubSpotLists):
             return _RateRefusal("TEN_SECONDLY_ROLLING")
         if last_second >= self.secondly_limit:
             # Recorded real secondly 429s carry no policyName, only the category.
+            return _RateRefusal("SECONDLY", named=False)
+        return None
+
+    def _searches_spent(self) -> _RateRefusal | None:
+        # HubSpot documents the limit, not its 429's body: the secondly one's is assumed.
+        if len(self._searches.moments) >= self.search_requests_per_second:
             return _RateRefusal("SECONDLY", named=False)
         return None
 
@@ -370,13 +435,16 @@ class HubSpotEmulator(HubSpotLists):
         with it; with leads, lead n (every fourth n) is associated with company n//2. Lists: a
         MANUAL company list of every third company (n = 0, 3, 6, ...) and a DYNAMIC contact list
         of the contacts associated with a company (`seeded_lists`)."""
-        companies = self.add_records(
+        # Seeded records were made long ago, one second apart from the sandbox's epoch on.
+        long_ago: Callable[[int], str] = stamp
+        companies = self._create(
             "companies",
             [
                 {"name": company_name(n), "domain": company_domain(n)}
                 | ({"website": company_website(n)} if n % 2 else {})
                 for n in range(records)
             ],
+            long_ago,
         )
         for n, company_id in enumerate(companies):
             self.seeded.add(n, {"hubspot": company_id})
@@ -393,7 +461,7 @@ class HubSpotEmulator(HubSpotLists):
                     "company": company_name(n // 2),
                 }
             )
-        contacts = self.add_records("contacts", rows)
+        contacts = self._create("contacts", rows, long_ago)
         for n, contact_id in enumerate(contacts):
             if n % 3 == 0:
                 self.associate(contact_id, companies[n // 2])
@@ -404,9 +472,24 @@ class HubSpotEmulator(HubSpotLists):
             "Associated contacts", "contacts", contacts[::3], processing_type="DYNAMIC"
         )
         if self.leads_enabled:
-            leads = self.add_records(
+            leads = self._create(
                 "leads",
                 [{"hs_lead_name": f"Lead {n}"} for n in range(0, records, 4)],
+                long_ago,
             )
             for lead_id, n in zip(leads, range(0, records, 4), strict=True):
                 self.associate(lead_id, companies[n // 2], object_type="leads")
+
+
+def _is_search(request: Request) -> bool:
+    """A call to a search endpoint (`POST /crm/v3/objects/{objectType}/search`)."""
+    return (
+        request.method == "POST"
+        and re.fullmatch(r"/crm/v3/objects/[^/]+/search", request.path) is not None
+    )
+
+
+def _stamp_of(moment: dt.datetime) -> str:
+    """`moment` as HubSpot writes a timestamp (UTC, milliseconds)."""
+    utc = moment.astimezone(dt.UTC)
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")

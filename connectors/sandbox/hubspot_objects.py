@@ -46,6 +46,12 @@ def stamp(seconds: float = 0.0) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def modified_property(object_type: str) -> str:
+    """The property holding a record's last modification: HubSpot names it lastmodifieddate on
+    contacts and hs_lastmodifieddate on companies and the other objects."""
+    return "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+
+
 def error(status: int, message: str, category: str | None, **extra: Any) -> Response:
     """HubSpot's error answer: status "error", message, correlationId and category."""
     body: dict[str, Any] = {"status": "error", "message": message}
@@ -126,7 +132,7 @@ class HubSpotObjects(Emulator):
         properties |= {
             "hs_object_id": found.id,
             "createdate": found.created_at,
-            "lastmodifieddate": found.updated_at,
+            modified_property(object_type): found.updated_at,
         }
         rendered: dict[str, Any] = {
             "id": found.id,

@@ -10,6 +10,7 @@ import pytest
 from connectors.base import Connector
 from connectors.hubspot import HubSpotConfig, HubSpotConnector
 from connectors.hubspot_members import MEMBERSHIPS_PAGE_SIZE, company_list_members
+from connectors.hubspot_search import SEARCH_PAGE_SIZE
 from connectors.members import CrmMember
 from connectors.sandbox.hubspot import SEGMENT_PROPERTY, TEXT_MAX_LENGTH, HubSpotEmulator
 from connectors.sandbox.server import EmulatorServer
@@ -43,9 +44,9 @@ def hubspot_connector(
 @pytest.fixture
 def hubspot_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harness]:
     """A HubSpot emulator serving HTTPS on 127.0.0.1, and connectors to it."""
-    # The suite's own calls must not run into the real ten-second limit: rate limiting is
-    # exercised through the rate_limit fault here and enforced in tests/connectors/test_hubspot*.
-    emulator = HubSpotEmulator(requests_per_ten_seconds=10_000)
+    # The suite's own calls must not run into the real ten-second or search limits: rate limiting
+    # is exercised through the rate_limit fault here and enforced in tests/connectors/test_hubspot*.
+    emulator = HubSpotEmulator(requests_per_ten_seconds=10_000, search_requests_per_second=10_000)
     server = EmulatorServer(emulator, sandbox_certificates)
     server.start()
     oauth = emulator.describe()["oauth"]
@@ -60,6 +61,10 @@ def hubspot_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harne
         ]
         return emulator.add_records("contacts", rows)
 
+    def edit_records(ids: list[str]) -> None:
+        for n, record_id in enumerate(ids):
+            emulator.edit_record("contacts", record_id, {"email": f"moved{n}@elsewhere{n}.example"})
+
     def stored_value(record_id: str) -> str | None:
         value: str | None = emulator.record("contacts", record_id)["properties"].get(
             SEGMENT_PROPERTY
@@ -73,10 +78,13 @@ def hubspot_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harne
             object_type="contacts",
             field=SEGMENT_PROPERTY,
             field_max_length=TEXT_MAX_LENGTH,
-            page_size=100,
+            # The search's pages (incremental reads) are the larger: what the suites seed is then
+            # several pages of the full read's 100 too.
+            page_size=SEARCH_PAGE_SIZE,
             make_connector=make_connector,
             add_records=add_records,
             stored_value=stored_value,
+            edit_records=edit_records,
             secrets=[
                 oauth["client_secret"],
                 oauth["refresh_token"],
