@@ -5,14 +5,23 @@ a sync's per-lead outcomes are each result's `status` and `reasons`, in input or
 experienceleague.adobe.com/en/docs/marketo-developer/marketo/rest/ (error-codes, authentication,
 lead-database/leads, paging-tokens, activities).
 
-Reading every lead: Marketo has no "list all leads" call. Lead ids are assigned in sequence, so
-`read_records` asks Get Leads by Filter Type for consecutive id windows of 300 (`filterType=id`,
-one call each). Where the ids end is learnt, once per read and only when a window comes back
-empty, from the newest "New Lead" activities (type 12, which Marketo keeps for the life of the
-lead): a paging token for a recent moment, then Get Lead Activities, looking further back only
-when nothing was created in that time. Windows are read until the first empty one past the
-highest id, so leads created during the read are not lost either (after an export that reached
-the present, the first empty window is the end: no activities are needed).
+Reading every lead: Marketo has no "list all leads" call, and none answers the highest lead id
+or a count of leads (Get Leads by Filter Type only matches given values of a searchable field,
+at most 1,000 leads; Describe, the usage stats and the paging tokens say nothing of ids). Lead
+ids are assigned in sequence, so `read_records` asks Get Leads by Filter Type for consecutive id
+windows of 300 (`filterType=id`, one call each). Deleted leads leave gaps: an empty window is not
+the end. Then one look at the "New Lead" activities (type 12, which Marketo keeps for the life of
+the lead, and deletes with it) created since the newest lead read so far settles it: a paging
+token for that lead's createdAt (less a few minutes for ids and clocks not quite agreeing), then
+one page of Get Lead Activities, whose lowest lead id past the window is where reading goes on
+(jumping the whole gap), and none means every lead was read. A read of N leads thus costs
+ceil(N/300) windows, the one empty window past the last lead and two calls for that look, plus
+one more empty window and two calls per gap of deleted leads; after an export that reached the
+present, the first empty window is the end, with no look at all.
+
+Reading what changed since a moment: Get Lead Changes from a paging token for that moment lists
+New Lead activities and Change Data Value activities of the fields the read returns, page by
+page; their leads are read by id, 300 a call, each once.
 
 Large sets go through the Bulk Lead Extract instead (connectors/marketo_extract.py), whose
 filter is a createdAt range of at most 31 days. Since ids follow creation time, a window's
@@ -31,6 +40,7 @@ import datetime as dt
 import logging
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import requests
@@ -50,8 +60,16 @@ BATCH_SIZE = 300
 # Renew the access token this long before its expires_in runs out.
 _RENEW_MARGIN = 60.0
 _NEW_LEAD_ACTIVITY = "12"
-# How far back to look for the newest New Lead activity, widening only while none is found.
-_LOOKBACK_DAYS = (1, 7, 31, 366, 3_660, 36_600)
+# A lead with a higher id than another may carry a createdAt a little earlier (ids and stamps are
+# given by different steps of Marketo's writes): the look for leads past the newest read starts
+# this long before its createdAt.
+_CREATION_SKEW = dt.timedelta(minutes=5)
+# Before any Marketo lead: where the look for leads starts when no lead was read yet.
+_BEFORE_ANY_LEAD = dt.datetime(2006, 1, 1, tzinfo=dt.UTC)
+# Activity dates are whole seconds and a paging token returns what came *after* its moment: a
+# token for one second before the watermark's own second also returns a change made later in
+# that second (read again, at worst: harmless).
+_ACTIVITY_RESOLUTION = dt.timedelta(seconds=1)
 # 606: at most 100 calls in any 20 s; 615: at most 10 calls in flight, which free quickly.
 _RATE_RETRY_AFTER = 20.0
 _CONCURRENCY_RETRY_AFTER = 1.0
@@ -134,6 +152,9 @@ class MarketoConnector(Connector):
     def __repr__(self) -> str:
         return f"MarketoConnector(base_url={self._root!r}, client_id={self._config.client_id!r})"
 
+    # Get Lead Changes lists what changed since a paging token's moment (see _read_modified).
+    reads_modified = True
+
     # ---- the interface ----------------------------------------------------------------------
 
     def check_credentials(self) -> None:
@@ -167,6 +188,10 @@ class MarketoConnector(Connector):
     def _read_records(self, object_type: str, field: str) -> Iterator[Record]:
         """Every lead with the field, email and website, id window by id window, lazily."""
         return self._scan(field)
+
+    def _read_modified(self, object_type: str, field: str, since: dt.datetime) -> Iterator[Record]:
+        """The leads created or changed after `since`, as _read_records reads them, lazily."""
+        return self._changed(field, since)
 
     def _read_values(
         self, object_type: str, field: str, record_ids: Sequence[str]
@@ -207,9 +232,8 @@ class MarketoConnector(Connector):
     # ---- reading ----------------------------------------------------------------------------
 
     def _scan(self, field: str) -> Iterator[Record]:
-        fields = list(dict.fromkeys(["email", "website", field]))
+        fields = _read_fields(field)
         start = 1
-        highest: int | None = None
         exports = self._config.export_threshold > 0
         # Ids a probe already yielded (skipped when reached again), and how far a probe that
         # found nothing reached (no new probe before it).
@@ -217,6 +241,9 @@ class MarketoConnector(Connector):
         no_probe_before = 0
         # An export read every lead created until it was made: an empty window is then the end.
         read_to_now = False
+        # Every lead of id `start` or more was created after this moment (but for the skew):
+        # the createdAt of the newest lead read in sequence, or the end of an export's span.
+        read_until: dt.datetime | None = None
         while True:
             first = start
             rows = self._window(first, [*fields, "createdAt"], field)
@@ -224,6 +251,7 @@ class MarketoConnector(Connector):
             start += BATCH_SIZE
             if rows:
                 read_to_now = False
+                read_until = _created(max(rows, key=_lead_id)) or read_until
                 span = self._export_span(rows) if exports and start > no_probe_before else None
                 if span is None:
                     continue
@@ -241,14 +269,15 @@ class MarketoConnector(Connector):
                     exports = False
                     continue
                 start = max(start, top + 1)
+                read_until = span[1]
                 read_to_now = span[1] >= dt.datetime.now(dt.UTC) - _EXPORT_SKEW
                 continue
             if read_to_now:
                 break
-            if highest is None:
-                highest = self._highest_lead_id()
-            if start > highest:
+            following = self._next_lead_id(start, read_until)
+            if following is None:
                 break
+            start = following
         # Best effort: the read is done, and the quota only informs.
         self._refresh_quota(strict=False)
 
@@ -265,7 +294,8 @@ class MarketoConnector(Connector):
     ) -> tuple[dt.datetime, dt.datetime] | None:
         """The createdAt range to export next, when these leads' rate makes it worth it."""
         created = sorted(c for c in (_created(row) for row in rows) if c is not None)
-        if not created:
+        # One lead alone tells no rate (a gap of deleted leads leaves windows like that).
+        if len(created) < 2:
             return None
         since = created[-1] - _EXPORT_SKEW
         until = min(since + MAX_SPAN, dt.datetime.now(dt.UTC).replace(microsecond=0))
@@ -317,38 +347,112 @@ class MarketoConnector(Connector):
                 return rows
             token = str(following)
 
-    def _highest_lead_id(self) -> int:
-        """The id of the newest lead, from its New Lead activity (0 if there is none)."""
-        now = dt.datetime.now(dt.UTC)
-        for days in _LOOKBACK_DAYS:
-            since = (now - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def _next_lead_id(self, start: int, read_until: dt.datetime | None) -> int | None:
+        """The lowest id from `start` that a lead holds, or None when no lead lies past it.
+
+        Every lead of id `start` or more was created after `read_until` (ids follow creation),
+        so its New Lead activity is among those since then, which come oldest first: the lowest
+        lead id from `start` on their first page is the next lead (a lower id, created earlier,
+        is on the same page). Only within the page's last second may the next page hold a lower
+        one, so a page whose ids from `start` all share its last second is followed.
+        """
+        since = read_until - _CREATION_SKEW if read_until is not None else _BEFORE_ANY_LEAD
+        token = self._paging_token(since)
+        # (activityDate, leadId) of the New Lead activities of ids from `start` seen so far.
+        found: list[tuple[str, int]] = []
+        while True:
+            page = self._read_page(
+                partial(self._activities_page, token), f"New Lead activities past lead {start}"
+            )
+            activities = [a for a in page.get("result") or [] if isinstance(a, dict)]
+            dated = [(str(a.get("activityDate")), _int(a.get("leadId"))) for a in activities]
+            found.extend((date, lead_id) for date, lead_id in dated if lead_id >= start)
+            more = bool(page.get("moreResult"))
+            lowest = min(found, key=lambda pair: pair[1]) if found else None
+            if lowest is None and not more:
+                return None
+            if lowest is not None and (not more or (dated and lowest[0] != dated[-1][0])):
+                log.debug("marketo: the next lead from id %d is %d", start, lowest[1])
+                return lowest[1]
+            token = _following(page, token, "New Lead activities")
+
+    def _changed(self, field: str, since: dt.datetime) -> Iterator[Record]:
+        """Leads with a New Lead or Change Data Value activity after `since`, each read once.
+
+        Get Lead Changes only lists changes to the fields it is given: those the full read
+        returns (email, website, the field). A lead whose other fields changed reads the same as
+        before, so segsync has nothing to do for it and it is rightly left out. Ids are read 300
+        a call as they accumulate over the pages (lazily, a lead changed twice once); a lead
+        deleted since its change is simply not found.
+        """
+        fields = _read_fields(field)
+        moment = since.astimezone(dt.UTC).replace(microsecond=0) - _ACTIVITY_RESOLUTION
+        token = self._paging_token(moment)
+        seen: set[int] = set()
+        pending: list[int] = []
+        more = True
+        while more:
+            page = self._read_page(
+                partial(self._lead_changes_page, token, fields, field), "lead changes"
+            )
+            for activity in page.get("result") or []:
+                lead_id = _int(activity.get("leadId")) if isinstance(activity, dict) else 0
+                if lead_id > 0 and lead_id not in seen:
+                    seen.add(lead_id)
+                    pending.append(lead_id)
+            more = bool(page.get("moreResult"))
+            if more:
+                token = _following(page, token, "lead changes")
+            while len(pending) >= BATCH_SIZE or (pending and not more):
+                batch, pending = pending[:BATCH_SIZE], pending[BATCH_SIZE:]
+                rows = self._read_page(
+                    partial(
+                        self._leads_by_id, batch, fields, what="reading changed leads", field=field
+                    ),
+                    f"{len(batch)} changed leads",
+                )
+                yield from _records(rows, field, set())
+
+    def _paging_token(self, since: dt.datetime) -> str:
+        """A date-based paging token: activities after `since` (to the second)."""
+        stamp = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        def fetch() -> str:
             answer = self._api(
                 "GET",
                 "/rest/v1/activities/pagingtoken.json",
-                params={"sinceDatetime": since},
+                params={"sinceDatetime": stamp},
                 what="getting an activities paging token",
             )
             token = str(answer.get("nextPageToken") or "")
-            highest = 0
-            while token:
-                page = self._api(
-                    "GET",
-                    "/rest/v1/activities.json",
-                    params={"activityTypeIds": _NEW_LEAD_ACTIVITY, "nextPageToken": token},
-                    what="reading New Lead activities",
-                )
-                for activity in page.get("result") or []:
-                    if isinstance(activity, dict):
-                        highest = max(highest, _int(activity.get("leadId")))
-                following = str(page.get("nextPageToken") or "")
-                # moreResult may be true with fewer than 300 activities: keep going until false.
-                if not page.get("moreResult") or following == token:
-                    break
-                token = following
-            if highest:
-                log.debug("marketo's newest lead is %d (looked back %d days)", highest, days)
-                return highest
-        return 0
+            if not token:
+                raise RetryableError("marketo sent no paging token", code="NO_TOKEN")
+            return token
+
+        return self._read_page(fetch, "a paging token")
+
+    def _activities_page(self, token: str) -> dict[str, Any]:
+        """One page of New Lead activities from `token`."""
+        return self._api(
+            "GET",
+            "/rest/v1/activities.json",
+            params={"activityTypeIds": _NEW_LEAD_ACTIVITY, "nextPageToken": token},
+            what="reading New Lead activities",
+        )
+
+    def _lead_changes_page(self, token: str, fields: Sequence[str], field: str) -> dict[str, Any]:
+        """One page of Get Lead Changes from `token`, for changes to `fields`."""
+        return self._api(
+            "GET",
+            "/rest/v1/activities/leadchanges.json",
+            params={
+                "nextPageToken": token,
+                "fields": ",".join(fields),
+                "batchSize": str(BATCH_SIZE),
+            },
+            what="reading lead changes",
+            field=field,
+        )
 
     # ---- writing ----------------------------------------------------------------------------
 
@@ -571,6 +675,23 @@ def _token_refused(answer: Mapping[str, Any]) -> bool:
     """Marketo refused the access token (6xx: the call was not executed, so it can be sent
     again)."""
     return answer.get("success") is False and _first_error(answer)[0] in _TOKEN_CODES
+
+
+def _read_fields(field: str) -> list[str]:
+    """The fields a read returns: email and website to match an account by, and the field."""
+    return list(dict.fromkeys(["email", "website", field]))
+
+
+def _following(page: Mapping[str, Any], token: str, what: str) -> str:
+    """The token of the page after `page` (one with moreResult true).
+
+    Marketo may say more follow with fewer than 300 activities, so only moreResult ends a read;
+    a token that does not move would repeat the page forever, so the read fails and is retried.
+    """
+    following = str(page.get("nextPageToken") or "")
+    if not following or following == token:
+        raise RetryableError(f"marketo's {what} did not move past a page", code="STUCK_PAGE")
+    return following
 
 
 def _int(value: Any) -> int:

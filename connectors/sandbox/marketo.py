@@ -8,11 +8,15 @@ lead-database/leads, paging-tokens, activities, usage).
 
 What the adapter uses to read every lead, since Marketo has no "list all leads" call: lead ids
 are assigned in sequence, so it reads id windows of 300 with `GET /rest/v1/leads.json?
-filterType=id`, and learns where the ids end from the newest "New Lead" activities (type 12,
-kept for the life of the lead) through `GET /rest/v1/activities/pagingtoken.json` and
-`GET /rest/v1/activities.json`. Both are emulated here, and the Bulk Lead Extract it uses for
-large sets (connectors/sandbox/marketo_extract.py). Lead fields, reads and syncs live in
-marketo_leads (this emulator's base class).
+filterType=id`, and past an empty window asks the "New Lead" activities (type 12, kept for the
+life of the lead) created since the newest lead it read whether any lead lies further on
+(`GET /rest/v1/activities/pagingtoken.json`, `GET /rest/v1/activities.json`). To read only what
+changed since a moment it pages `GET /rest/v1/activities/leadchanges.json` (New Lead and Change
+Data Value activities of the fields it reads). Activities live in marketo_activities: every
+creation, every value a sync changes and every edit through `edit_lead` (someone else in
+Marketo's screens) is one, stamped to the second. The Bulk Lead Extract it uses for large sets is
+connectors/sandbox/marketo_extract.py; lead fields, reads and syncs live in marketo_leads (this
+emulator's base class).
 """
 
 from __future__ import annotations
@@ -25,21 +29,18 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
+from connectors.sandbox.marketo_activities import USER_CHANGE, ActivityLog
 from connectors.sandbox.marketo_extract import ExportRefused, LeadExports
 from connectors.sandbox.marketo_leads import (
     FIELDS,
     MESSAGES,
-    PAGE_SIZE_MAX,
     MarketoLeads,
     Refused,
     by_id,
     failed,
     json_body,
-    listed,
     marketo_time,
     ok,
-    page_token,
-    read_page_token,
 )
 
 # Re-exported: tests, the demo and the registry know them from this module.
@@ -54,12 +55,10 @@ from connectors.sandbox.seeding import (
 )
 from connectors.sandbox.server import CallCounts, Request, Response
 
-ACTIVITY_TYPE_IDS_MAX = 10
 # Access tokens live 3,600 s; the identity endpoint hands out the same token until it expires.
 ACCESS_TOKEN_SECONDS = 3600
 # GET URIs longer than 8 KB are refused with HTTP 414.
 URI_MAX = 8192
-NEW_LEAD_ACTIVITY = 12
 
 _FIRST = ("ada", "brook", "cyrus", "dana", "emil", "freya", "gus", "hana", "ivo", "jun")
 _LAST = ("archer", "bell", "costa", "diaz", "ek", "fox", "gray", "hale", "ito", "jones")
@@ -101,10 +100,8 @@ class MarketoEmulator(MarketoLeads):
         self._flight_lock = threading.Lock()
         self._calls = CallCounts()
         self._leads: dict[int, dict[str, Any]] = {}
-        # New Lead activities: (activity id, lead id, created), in id order.
-        self._activities: list[tuple[int, int, dt.datetime]] = []
+        self._log = ActivityLog()
         self._next_id = 1
-        self._next_activity = 1
         self.exports = LeadExports(lambda: set(FIELDS))
 
     # ---- public helpers for tests, the demo and benchmarks ---------------------------------
@@ -129,9 +126,8 @@ class MarketoEmulator(MarketoLeads):
     def add_sample_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]:
         """Create the leads as created over time, `sample_lead_minutes` apart, the last now.
 
-        A live instance's leads were created over time, the newest recently. The adapter finds
-        where lead ids end from the newest "New Lead" activities, looking back a day first:
-        leads all created this instant would make it page through every lead's activity.
+        A live instance's leads were created over time, the newest recently (their New Lead
+        activities are dated so too).
         """
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
         last = len(rows) - 1
@@ -150,7 +146,29 @@ class MarketoEmulator(MarketoLeads):
         lead_id = int(record_id)
         with self.lock:
             del self._leads[lead_id]
-            self._activities = [a for a in self._activities if a[1] != lead_id]
+            self._log.forget_lead(lead_id)
+
+    def edit_lead(self, lead_id: str | int, fields: dict[str, Any]) -> None:
+        """Someone else edits a lead in Marketo's screens: each value that changes is a Change
+        Data Value activity stamped now, and updatedAt moves to now."""
+        changes = {
+            name: None if value in (None, "") else str(value) for name, value in fields.items()
+        }
+        wrong = sorted(name for name in changes if name not in FIELDS or FIELDS[name].read_only)
+        if wrong:
+            raise ValueError(f"leads have no editable field {wrong[0]!r}")
+        now = dt.datetime.now(dt.UTC)
+        with self.lock:
+            lead = self._leads[int(lead_id)]
+            for name, value in changes.items():
+                self._log.changed(lead["id"], name, lead.get(name), value, now, USER_CHANGE)
+                lead[name] = value
+            lead["updatedAt"] = marketo_time(now)
+
+    def activities(self) -> list[dict[str, Any]]:
+        """Every activity as the activities endpoints list it, oldest first."""
+        with self.lock:
+            return [activity.answer() for activity in self._log.all()]
 
     def expire_tokens(self) -> None:
         """Make every access token issued so far expire now."""
@@ -220,9 +238,13 @@ class MarketoEmulator(MarketoLeads):
         if method == "GET" and path == "/rest/v1/stats/usage.json":
             return self._usage()
         if method == "GET" and path == "/rest/v1/activities/pagingtoken.json":
-            return self._paging_token(request)
+            return self._log.paging_token(request)
         if method == "GET" and path == "/rest/v1/activities.json":
-            return self._activities_page(request)
+            with self.lock:
+                return self._log.activities_page(request)
+        if method == "GET" and path == "/rest/v1/activities/leadchanges.json":
+            with self.lock:
+                return self._log.lead_changes_page(request)
         if path.startswith(_EXPORTS):
             return self._export(request)
         raise Refused("610")
@@ -321,54 +343,7 @@ class MarketoEmulator(MarketoLeads):
             f"'{self.window_seconds:g}' secs"
         )
 
-    # ---- activities and usage ---------------------------------------------------------------
-
-    def _paging_token(self, request: Request) -> Response:
-        """A date-based paging token for `sinceDatetime` (ISO 8601)."""
-        since = request.param("sinceDatetime") or ""
-        if not since:
-            raise Refused("1003", "sinceDatetime cannot be blank")
-        try:
-            moment = dt.datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError:
-            raise Refused("1001", f"Invalid value '{since}'. Required of type 'datetime'") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
-        return ok(nextPageToken=page_token(since=moment.timestamp(), after=0))
-
-    def _activities_page(self, request: Request) -> Response:
-        """Get Lead Activities from a paging token; only New Lead activities exist here."""
-        token = request.param("nextPageToken")
-        if not token:
-            raise Refused("1003", "nextPageToken cannot be blank")
-        types = [t for t in listed(request, "activityTypeIds") if t]
-        if not types:
-            raise Refused("1003", "activityTypeIds cannot be blank")
-        if len(types) > ACTIVITY_TYPE_IDS_MAX or not all(t.isdigit() for t in types):
-            raise Refused("1003", "activityTypeIds takes up to 10 integer ids")
-        state = read_page_token(token)
-        since, after = float(state.get("since", 0)), int(state.get("after", 0))
-        try:
-            size = min(max(int(request.param("batchSize") or PAGE_SIZE_MAX), 1), PAGE_SIZE_MAX)
-        except ValueError:
-            raise Refused(
-                "1001", "Invalid value for batchSize. Required of type 'integer'"
-            ) from None
-        with self.lock:
-            found = [
-                a
-                for a in self._activities
-                if a[0] > after and a[2].timestamp() >= since and str(NEW_LEAD_ACTIVITY) in types
-            ]
-        page = found[:size]
-        last = page[-1][0] if page else after
-        body: dict[str, Any] = {
-            "nextPageToken": page_token(since=since, after=last),
-            "moreResult": len(found) > size,
-        }
-        if page:
-            body["result"] = [_new_lead_activity(*activity) for activity in page]
-        return ok(**body)
+    # ---- usage ------------------------------------------------------------------------------
 
     def _usage(self) -> Response:
         """Today's API call count for the subscription, as Get Daily Usage reports it."""
@@ -399,14 +374,13 @@ class MarketoEmulator(MarketoLeads):
                 lead |= {"id": lead_id, "createdAt": stamp, "updatedAt": stamp}
                 self._leads[lead_id] = lead
                 when = moment if isinstance(moment, dt.datetime) else created
-                self._activities.append((self._next_activity, lead_id, when))
-                self._next_activity += 1
+                self._log.new_lead(lead_id, when)
                 ids.append(str(lead_id))
         return ids
 
     def _seed(self, records: int) -> None:
-        # Created a minute apart up to today's midnight (UTC), like a live instance's leads: the
-        # newest New Lead activities are recent, so finding the newest lead stays cheap.
+        # Created a minute apart up to today's midnight (UTC), like a live instance's leads (and
+        # their New Lead activities).
         newest = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         rows = []
         # Lead n works at company n//2 (from 0).
@@ -432,21 +406,6 @@ class MarketoEmulator(MarketoLeads):
 
 
 _EXPORTS = "/bulk/v1/leads/export/"
-
-
-def _new_lead_activity(activity_id: int, lead_id: int, created: dt.datetime) -> dict[str, Any]:
-    return {
-        "id": activity_id,
-        "marketoGUID": str(activity_id),
-        "leadId": lead_id,
-        "activityDate": marketo_time(created),
-        "activityTypeId": NEW_LEAD_ACTIVITY,
-        "primaryAttributeValueId": lead_id,
-        "attributes": [
-            {"name": "Created Date", "value": created.date().isoformat()},
-            {"name": "Source Type", "value": "Web service API"},
-        ],
-    }
 
 
 def _raw_query(request: Request) -> str:

@@ -14,9 +14,12 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connectors.sandbox.server import Emulator, Request, Response
+
+if TYPE_CHECKING:
+    from connectors.sandbox.marketo_activities import ActivityLog
 
 # Marketo string fields hold 255 characters (describe reports `"length": 255`).
 STRING_MAX_LENGTH = 255
@@ -140,8 +143,10 @@ def listed(request: Request, name: str) -> list[str]:
 class MarketoLeads(Emulator):
     """Get Leads by Filter Type and Sync Leads over the leads a subclass holds."""
 
-    # Kept by the subclass: leads by id, each with every field of FIELDS.
+    # Kept by the subclass: leads by id, each with every field of FIELDS, and their activities
+    # (every value a sync changes is a Change Data Value activity, as in Marketo).
     _leads: dict[int, dict[str, Any]]
+    _log: ActivityLog
 
     def _read(self, request: Request) -> Response:
         """Get Leads by Filter Type: filterType, up to 300 filterValues, fields, paging."""
@@ -210,7 +215,8 @@ class MarketoLeads(Emulator):
         injected = self.faults.take("record_failure")
         failing = {str(i) for i in (injected.params.get("record_ids", []) if injected else [])}
         code = str(injected.params.get("code", "1003")) if injected else ""
-        stamp = marketo_time(dt.datetime.now(dt.UTC))
+        now = dt.datetime.now(dt.UTC)
+        stamp = marketo_time(now)
         results = []
         with self.lock:
             for item in inputs:
@@ -226,6 +232,7 @@ class MarketoLeads(Emulator):
                         if name == lookup:
                             continue
                         stored = None if value is None or value == "" else str(value)
+                        self._log.changed(lead["id"], name, lead.get(name), stored, now)
                         lead[name] = stored
                         self.log_write("leads", str(lead["id"]), name, stored, call)
                     lead["updatedAt"] = stamp

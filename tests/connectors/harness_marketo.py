@@ -63,6 +63,10 @@ def marketo_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harne
         value: str | None = emulator.record("leads", record_id)[SEGMENT_FIELD]
         return value
 
+    def edit_records(ids: list[str]) -> None:
+        for n, lead_id in enumerate(ids):
+            emulator.edit_lead(lead_id, {"email": f"moved{n}@elsewhere{n}.example"})
+
     try:
         yield Harness(
             system="marketo",
@@ -74,6 +78,7 @@ def marketo_harness(sandbox_certificates: SandboxCertificates) -> Iterator[Harne
             make_connector=make_connector,
             add_records=add_records,
             stored_value=stored_value,
+            edit_records=edit_records,
             secrets=[emulator.client_secret],
         )
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
@@ -34,6 +33,7 @@ ACTIVITIES = f"{BASE}/rest/v1/activities.json"
 SECRET = "s3cr3t-client-secret-value"
 TOKEN = "cdf01657-110d-4155-99a7-f986b2ff13a0:int"
 FIELD = SEGMENT_FIELD
+CREATED = "2024-05-01T12:00:00Z"
 
 
 def connector(**options: Any) -> MarketoConnector:
@@ -100,13 +100,14 @@ def leads_by_id(existing: dict[int, dict[str, Any]]) -> Callable[..., Any]:
     return answer
 
 
-def new_leads(*lead_ids: int) -> dict[str, Any]:
+def new_leads(*lead_ids: int, dates: list[str] | None = None) -> dict[str, Any]:
+    """A page of New Lead activities of these leads (dated `dates`, or all alike)."""
     activities = [
         {
             "id": 1000 + n,
             "marketoGUID": str(1000 + n),
             "leadId": lead_id,
-            "activityDate": "2024-05-01T00:00:00Z",
+            "activityDate": dates[n] if dates else "2024-05-01T00:00:00Z",
             "activityTypeId": 12,
             "primaryAttributeValueId": lead_id,
             "attributes": [{"name": "Source Type", "value": "Web service API"}],
@@ -115,6 +116,15 @@ def new_leads(*lead_ids: int) -> dict[str, Any]:
     ]
     body = ok(nextPageToken="WQV2VQVPPCKHC6AQ====", moreResult=False)
     return body | ({"result": activities} if activities else {})
+
+
+def windows_read() -> list[str]:
+    """The first id of each id window asked for, in order."""
+    return [
+        query_of(c)["filterValues"][0].split(",")[0]
+        for c in rest_calls()
+        if c.request.url.startswith(LEADS)
+    ]
 
 
 # ---- configuration ------------------------------------------------------------------------
@@ -136,22 +146,23 @@ def test_config_checks_and_the_rest_root() -> None:
 # ---- reading ------------------------------------------------------------------------------
 
 
-def test_reads_id_windows_then_stops_past_the_newest_lead(identity: None) -> None:
+def test_reads_id_windows_and_jumps_a_gap_to_the_next_lead(identity: None) -> None:
     existing: dict[int, dict[str, Any]] = {
         1: {"email": "ada@acme.example", "website": "acme.example", FIELD: "A;B"},
-        2: {"email": "bo@beta.example", "website": None, FIELD: ""},
-        # 301-600 were deleted: an empty window that is not the end.
-        601: {"email": None, FIELD: None},
+        2: {"email": "bo@beta.example", "website": None, FIELD: "", "createdAt": CREATED},
+        # 301-1,500 were deleted: empty windows that are not the end.
+        1501: {"email": None, FIELD: None, "createdAt": "2024-05-02T09:00:00Z"},
     }
     responses.add_callback(responses.GET, LEADS, callback=leads_by_id(existing))
     responses.get(PAGING_TOKEN, json=ok(nextPageToken="GIYDAOBNGEYS2MBWKQYDAORQ===="))
-    responses.get(ACTIVITIES, json=new_leads(601, 2))
+    responses.get(ACTIVITIES, json=new_leads(2, 1501))
     responses.get(USAGE, json=ok(result=[{"date": "2024-05-01", "total": 120, "users": []}]))
-    reader = connector()
+    # One lead a window is dense enough for an export: not what this test is about.
+    reader = connector(export_threshold=0)
 
     records = list(reader.read_records("Leads", FIELD))
 
-    assert [r.id for r in records] == ["1", "2", "601"]
+    assert [r.id for r in records] == ["1", "2", "1501"]
     assert (records[0].email, records[0].website, records[0].value) == (
         "ada@acme.example",
         "acme.example",
@@ -159,29 +170,32 @@ def test_reads_id_windows_then_stops_past_the_newest_lead(identity: None) -> Non
     )
     assert records[1].value is None and records[1].website is None
     assert all(r.linked_account_id is None for r in records)
-    windows = [
-        query_of(c)["filterValues"][0] for c in rest_calls() if c.request.url.startswith(LEADS)
-    ]
-    assert [w.split(",")[0] for w in windows] == ["1", "301", "601", "901"]
-    assert all(len(w.split(",")) == 300 for w in windows)
-    first = query_of(rest_calls()[0])
+    # The gap of four windows is jumped: one empty window, then the next lead's own window.
+    assert windows_read() == ["1", "301", "1501", "1801"]
+    windows = [query_of(c) for c in rest_calls() if c.request.url.startswith(LEADS)]
+    assert all(len(w["filterValues"][0].split(",")) == 300 for w in windows)
     # createdAt tells how densely leads were created (whether an export is worth it).
-    assert first["fields"] == [f"id,email,website,{FIELD},createdAt"]
-    assert first["batchSize"] == ["300"]
-    activities = query_of(next(c for c in rest_calls() if c.request.url.startswith(ACTIVITIES)))
-    assert activities["activityTypeIds"] == ["12"]
+    assert windows[0]["fields"] == [f"id,email,website,{FIELD},createdAt"]
+    assert windows[0]["batchSize"] == ["300"]
+    activities = [query_of(c) for c in rest_calls() if c.request.url.startswith(ACTIVITIES)]
+    assert [a["activityTypeIds"] for a in activities] == [["12"], ["12"]]
+    # New Lead activities since the newest lead read, less five minutes for the skew.
+    since = [
+        query_of(c)["sinceDatetime"][0] for c in rest_calls() if "pagingtoken" in c.request.url
+    ]
+    assert since == ["2024-05-01T11:55:00Z", "2024-05-02T08:55:00Z"]
     assert reader.quota == QuotaUsage(used=120, limit=50_000, period="daily")
-    # token, 4 windows, paging token, activities, usage
-    assert reader.api_calls == 8
+    # token, 4 windows, 2 x (paging token, activities), usage
+    assert reader.api_calls == 10
     assert all(c.request.headers["Authorization"] == f"Bearer {TOKEN}" for c in rest_calls())
 
 
-def test_the_newest_lead_is_looked_for_further_back_only_when_needed(identity: None) -> None:
+def test_an_empty_instance_is_three_calls_and_a_look_from_before_any_lead(
+    identity: None,
+) -> None:
     responses.add_callback(responses.GET, LEADS, callback=leads_by_id({}))
     responses.get(PAGING_TOKEN, json=ok(nextPageToken="T1"))
     responses.get(ACTIVITIES, json=new_leads())
-    responses.get(ACTIVITIES, json=new_leads())
-    responses.get(ACTIVITIES, json=new_leads(5))
     responses.get(USAGE, json=ok(result=[]))
     reader = connector()
 
@@ -190,12 +204,26 @@ def test_the_newest_lead_is_looked_for_further_back_only_when_needed(identity: N
     since = [
         query_of(c)["sinceDatetime"][0] for c in rest_calls() if "pagingtoken" in c.request.url
     ]
-    assert len(since) == 3 and since == sorted(since, reverse=True)
-    assert [c.request.url.startswith(LEADS) for c in rest_calls()].count(True) == 1
+    assert since == ["2006-01-01T00:00:00Z"]
+    assert windows_read() == ["1"]
+    # token, the window, paging token, activities, usage
+    assert reader.api_calls == 5
+
+
+def test_leads_all_deleted_at_the_start_are_found_from_the_oldest_activities(
+    identity: None,
+) -> None:
+    responses.add_callback(responses.GET, LEADS, callback=leads_by_id({4000: {FIELD: "x"}}))
+    responses.get(PAGING_TOKEN, json=ok(nextPageToken="T1"))
+    responses.get(ACTIVITIES, json=new_leads(4000))
+    responses.get(USAGE, json=ok(result=[]))
+
+    assert [r.id for r in connector().read_records("leads", FIELD)] == ["4000"]
+    assert windows_read() == ["1", "4000", "4300"]
 
 
 def test_new_lead_activities_are_followed_while_more_result(identity: None) -> None:
-    responses.add_callback(responses.GET, LEADS, callback=leads_by_id({}))
+    responses.add_callback(responses.GET, LEADS, callback=leads_by_id({3: {FIELD: "a"}}))
     responses.get(PAGING_TOKEN, json=ok(nextPageToken="T1"))
     # Fewer than 300 activities with moreResult true: there are more all the same.
     responses.get(
@@ -210,15 +238,45 @@ def test_new_lead_activities_are_followed_while_more_result(identity: None) -> N
     )
     responses.get(USAGE, json=ok(result=[]))
 
-    list(connector().read_records("leads", FIELD))
-    # Lead 900 exists somewhere: every window up to it is read, however empty.
+    assert [r.id for r in connector().read_records("leads", FIELD)] == ["3"]
 
-    windows = [
-        query_of(c)["filterValues"][0].split(",")[0]
-        for c in rest_calls()
-        if c.request.url.startswith(LEADS)
-    ]
-    assert windows == ["1", "301", "601"]
+    # The second page named lead 900 (gone by the time its window was read, which comes back
+    # empty: a new look from there finds nothing more).
+    assert windows_read() == ["1", "301", "900"]
+    assert sum(c.request.url.startswith(ACTIVITIES) for c in rest_calls()) == 4
+
+
+def test_a_lower_id_in_the_last_second_of_a_page_is_looked_for_on_the_next(
+    identity: None,
+) -> None:
+    existing = {n: {FIELD: str(n)} for n in (1, 610, 650)}
+    responses.add_callback(responses.GET, LEADS, callback=leads_by_id(existing))
+    responses.get(PAGING_TOKEN, json=ok(nextPageToken="T1"))
+    # 650 comes in the page's last second: 610, created that same second, is on the next page.
+    first = new_leads(1, 650, dates=["2024-05-01T00:00:00Z", "2024-05-01T00:00:09Z"])
+    responses.get(
+        ACTIVITIES,
+        json=first | {"moreResult": True, "nextPageToken": "T2"},
+        match=[matchers.query_param_matcher({"nextPageToken": "T1"}, strict_match=False)],
+    )
+    responses.get(
+        ACTIVITIES,
+        json=new_leads(610, dates=["2024-05-01T00:00:09Z"]),
+        match=[matchers.query_param_matcher({"nextPageToken": "T2"}, strict_match=False)],
+    )
+    responses.get(USAGE, json=ok(result=[]))
+
+    assert [r.id for r in connector().read_records("leads", FIELD)] == ["1", "610", "650"]
+    assert windows_read()[:3] == ["1", "301", "610"]
+
+
+def test_activities_that_do_not_move_past_a_page_fail_the_read(identity: None) -> None:
+    responses.add_callback(responses.GET, LEADS, callback=leads_by_id({}))
+    responses.get(PAGING_TOKEN, json=ok(nextPageToken="T1"))
+    responses.get(ACTIVITIES, json=new_leads() | {"moreResult": True, "nextPageToken": "T1"})
+
+    with pytest.raises(RetryableError, match="did not move past a page"):
+        list(connector().read_records("leads", FIELD))
 
 
 def test_leads_pages_follow_next_page_token(identity: None) -> None:
@@ -608,27 +666,94 @@ def test_emulator_reads_every_seeded_lead_across_a_gap(
         "brook.archer@company0.com",
         "https://www.company0.com",
     )
-    # Windows 1, 301 (empty: the newest lead is looked up), 601, 901 and 1201 (empty: the end).
+    # Windows 1, 301 (empty: a look finds lead 700), 700, 1000 and 1300 (empty: a look finds
+    # nothing more).
     assert emulator.calls["GET /rest/v1/leads.json"] == 5
-    # The newest seeded lead is from midnight: one look back of a day finds it.
-    assert emulator.calls["GET /rest/v1/activities/pagingtoken.json"] == 1
-    assert 1 <= emulator.calls["GET /rest/v1/activities.json"] <= 3
+    assert emulator.calls["GET /rest/v1/activities/pagingtoken.json"] == 2
+    assert emulator.calls["GET /rest/v1/activities.json"] == 2
     assert reader.quota is not None and reader.quota.used == sum(emulator.calls.values()) - 1
 
 
-def test_emulator_leads_created_long_ago_are_found_by_looking_further_back(
+def read_counting(
+    emulator: MarketoEmulator, sandbox_certificates: SandboxCertificates
+) -> tuple[list[int], int]:
+    """Every lead id a full read yields, and the calls it made."""
+    reader = marketo_connector(emulator, sandbox_certificates)
+    ids = [int(record.id) for record in reader.read_records("leads", FIELD)]
+    assert len(ids) == len(set(ids)), "a lead was read twice"
+    return ids, reader.api_calls
+
+
+# The calls a full read makes besides its id windows: the access token, the empty window past
+# the last lead, the look at New Lead activities past it (paging token and one page), the usage.
+READ_OVERHEAD = 5
+
+
+def test_emulator_a_read_costs_its_windows_and_a_constant(
     served: Callable[..., MarketoEmulator], sandbox_certificates: SandboxCertificates
 ) -> None:
-    emulator = served()
-    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=100)
-    ids = emulator.add_records("leads", [{"createdAt": long_ago}] * 400)
-    reader = marketo_connector(emulator, sandbox_certificates)
+    # 3,000 leads created a minute apart up to midnight: the last day's 1,440 New Lead
+    # activities are not paged through (five pages they were).
+    emulator = served(records=3_000)
 
-    assert [r.id for r in reader.read_records("leads", FIELD)] == ids
+    ids, calls = read_counting(emulator, sandbox_certificates)
 
-    # Nothing new in a day, a week or a month; a year finds the newest.
-    assert emulator.calls["GET /rest/v1/activities/pagingtoken.json"] == 4
-    assert emulator.calls["GET /rest/v1/activities.json"] == 3 + 2
+    assert ids == list(range(1, 3_001))
+    assert calls == 3_000 // 300 + READ_OVERHEAD
+    assert emulator.calls["GET /rest/v1/activities.json"] == 1
+
+
+def test_emulator_the_last_lead_at_a_window_edge(
+    served: Callable[..., MarketoEmulator], sandbox_certificates: SandboxCertificates
+) -> None:
+    emulator = served(records=600)
+
+    ids, calls = read_counting(emulator, sandbox_certificates)
+
+    assert ids == list(range(1, 601))
+    assert calls == 2 + READ_OVERHEAD
+    assert emulator.calls["GET /rest/v1/leads.json"] == 3
+
+
+def test_emulator_gaps_larger_than_a_window_are_jumped(
+    served: Callable[..., MarketoEmulator], sandbox_certificates: SandboxCertificates
+) -> None:
+    emulator = served(records=4_000)
+    kept = {*range(1, 251), *range(1_400, 1_451), 2_100, *range(3_901, 4_001)}
+    for lead_id in set(range(1, 4_001)) - kept:
+        emulator.delete_record("leads", str(lead_id))
+
+    ids, calls = read_counting(emulator, sandbox_certificates)
+
+    assert ids == sorted(kept)
+    # Windows 1, 301 (empty), 1400, 1700 (empty), 2100, 2400 (empty), 3901, 4201 (empty): each
+    # empty window costs a look (two calls), the last finding nothing.
+    assert emulator.calls["GET /rest/v1/leads.json"] == 8
+    assert emulator.calls["GET /rest/v1/activities.json"] == 4
+    assert calls == 4 + READ_OVERHEAD + 3 * 3
+
+
+def test_emulator_an_empty_instance_and_one_emptied(
+    served: Callable[..., MarketoEmulator], sandbox_certificates: SandboxCertificates
+) -> None:
+    empty = served()
+    assert read_counting(empty, sandbox_certificates) == ([], READ_OVERHEAD)
+
+    emptied = served(records=700)
+    for lead_id in range(1, 701):
+        emptied.delete_record("leads", str(lead_id))
+    assert read_counting(emptied, sandbox_certificates) == ([], READ_OVERHEAD)
+
+
+def test_emulator_a_lead_created_after_the_last_window_is_found(
+    served: Callable[..., MarketoEmulator], sandbox_certificates: SandboxCertificates
+) -> None:
+    emulator = served(records=300)
+    for lead_id in range(1, 301):
+        emulator.delete_record("leads", str(lead_id))
+    [added] = emulator.add_records("leads", [{"email": "late@acme.example"}])
+
+    assert read_counting(emulator, sandbox_certificates)[0] == [int(added)]
 
 
 def test_emulator_takes_a_full_batch_in_one_call_and_reads_it_back(

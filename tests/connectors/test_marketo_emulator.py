@@ -374,8 +374,10 @@ def test_new_lead_activities_page_from_a_paging_token(start: Callable[..., Api])
     api = start(records=5)
     api.emulator.delete_record("leads", "5")
     [added] = api.emulator.add_records("leads", [{"email": "new@company9.com"}])
-    third = api.emulator.record("leads", "3")["createdAt"]  # two minutes before midnight
-    since = api.get("/rest/v1/activities/pagingtoken.json", sinceDatetime=third)
+    second = api.emulator.record("leads", "2")["createdAt"]  # three minutes before midnight
+    third = api.emulator.record("leads", "3")["createdAt"]
+    # Activities after the token's moment: lead 2's, created at that very second, is not one.
+    since = api.get("/rest/v1/activities/pagingtoken.json", sinceDatetime=second)
     token = since["nextPageToken"]
     first = api.get(
         "/rest/v1/activities.json", nextPageToken=token, activityTypeIds="12", batchSize=2
@@ -398,6 +400,102 @@ def test_new_lead_activities_page_from_a_paging_token(start: Callable[..., Api])
     assert "result" not in empty and empty["nextPageToken"]
     other = api.get("/rest/v1/activities.json", nextPageToken=token, activityTypeIds="1,6")
     assert "result" not in other
+
+
+def changes_since(api: Api, moment: dt.datetime, fields: str, **params: Any) -> Any:
+    """Get Lead Changes from a paging token for `moment`."""
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    token = api.get("/rest/v1/activities/pagingtoken.json", sinceDatetime=stamp)
+    return api.get(
+        "/rest/v1/activities/leadchanges.json",
+        nextPageToken=token["nextPageToken"],
+        fields=fields,
+        **params,
+    )
+
+
+def test_lead_changes_list_new_leads_and_changes_of_the_fields_asked(
+    start: Callable[..., Api],
+) -> None:
+    api = start(records=3)
+    old_email = api.emulator.record("leads", "1")["email"]
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    api.emulator.edit_lead("1", {"email": "moved@elsewhere.example", "firstName": "Other"})
+    api.sync([{"id": 2, SEGMENT_FIELD: "Tier 1"}, {"id": 3, SEGMENT_FIELD: None}])
+    [added] = api.emulator.add_records("leads", [{"email": "new@acme.example"}])
+
+    answer = changes_since(api, before, f"email,{SEGMENT_FIELD}")
+
+    assert answer["success"] is True and answer["moreResult"] is False
+    # firstName was not asked for; lead 3's field was empty and stays so (no change).
+    changes = answer["result"]
+    assert [(a["leadId"], a["activityTypeId"]) for a in changes] == [
+        (1, 13),
+        (2, 13),
+        (int(added), 12),
+    ]
+    edited, written, created = changes
+    assert edited["fields"] == [
+        {"id": 48, "name": "email", "newValue": "moved@elsewhere.example", "oldValue": old_email}
+    ]
+    assert edited["primaryAttributeValue"] == "Email Address"
+    assert {"name": "Reason", "value": "Changed by user"} in edited["attributes"]
+    assert written["fields"] == [
+        {"id": 1001, "name": SEGMENT_FIELD, "newValue": "Tier 1", "oldValue": None}
+    ]
+    assert {"name": "Source", "value": "Web service API"} in written["attributes"]
+    assert created["primaryAttributeValueId"] == int(added)
+    # Activity dates are whole seconds; the edit moved updatedAt to its own.
+    assert all(len(a["activityDate"]) == len("2024-05-01T00:00:00Z") for a in changes)
+    assert api.emulator.record("leads", "1")["updatedAt"] == edited["activityDate"]
+    assert api.emulator.record("leads", "1")["email"] == "moved@elsewhere.example"
+    # Changes to other fields only: the new lead alone.
+    other = changes_since(api, before, "lastName")["result"]
+    assert [(a["leadId"], a["activityTypeId"]) for a in other] == [(int(added), 12)]
+
+
+def test_lead_changes_page_by_batch_size_and_by_lead(start: Callable[..., Api]) -> None:
+    api = start(records=4)
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    for lead_id in ("1", "2", "3", "4", "2"):
+        api.emulator.edit_lead(lead_id, {"email": f"{time.monotonic_ns()}@x.example"})
+
+    first = changes_since(api, before, "email", batchSize=3)
+    assert first["moreResult"] is True and [a["leadId"] for a in first["result"]] == [1, 2, 3]
+    rest = api.get(
+        "/rest/v1/activities/leadchanges.json",
+        nextPageToken=first["nextPageToken"],
+        fields="email",
+    )
+    assert rest["moreResult"] is False and [a["leadId"] for a in rest["result"]] == [4, 2]
+    only = changes_since(api, before, "email", leadIds="2,4")
+    assert [a["leadId"] for a in only["result"]] == [2, 4, 2]
+    # A deleted lead's activities go with it.
+    api.emulator.delete_record("leads", "2")
+    assert [a["leadId"] for a in changes_since(api, before, "email")["result"]] == [1, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ({"fields": "email"}, "1003"),
+        ({"nextPageToken": "GE======"}, "1003"),
+        ({"nextPageToken": "GE======", "fields": "noSuchField"}, "1006"),
+        ({"nextPageToken": "!!", "fields": "email"}, "1001"),
+        ({"nextPageToken": "GE======", "fields": "email", "leadIds": "x"}, "1003"),
+    ],
+)
+def test_lead_changes_refusals(start: Callable[..., Api], query: dict[str, str], code: str) -> None:
+    answer = start().get("/rest/v1/activities/leadchanges.json", **query)
+    assert error_of(answer)[0] == code
+
+
+def test_edit_lead_refuses_what_a_user_cannot_edit(start: Callable[..., Api]) -> None:
+    api = start(records=1)
+    for fields in ({"noSuchField": "x"}, {"createdAt": "2020-01-01T00:00:00Z"}):
+        with pytest.raises(ValueError, match="no editable field"):
+            api.emulator.edit_lead("1", fields)
+    assert [a["activityTypeId"] for a in api.emulator.activities()] == [12]
 
 
 @pytest.mark.parametrize(
