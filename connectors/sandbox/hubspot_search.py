@@ -3,12 +3,14 @@ associations read (`POST /crm/v4/associations/{from}/{to}/batch/read`).
 
 Followed from developers.hubspot.com "Search the CRM" (filterGroups ORed, the filters of a group
 ANDed; sorts; `limit` at most 200; `after` an offset; at most 10,000 results per query, and a 400
-for paging past them; datetime values as epoch milliseconds; the default properties of contacts
-and companies) and its 2024 changelog (5 filter groups, 10 filters per group, 25 in all); the
-search rate limit itself is applied by `HubSpotEmulator`. Not confirmed from the docs, so kept
-plain: the wording of the 400s (HubSpot's error body with category VALIDATION_ERROR), the typeIds
-of leads' company associations, and the answer for a record without associations (a 207 error
-with subCategory crm.associations.NO_ASSOCIATIONS_FOUND, as seen in traffic reports).
+for paging past them, i.e. from an `after` of 10,000 on; datetime values as epoch milliseconds;
+the default properties of contacts and companies) and its 2024 changelog (5 filter groups, 10
+filters per group, 25 in all); the search rate limit itself is applied by `HubSpotEmulator`. Not
+confirmed from the docs, so kept plain: the wording of the 400s (HubSpot's error body with
+category VALIDATION_ERROR), whether a page may reach past 10,000 (here it is cut at the cap), a
+limit over 200 (here a 400), the typeIds of leads' company associations, and the answer for a
+record without associations (a 207 error with subCategory crm.associations.NO_ASSOCIATIONS_FOUND,
+as seen in traffic reports).
 """
 
 from __future__ import annotations
@@ -83,10 +85,10 @@ class HubSpotSearch(HubSpotObjects):
             after = _integer(body.get("after") or 0, "after")
             if not 0 < limit <= SEARCH_LIMIT_MAX:
                 raise _Refused(f"limit must be between 1 and {SEARCH_LIMIT_MAX}, not {limit}")
-            if after < 0 or after + limit > self.search_result_cap:
+            if not 0 <= after < self.search_result_cap:
                 raise _Refused(
-                    f"Search pages through at most {self.search_result_cap} results: "
-                    f"after {after} with limit {limit} goes past them"
+                    f"Search pages through at most {self.search_result_cap} results, "
+                    f"not from after {after}"
                 )
             wanted = body.get("properties")
             if wanted is not None and not (
@@ -98,11 +100,13 @@ class HubSpotSearch(HubSpotObjects):
                 ordered = self._sorted(object_type, matches, body.get("sorts") or [])
                 results = [
                     self._render(object_type, found, wanted or [], [])
-                    for found in ordered[after : after + limit]
+                    # Nothing past the cap is ever answered, whatever the limit.
+                    for found in ordered[after : min(after + limit, self.search_result_cap)]
                 ]
         except _Refused as refused:
             return error(400, str(refused), "VALIDATION_ERROR")
         answer: dict[str, Any] = {"total": len(ordered), "results": results}
+        # The next page is named by the total, past the cap too: following it there is the 400.
         if after + limit < len(ordered):
             answer["paging"] = {"next": {"after": str(after + limit)}}
         return Response(body=answer)
