@@ -5,18 +5,22 @@ Facts followed (developers.hubspot.com "Search the CRM" and its Limitations; cha
 "Increasing our API limits"): the modification time is `lastmodifieddate` on contacts and
 `hs_lastmodifieddate` on companies and the other objects, filtered in epoch milliseconds; a page
 holds at most 200 records; `after` is an offset, and one query pages through at most 10,000
-results (asking past them is answered 400); only one sort applies; the search endpoints have a
-rate limit of their own, five requests per second per account, whose 429 is mapped like every
-other (retryable; Retry-After honoured, else a second). Search results carry no associations, so
-each page's companies come from one v4 batch associations read (`POST /crm/v4/associations/
-{objectType}/companies/batch/read`), whose Primary label names the company the full read takes.
+results (asking past them is answered 400); the search endpoints have a rate limit of their
+own, five requests per second per account (older material says four per token), whose 429 is
+mapped like every other (retryable; Retry-After honoured, else a second). Search results carry
+no associations, so each page's companies come from one v4 batch associations read (`POST
+/crm/v4/associations/{objectType}/companies/batch/read`), whose Primary label names the company
+the full read takes.
 
 Every page is a new query from the last modification time read (GTE; the first from since's
-millisecond), passing over (`after`) the
-records already read at that very time: an offset into one long query would skip a record
-whenever one read before it is edited meanwhile (it moves to the end of the order, the rest move
-up one), and the 10,000 cap only binds when that many records share one millisecond: then the
-read stops with a FatalError saying so rather than miss any.
+millisecond), passing over (`after`) the records already read at that very time: an offset into
+one long query would skip a record whenever one read before it is edited meanwhile (it moves to
+the end of the order, the rest move up one); only an edit, during the read, of a record sharing
+the last millisecond read can still do so. The 10,000 cap then only binds when that many records
+share one millisecond: the read stops with a FatalError saying so rather than miss any.
+
+HubSpot's search index follows changes by some seconds: a record changed just before a read may
+not be found by it, which the caller's watermark must allow for (as for clock skew).
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def modified_records(
             raise FatalError(
                 f"hubspot has {offset} or more {object_type} modified at the same moment "
                 f"({moment}): its search cannot page past {SEARCH_RESULT_CAP} of them, so they "
-                "cannot be read incrementally; a full read (sync --full) reads them",
+                "cannot be read incrementally; a full read reads them",
                 code="SEARCH_RESULT_CAP",
             )
         body: dict[str, Any] = {

@@ -95,6 +95,7 @@ class HubSpotEmulator(HubSpotLists, HubSpotSearch):
         "leads_enabled",
         "search_requests_per_second",
         "search_result_cap",
+        "search_index_seconds",
     )
     requests_per_ten_seconds = 100
     # None: the per-second limit never binds before the ten-second one does.
@@ -109,6 +110,10 @@ class HubSpotEmulator(HubSpotLists, HubSpotSearch):
     # "Search the CRM", Limitations).
     search_requests_per_second = 5
     search_result_cap = SEARCH_RESULT_CAP
+    # HubSpot's search index follows changes by some seconds (third-party connector docs: Okta
+    # Workflows' HubSpot search cards advise waiting 10 s after a create, 60 s after an update);
+    # 0 here unless a test sets it, so that reads see what was just written.
+    search_index_seconds = 0.0
 
     def _setup(self) -> None:
         self.private_app_token = f"pat-na1-{uuid.uuid4()}"

@@ -74,6 +74,8 @@ class HubSpotSearch(HubSpotObjects):
 
     # The most results one query pages through (a setting of HubSpotEmulator: tests lower it).
     search_result_cap: int
+    # Seconds a change takes to reach the search index (a setting of HubSpotEmulator).
+    search_index_seconds: float
 
     def _search(self, request: Request, object_type: str) -> Response:
         """One page of the records matching the body's filterGroups, sorted, from `after`."""
@@ -123,6 +125,11 @@ class HubSpotSearch(HubSpotObjects):
         if sum(len(group) for group in tests) > FILTERS_MAX:
             raise _Refused(f"at most {FILTERS_MAX} filters in all")
         held = list(self._objects[object_type].values())
+        if self.search_index_seconds:
+            # A record changed too recently is not in the index yet (its older version is not
+            # kept here: it is simply not found).
+            indexed = epoch_ms(stamp()) - int(self.search_index_seconds * 1000)
+            held = [o for o in held if epoch_ms(o.updated_at) <= indexed]
         if not tests:
             return held
         return [o for o in held if any(all(test(o) for test in group) for group in tests)]

@@ -259,3 +259,21 @@ def test_batch_associations_name_the_primary_company_and_207_those_without(
     assert too_many.status_code == 400
     unknown = api.post("/crm/v4/associations/contacts/widgets/batch/read", {"inputs": []})
     assert unknown.status_code == 400
+
+
+def test_a_change_reaches_search_only_once_indexed(start: Callable[..., Api]) -> None:
+    api = start(search_index_seconds=3_600)
+    [old] = api.emulator.add_records(
+        "contacts", [{}], created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    )
+    [new] = api.emulator.add_records("contacts", [{}])
+
+    assert api.found("contacts") == [old]
+    api.emulator.edit_record("contacts", old, {"email": "moved@elsewhere.example"})
+    assert api.found("contacts") == []
+    assert {
+        r["id"]
+        for r in api.session.get(f"{api.emulator.base_url}/crm/v3/objects/contacts").json()[
+            "results"
+        ]
+    } == {old, new}  # the objects API has them at once
