@@ -76,6 +76,10 @@ def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+class _TooManyForRest(Exception):
+    """A query matches more rows than are worth reading page by page: read it in bulk."""
+
+
 class SalesforceConnector(Connector):
     """One Salesforce org, logged in lazily; re-logs in once when a session expires."""
 
@@ -254,25 +258,27 @@ class SalesforceConnector(Connector):
     # -- reading -----------------------------------------------------------------------------------
 
     def _records(self, object_type: str, field: str, soql: str) -> Iterator[Record]:
+        # A REST query (2,000 rows a page), or a Bulk API 2.0 query job when its first page says
+        # more than bulk_read_threshold rows match: that page costs what a COUNT() would, and
+        # a small read (an incremental one, mostly) needs no second call.
         threshold = self.config.bulk_read_threshold
-        if threshold == 0:
-            use_bulk = True
-        elif threshold is None:
-            use_bulk = False
-        else:
-            count_soql = "SELECT COUNT() " + soql[soql.index(" FROM ") + 1 :]
-            counted = self._rest(lambda client: client.query(count_soql))
-            use_bulk = int(counted.get("totalSize", 0)) > threshold
-        if use_bulk:
-            for row in self._bulk.query(soql):
-                yield self._record(object_type, field, {k: v or None for k, v in row.items()})
-            return
-        for found in self._query_rows(soql + " ORDER BY Id"):
-            yield self._record(object_type, field, found)
+        if threshold != 0:
+            rows = self._query_rows(soql + " ORDER BY Id", bulk_above=threshold)
+            try:
+                for found in rows:
+                    yield self._record(object_type, field, found)
+                return
+            except _TooManyForRest:
+                pass
+        for row in self._bulk.query(soql):
+            yield self._record(object_type, field, {k: v or None for k, v in row.items()})
 
-    def _query_rows(self, soql: str) -> Iterator[Mapping[str, Any]]:
-        """The rows of a REST query, following nextRecordsUrl page by page, lazily."""
+    def _query_rows(self, soql: str, bulk_above: int | None = None) -> Iterator[Mapping[str, Any]]:
+        """The rows of a REST query, following nextRecordsUrl page by page, lazily;
+        _TooManyForRest, before any row, when more than `bulk_above` rows match."""
         page = self._read_page(lambda: self._rest(lambda client: client.query(soql)))
+        if bulk_above is not None and int(page.get("totalSize", 0)) > bulk_above:
+            raise _TooManyForRest
         while True:
             yield from page.get("records", [])
             next_url = page.get("nextRecordsUrl")

@@ -111,6 +111,45 @@ def domain_or_none(text: str | None) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class MatchKeys:
+    """What matches a record to an account, parsed once: what a record's state keeps, so a later
+    run can match it again (after accounts or domains changed) without reading it."""
+
+    link: str | None
+    # Registrable domains; a free-mail address's domain is kept as None (it never matches).
+    email_domain: str | None
+    website_domain: str | None
+
+
+def _company_domain(text: str | None) -> str | None:
+    domain = domain_or_none(text)
+    return None if domain in FREE_MAIL_DOMAINS else domain
+
+
+def record_keys(
+    *, linked_account_id: str | None, email: str | None, website: str | None
+) -> MatchKeys:
+    """A record's match keys: its CRM link, its email's domain, its website's domain."""
+    email_domain = _company_domain(email.rsplit("@", 1)[1]) if email and "@" in email else None
+    return MatchKeys(linked_account_id or None, email_domain, _company_domain(website))
+
+
+def match_keys(index: AccountIndex, keys: MatchKeys) -> int | None:
+    """The account of a record with `keys`: explicit link, then email domain, then website."""
+    if keys.link:
+        linked = index.link(keys.link)
+        if linked is not None:
+            return linked
+    if keys.email_domain:
+        matched = index.domain(keys.email_domain)
+        if matched is not None:
+            return matched
+    if keys.website_domain:
+        return index.domain(keys.website_domain)
+    return None
+
+
 def match_account(
     index: AccountIndex,
     *,
@@ -119,16 +158,5 @@ def match_account(
     website: str | None,
 ) -> int | None:
     """The account a record belongs to: explicit link, then email domain, then website."""
-    if linked_account_id:
-        linked = index.link(linked_account_id)
-        if linked is not None:
-            return linked
-    email_domain = domain_or_none(email.rsplit("@", 1)[1]) if email and "@" in email else None
-    if email_domain and email_domain not in FREE_MAIL_DOMAINS:
-        matched = index.domain(email_domain)
-        if matched is not None:
-            return matched
-    website_domain = domain_or_none(website)
-    if website_domain and website_domain not in FREE_MAIL_DOMAINS:
-        return index.domain(website_domain)
-    return None
+    keys = record_keys(linked_account_id=linked_account_id, email=email, website=website)
+    return match_keys(index, keys)

@@ -45,6 +45,7 @@ class OrchestrationStatus:
     max_length: int | None
     keep_when_empty: bool
     daily_api_budget: int | None
+    reconcile_days: int
     enabled: bool
     last_run: LastRun | None
 
@@ -75,6 +76,7 @@ def orchestration_statuses(session: Session, name: str | None = None) -> list[Or
             max_length=orchestration.max_length,
             keep_when_empty=orchestration.keep_when_empty,
             daily_api_budget=orchestration.daily_api_budget,
+            reconcile_days=orchestration.reconcile_days,
             enabled=orchestration.enabled,
             last_run=last.get(orchestration.id),
         )

@@ -21,7 +21,7 @@ from models.connections import Connection, lock_connection
 from models.enrichment import ValueFormat
 from models.errors import InputError, NotFoundError, RuleError
 from models.publishing import published_uses
-from models.runs import ACTIVE_RUN_STATUSES, RecordState, SyncRun
+from models.runs import ACTIVE_RUN_STATUSES, ReadWatermark, RecordState, SyncRun
 from models.schedules import check_schedule, next_fire
 from models.segment_catalog import find_segment
 
@@ -29,6 +29,10 @@ SCOPE_KINDS = ("all", "recent", "segment")
 _NAME = re.compile(r"^[\w .-]{1,100}$")
 _SCOPE = re.compile(r"^(all|recent:(\d{1,4})|segment:(.+))$", re.DOTALL)
 T = TypeVar("T")
+# Runs between two full reads read only what the vendor changed; a full read (a reconcile)
+# catches what they cannot see, such as a value someone else put in the field.
+DEFAULT_RECONCILE_DAYS = 7
+MAX_RECONCILE_DAYS = 365
 
 
 class Orchestration(Base):
@@ -55,6 +59,11 @@ class Orchestration(Base):
     max_length: Mapped[int | None] = mapped_column(Integer)
     keep_when_empty: Mapped[bool] = mapped_column(Boolean, default=False)
     daily_api_budget: Mapped[int | None] = mapped_column(Integer)
+    # A run reads every record (a reconcile) when the last full read is this many days old;
+    # between them runs read only what the vendor changed. 0: every run reads everything.
+    reconcile_days: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_RECONCILE_DAYS, server_default=str(DEFAULT_RECONCILE_DAYS)
+    )
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     # When the schedule next fires; beats claim it with compare-and-set.
     next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
@@ -102,6 +111,7 @@ class OrchestrationSpec:
     keep_when_empty: bool = False
     daily_api_budget: int | None = None
     schedule: str | None = None
+    reconcile_days: int = DEFAULT_RECONCILE_DAYS
 
 
 class _Keep(Enum):
@@ -127,6 +137,7 @@ class OrchestrationChanges:
     keep_when_empty: bool | Keep = KEEP
     daily_api_budget: int | Keep | None = KEEP
     schedule: str | Keep | None = KEEP
+    reconcile_days: int | Keep = KEEP
 
 
 # Settings that decide what a run writes, or where: a run planned under the old ones would write
@@ -167,6 +178,7 @@ def create_orchestration(session: Session, spec: OrchestrationSpec) -> Orchestra
     ValueFormat(spec.delimiter, spec.max_length)  # refuses a bad delimiter or length
     schedule = check_schedule(spec.schedule) if spec.schedule else None
     _check_budget(spec.daily_api_budget)
+    check_reconcile_days(spec.reconcile_days)
     _check_name_free(session, name, None)
     connection = lock_connection(session, spec.connection_id)
     kind, days, segment_id = _scope_columns(session, spec.scope)
@@ -186,6 +198,7 @@ def create_orchestration(session: Session, spec: OrchestrationSpec) -> Orchestra
         schedule=schedule,
         next_run_at=next_fire(schedule, utcnow()) if schedule else None,
         enabled=True,
+        reconcile_days=spec.reconcile_days,
     )
     session.add(orchestration)
     session.flush()
@@ -208,6 +221,7 @@ def update_orchestration(
     ValueFormat(delimiter, max_length)  # refuses a bad delimiter or length
     budget = _given(changes.daily_api_budget, current.daily_api_budget)
     _check_budget(budget)
+    reconcile_days = check_reconcile_days(_given(changes.reconcile_days, current.reconcile_days))
     schedule = current.schedule
     if not isinstance(changes.schedule, _Keep):
         schedule = check_schedule(changes.schedule) if changes.schedule else None
@@ -233,6 +247,7 @@ def update_orchestration(
         "keep_when_empty": _given(changes.keep_when_empty, current.keep_when_empty),
         "daily_api_budget": budget,
         "schedule": schedule,
+        "reconcile_days": reconcile_days,
     }
     changed = [column for column, value in wanted.items() if getattr(current, column) != value]
     if set(changed) & set(_TARGET):
@@ -245,8 +260,9 @@ def update_orchestration(
     for column in changed:
         setattr(current, column, wanted[column])
     if moved:
-        # The values it last confirmed were written to another field's records.
+        # What it knows of records is of another field's records: the next run reads everything.
         session.execute(delete(RecordState).where(RecordState.orchestration_id == current.id))
+        session.execute(delete(ReadWatermark).where(ReadWatermark.orchestration_id == current.id))
     if "schedule" in changed:
         current.next_run_at = next_fire(current.schedule, utcnow()) if current.schedule else None
     session.flush()
@@ -387,6 +403,15 @@ def _check_name_free(session: Session, name: str, excluding: int | None) -> None
         query = query.where(Orchestration.id != excluding)
     if session.scalar(query) is not None:
         raise RuleError(f"an orchestration named {name!r} already exists")
+
+
+def check_reconcile_days(days: int) -> int:
+    """`days` between full reads, or InputError naming the range."""
+    if not 0 <= days <= MAX_RECONCILE_DAYS:
+        raise InputError(
+            f"reconcile days {days} must be 0 (every run reads everything) to {MAX_RECONCILE_DAYS}"
+        )
+    return days
 
 
 def _check_budget(budget: int | None) -> None:

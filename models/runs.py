@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -83,6 +95,11 @@ class SyncRun(Base):
     batches_retried: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Answers of "too many requests" (HTTP 429 or the vendor's own rate-limit code) it met.
     throttled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # `segsync sync --full`: read every record whatever the watermark says.
+    full_read: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # How its planner read: "full" or "incremental" (the records changed after read_since).
+    read_mode: Mapped[str | None] = mapped_column(String(16))
+    read_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # One active run per orchestration: a second trigger is recorded as skipped, never run twice.
     __table_args__ = (
@@ -123,7 +140,13 @@ class SyncBatch(Base):
 
 
 class RecordState(Base):
-    """The value segsync last confirmed written to one record by one orchestration."""
+    """What segsync knows of one target record of one orchestration: the value it holds (as last
+    read, or as segsync last confirmed writing it) and its match keys as last read.
+
+    An incremental run reads only what the vendor changed; every other record is compared from
+    here, so a change on segsync's side (segments, members, accounts, domains, the format)
+    writes exactly the records it affects without reading them.
+    """
 
     __tablename__ = "record_states"
 
@@ -132,7 +155,28 @@ class RecordState(Base):
     )
     record_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+    # When the row last changed (read or written).
     written_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # models.matching.MatchKeys as last read; None for a row only ever written (before 0013).
+    link: Mapped[str | None] = mapped_column(String(64))
+    email_domain: Mapped[str | None] = mapped_column(String(255))
+    website_domain: Mapped[str | None] = mapped_column(String(255))
+    # When the record was last read from the vendor: a full read forgets the rows it did not see.
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReadWatermark(Base):
+    """Where an orchestration's next incremental read starts, and when it last read everything."""
+
+    __tablename__ = "read_watermarks"
+
+    orchestration_id: Mapped[int] = mapped_column(
+        ForeignKey("orchestrations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # The next read asks for the records the vendor changed after this moment.
+    modified_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the last full read began: the next reconcile is due reconcile_days after it.
+    full_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiUsage(Base):

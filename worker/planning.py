@@ -19,9 +19,11 @@ from connectors.base import Connector
 from connectors.errors import FatalError
 from models.accounts import Account
 from models.base import utcnow
+from models.db import transaction
 from models.enrichment import ValueFormat, enrichment_values
-from models.matching import build_account_index, match_account
+from models.matching import AccountIndex, MatchKeys, build_account_index, match_keys, record_keys
 from models.orchestrations import Orchestration
+from models.record_states import Observation, ReadChoice, known_records, store_observations
 from models.segments import SegmentMembership
 
 # The planner stores how many records it has read every READ_NOTE_EVERY records, at most every
@@ -29,6 +31,10 @@ from models.segments import SegmentMembership
 # it learns that the run was cancelled (it then stops reading).
 READ_NOTE_EVERY = 100
 READ_NOTE_INTERVAL = 0.25
+# What a read found is stored as record state this many records at a time.
+_OBSERVATIONS_STORED_EVERY = 2000
+# A dry run, and a vendor that cannot tell what changed, read everything.
+FULL_READ = ReadChoice(True, None, "a full read")
 # Told of progress: ("read", records read and compared, None), ("write", batches done, batches).
 Progress = Callable[[str, int, int | None], None]
 # Asked while reading, with the records read so far: False stops the plan (run cancelled).
@@ -70,6 +76,40 @@ def value_format(orchestration: Orchestration, connector: Connector) -> ValueFor
     return ValueFormat(orchestration.delimiter, min(limits) if limits else None)
 
 
+@dataclass
+class _Comparison:
+    """Compares records with their accounts' desired values, adding to a plan."""
+
+    plan: Plan
+    index: AccountIndex
+    # Account id -> (value, names dropped to fit).
+    desired: dict[int, tuple[str, int]]
+    # Whether an account in no published segment has its records cleared.
+    clear_empty: bool
+    changes_kept: int
+
+    def compare(self, record_id: str, keys: MatchKeys, current: str) -> None:
+        """Count the record, and plan its write when its value is not its account's."""
+        plan = self.plan
+        account_id = match_keys(self.index, keys)
+        if account_id is None:
+            plan.unmatched += 1
+            return
+        if account_id not in self.desired:
+            return  # outside the orchestration's scope
+        value, dropped = self.desired[account_id]
+        if not value and not self.clear_empty:
+            return
+        plan.eligible += 1
+        plan.truncated += bool(dropped)
+        if current == value:
+            plan.unchanged += 1
+        else:
+            plan.updates.append((record_id, value))
+            if len(plan.first_changes) < self.changes_kept:
+                plan.first_changes.append((record_id, current or None, value))
+
+
 def diff(
     factory: sessionmaker[Session],
     orchestration: Orchestration,
@@ -78,9 +118,14 @@ def diff(
     progress: Progress | None,
     keep_reading: KeepReading,
     changes_kept: int = 0,
+    read: ReadChoice = FULL_READ,
+    remember: bool = False,
 ) -> Plan | None:
-    """Read the target records, match them to accounts and compare: what to write, and the
-    counts (with the first `changes_kept` changes). None when `keep_reading` said stop."""
+    """Read the target records (all, or those the vendor changed since `read.since`), match them
+    to accounts and compare: what to write, and the counts (with the first `changes_kept`
+    changes). An incremental read compares every record it did not read from its state
+    (models.record_states). `remember`: store what was read as the records' state. None when
+    `keep_reading` said stop."""
     with factory() as session:
         connection = session.connection()
         scope = _scope_accounts(orchestration)
@@ -91,10 +136,17 @@ def diff(
     # Stale names are cleared only when every account is in scope (as the reference product).
     clear_empty = orchestration.scope_kind == "all" and not orchestration.keep_when_empty
     plan = Plan(updates=[])
+    comparison = _Comparison(plan, index, desired, clear_empty, changes_kept)
+    observed: list[Observation] = []
+    read_ids: set[str] = set()
     noted_at = -math.inf
-    for number, record in enumerate(
-        connector.read_records(orchestration.object_type, orchestration.field), start=1
-    ):
+    object_type, target = orchestration.object_type, orchestration.field
+    records = (
+        connector.read_records(object_type, target)
+        if read.since is None
+        else connector.read_records(object_type, target, modified_since=read.since)
+    )
+    for number, record in enumerate(records, start=1):
         plan.records_read = number
         if number % READ_NOTE_EVERY == 0:
             if progress is not None:
@@ -103,28 +155,32 @@ def diff(
                 noted_at = time.monotonic()
                 if not keep_reading(number):
                     return None
-        account_id = match_account(
-            index,
-            linked_account_id=record.linked_account_id,
-            email=record.email,
-            website=record.website,
+        keys = record_keys(
+            linked_account_id=record.linked_account_id, email=record.email, website=record.website
         )
-        if account_id is None:
-            plan.unmatched += 1
-            continue
-        if account_id not in desired:
-            continue  # outside the orchestration's scope
-        value, dropped = desired[account_id]
-        if not value and not clear_empty:
-            continue
-        plan.eligible += 1
-        plan.truncated += bool(dropped)
-        if (record.value or "") == value:
-            plan.unchanged += 1
-        else:
-            plan.updates.append((record.id, value))
-            if len(plan.first_changes) < changes_kept:
-                plan.first_changes.append((record.id, record.value, value))
+        current = record.value or ""
+        if remember:
+            observed.append(Observation(record.id, keys, current))
+            if len(observed) >= _OBSERVATIONS_STORED_EVERY:
+                _remember(factory, orchestration.id, observed)
+        if not read.full:
+            read_ids.add(record.id)
+        comparison.compare(record.id, keys, current)
+    if remember:
+        _remember(factory, orchestration.id, observed)
+    if not read.full:
+        with factory() as session:
+            for known in known_records(session.connection(), orchestration.id, read_ids):
+                comparison.compare(known.record_id, known.keys, known.value)
     if progress is not None:
         progress("read", plan.records_read, None)
     return plan
+
+
+def _remember(
+    factory: sessionmaker[Session], orchestration_id: int, observed: list[Observation]
+) -> None:
+    """Store, and let go of, what the read found so far (facts, whoever plans the run)."""
+    with transaction(factory) as session:
+        store_observations(session, orchestration_id, observed, utcnow())
+    observed.clear()

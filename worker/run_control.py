@@ -74,16 +74,19 @@ def find_target(factory: sessionmaker[Session], name: str, *, dry_run: bool = Fa
         )
 
 
-def start_on_request(factory: sessionmaker[Session], target: RunTarget) -> StartedRun:
-    """Resume the orchestration's deferred run if its day has come, else start a new one;
-    RunSkippedError naming the active run when one is going."""
+def start_on_request(
+    factory: sessionmaker[Session], target: RunTarget, *, full_read: bool = False
+) -> StartedRun:
+    """Resume the orchestration's deferred run if its day has come, else start a new one
+    (`full_read`: reading every record); RunSkippedError naming the active run when one is
+    going."""
     # A run deferred to a day that has come goes on now: no beat is needed to resume it.
     resumed = resume_due_run(factory, target.orchestration_id)
     if resumed is not None:
         return StartedRun(resumed[0], resumed[1], True)
     with transaction(factory) as session:
         orchestration = session.get_one(Orchestration, target.orchestration_id)
-        run = start_run(session, orchestration, "manual")
+        run = start_run(session, orchestration, "manual", full_read=full_read)
         run_id, status, reason = run.id, run.status, run.reason
     if status == "skipped":
         raise RunSkippedError(run_id, reason or "another run is active")
@@ -99,13 +102,13 @@ def send_to_workers(factory: sessionmaker[Session], work: Work) -> None:
     enqueue_batches(work.batches)
 
 
-def queue_run(factory: sessionmaker[Session], name: str) -> StartedRun:
+def queue_run(factory: sessionmaker[Session], name: str, *, full_read: bool = False) -> StartedRun:
     """Start (or resume) a run of orchestration `name` and send it to the workers, as
-    `segsync sync NAME --queue` does."""
+    `segsync sync NAME --queue [--full]` does."""
     from kombu.exceptions import OperationalError
 
     target = find_target(factory, name)
-    started = start_on_request(factory, target)
+    started = start_on_request(factory, target, full_read=full_read)
     with log_context(run_id=started.run_id, **target.log_fields):
         try:
             send_to_workers(factory, started.work)

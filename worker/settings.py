@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # The longest a worker may spend writing one batch (a bulk job included): past it the run
     # fails saying so. Like planning, it stays under the broker's visibility timeout.
     batch_time_limit_seconds: float = Field(default=900.0, gt=0, le=3300)
+    # An incremental read asks for the records changed since the last read began, less this
+    # much: a record the vendor stamps a little before it becomes visible (a long commit), or a
+    # vendor clock a little behind this one, is read twice rather than missed.
+    read_overlap_seconds: float = Field(default=300.0, ge=0, le=86_400)
     # Where segsync's programs keep their own state files (beat's schedule); created on use.
     state_dir: Path = Field(default_factory=default_state_dir)
     # How segsync's programs log: human-readable text, or one JSON object a line (worker/logs.py).

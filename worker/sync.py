@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, insert, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, insert, select, update
 from sqlalchemy import Update as UpdateStatement
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -28,6 +28,7 @@ from models.base import utcnow
 from models.db import transaction
 from models.observability import record_quota
 from models.orchestrations import Orchestration
+from models.record_states import advance_watermark, choose_read
 from models.runs import (
     ACTIVE_RUN_STATUSES,
     ApiUsage,
@@ -51,6 +52,7 @@ from worker.failure_policy import (
     decide,
 )
 from worker.planning import Progress, diff, value_format
+from worker.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +60,14 @@ log = logging.getLogger(__name__)
 BATCH_LEASE = timedelta(minutes=10)
 
 
-def start_run(session: Session, orchestration: Orchestration, trigger: str) -> SyncRun:
-    """Record a queued run; when one is already active, record this one as skipped instead."""
-    run = SyncRun(orchestration_id=orchestration.id, status="queued", trigger=trigger)
+def start_run(
+    session: Session, orchestration: Orchestration, trigger: str, *, full_read: bool = False
+) -> SyncRun:
+    """Record a queued run (`full_read`: reading every record, whatever the watermark says);
+    when one is already active, record this one as skipped instead."""
+    run = SyncRun(
+        orchestration_id=orchestration.id, status="queued", trigger=trigger, full_read=full_read
+    )
     try:
         with session.begin_nested():
             session.add(run)
@@ -95,8 +102,11 @@ def _still_active(active: SyncRun | None) -> str:
     return reason
 
 
-def _claim_run(factory: sessionmaker[Session], run_id: int) -> tuple[Orchestration, int] | None:
-    """Take a queued run for planning: its orchestration and this planner's attempt number."""
+def _claim_run(
+    factory: sessionmaker[Session], run_id: int
+) -> tuple[Orchestration, int, bool] | None:
+    """Take a queued run for planning: its orchestration, this planner's attempt number, and
+    whether a full read was asked for."""
     with transaction(factory) as session:
         claimed = session.execute(
             update(SyncRun)
@@ -111,7 +121,8 @@ def _claim_run(factory: sessionmaker[Session], run_id: int) -> tuple[Orchestrati
         if not getattr(claimed, "rowcount", 0):
             return None
         run = session.get_one(SyncRun, run_id)
-        return session.get_one(Orchestration, run.orchestration_id), run.plan_attempts
+        orchestration = session.get_one(Orchestration, run.orchestration_id)
+        return orchestration, run.plan_attempts, run.full_read
 
 
 def _planning(run_id: int, attempt: int) -> ColumnElement[bool]:
@@ -272,17 +283,32 @@ def plan_run(
     *,
     retry: int = 0,
     limits: Limits = TASK_PLANNING,
+    read_overlap: timedelta | None = None,
 ) -> list[int]:
     """Claim a queued run, compute what to write, and store it as batches; returns batch ids.
 
     Refused (worker.failure_policy), its decision recorded, when the vendor refused the plan;
     `retry`: how many times the caller has retried this plan already, under `limits`.
+    `read_overlap`: how far back of this read the next incremental one starts (default: the
+    SEGSYNC_READ_OVERLAP_SECONDS setting).
     """
     claimed = _claim_run(factory, run_id)
     if claimed is None:
         return []
-    orchestration, attempt = claimed
+    orchestration, attempt, full_requested = claimed
+    if read_overlap is None:
+        read_overlap = timedelta(seconds=Settings().read_overlap_seconds)
     spent = metered(connector)
+    read_started = utcnow()
+    with factory() as session:
+        read = choose_read(
+            session,
+            orchestration,
+            now=read_started,
+            full_requested=full_requested,
+            reads_modified=connector.reads_modified,
+        )
+    log.info("run %d reads %s: %s", run_id, read.mode, read.reason)
     try:
         fmt = value_format(orchestration, connector)
         plan = diff(
@@ -292,6 +318,8 @@ def plan_run(
             fmt,
             progress,
             lambda records: _note_read(factory, run_id, attempt, records),
+            read=read,
+            remember=True,
         )
     except ConnectorError as exc:
         _charge_run(factory, run_id, spent())
@@ -324,6 +352,8 @@ def plan_run(
                 unmatched=plan.unmatched,
                 truncated=plan.truncated,
                 batches_total=-(-len(plan.updates) // size),
+                read_mode=read.mode,
+                read_since=read.since,
             )
         )
         if not getattr(owned, "rowcount", 0):
@@ -331,6 +361,8 @@ def plan_run(
                 "run %d: planning attempt %d was superseded; nothing stored", run_id, attempt
             )
             return []
+        # With the plan, in its transaction: the next read starts from this one.
+        advance_watermark(session, orchestration.id, read, read_started, read_overlap)
         batch_ids = _store_batches(session, run_id, plan.updates, size)
         _finish_if_complete(session, run_id)
     return batch_ids
@@ -412,12 +444,13 @@ def write_batch(
             results = [WriteResult(record_id, ok=True) for record_id in already]
             if pending:
                 results.extend(connector.write_planned(object_type, field, pending))
+            gone = _gone(connector, object_type, field, [r.record_id for r in results if not r.ok])
     except ConnectorError:
         _release_batch(factory, batch_id, spent())
         raise
     values = {u.record_id: u.value for u in updates}
     written = [r for r in results if r.ok]
-    failures = [r for r in results if not r.ok]
+    failures = [r for r in results if not r.ok and r.record_id not in gone]
     used = spent()
     with transaction(factory) as session:
         _count_use(session, orchestration_id, used)
@@ -438,6 +471,13 @@ def write_batch(
         _store_record_states(
             session, orchestration_id, [(r.record_id, values[r.record_id]) for r in written]
         )
+        if gone:
+            session.execute(
+                delete(RecordState).where(
+                    RecordState.orchestration_id == orchestration_id,
+                    RecordState.record_id.in_(gone),
+                )
+            )
         session.add_all(
             RecordFailure(run_id=run.id, record_id=r.record_id, code=r.code, message=r.message)
             for r in failures
@@ -447,6 +487,8 @@ def write_batch(
             .where(SyncRun.id == run.id)
             .values(
                 batches_done=SyncRun.batches_done + 1,
+                # A record deleted in the CRM since it was known is no longer a target.
+                eligible=SyncRun.eligible - len(gone),
                 enriched=SyncRun.enriched + len(written),
                 failed=SyncRun.failed + len(failures),
                 **_charged(used),
@@ -454,6 +496,17 @@ def write_batch(
         )
         _finish_if_complete(session, run.id)
     return True
+
+
+def _gone(connector: Connector, object_type: str, field: str, failed: list[str]) -> set[str]:
+    """Of the records the vendor refused, those that no longer exist (deleted or merged away
+    since they were read or known): one read of their values, which leaves them out."""
+    gone: set[str] = set()
+    for start in range(0, len(failed), connector.batch_size):
+        ids = failed[start : start + connector.batch_size]
+        found = connector.read_values(object_type, field, ids)
+        gone.update(record_id for record_id in ids if record_id not in found)
+    return gone
 
 
 def _already_written(

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 # What a click option decorates: a command's function.
 _F = TypeVar("_F", bound=Callable[..., Any])
+_RECONCILE_HELP = (
+    "Days between full reads, which catch what incremental runs cannot see (a value someone "
+    "else put in the field); 0: every run reads everything"
+)
 
 
 def writable_field(
@@ -57,6 +61,7 @@ def status_as_dict(status: OrchestrationStatus) -> dict[str, Any]:
         "max_length": status.max_length,
         "keep_when_empty": status.keep_when_empty,
         "daily_api_budget": status.daily_api_budget,
+        "reconcile_days": status.reconcile_days,
         "enabled": status.enabled,
         "last_run": _last_run_as_dict(status.last_run),
     }
@@ -118,6 +123,7 @@ def orchestrations() -> None:
 @click.option("--max-length", type=int, help="Cap below the field's own maximum length.")
 @click.option("--keep-when-empty", is_flag=True, help="Never clear a record's stale names.")
 @click.option("--daily-api-budget", type=int, help="API calls this orchestration may use a day.")
+@click.option("--reconcile-days", type=int, help=_RECONCILE_HELP + " (default: 7)")
 @click.pass_obj
 def create_command(
     database: Database,
@@ -131,6 +137,7 @@ def create_command(
     max_length: int | None,
     keep_when_empty: bool,
     daily_api_budget: int | None,
+    reconcile_days: int | None,
 ) -> None:
     """Create orchestration NAME after checking that the connection has the field."""
     from models.connections import find_connection
@@ -152,6 +159,7 @@ def create_command(
                 keep_when_empty=keep_when_empty,
                 daily_api_budget=daily_api_budget,
                 schedule=schedule,
+                **({} if reconcile_days is None else {"reconcile_days": reconcile_days}),
             ),
         )
     click.echo(
@@ -198,6 +206,7 @@ def _clearable_option(
     "No daily cap on API calls.",
     int,
 )
+@click.option("--reconcile-days", type=int, help=_RECONCILE_HELP)
 @click.pass_obj
 def update_command(
     database: Database,
@@ -215,6 +224,7 @@ def update_command(
     keep_when_empty: bool | None,
     daily_api_budget: int | None,
     no_daily_api_budget: bool,
+    reconcile_days: int | None,
 ) -> None:
     """Change orchestration NAME: every create option; what is not given stays as it is."""
     from models.connections import Connection, find_connection
@@ -256,6 +266,7 @@ def update_command(
         keep_when_empty=KEEP if keep_when_empty is None else keep_when_empty,
         daily_api_budget=_cleared(daily_api_budget, no_daily_api_budget),
         schedule=_cleared(schedule, no_schedule),
+        reconcile_days=KEEP if reconcile_days is None else reconcile_days,
     )
     if changes == OrchestrationChanges():
         raise click.UsageError("nothing to change: give at least one option (see --help)")

@@ -42,6 +42,12 @@ INTERRUPTED = "cancelled: the foreground `segsync sync` was interrupted"
     is_flag=True,
     help="Read, match and compare; show what would change; write nothing.",
 )
+@click.option(
+    "--full",
+    "full_read",
+    is_flag=True,
+    help="Read every record (a reconcile), not only those the vendor changed since the last run.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's counts as JSON.")
 @click.pass_obj
 def sync_command(
@@ -51,9 +57,14 @@ def sync_command(
     wait: bool,
     timeout: float | None,
     dry_run: bool,
+    full_read: bool,
     as_json: bool,
 ) -> None:
-    """Run orchestration NAME now: in the foreground (no broker), or on the workers (--queue)."""
+    """Run orchestration NAME now: in the foreground (no broker), or on the workers (--queue).
+
+    A run reads only the records the vendor changed since the last one, and every record on the
+    orchestration's reconcile cadence (--reconcile-days) or with --full; a dry run reads every
+    record."""
     from worker.run_control import find_target, start_on_request
 
     if wait and not queued:
@@ -68,10 +79,11 @@ def sync_command(
     if dry_run:
         _dry_run(database, name, target.orchestration_id, target.connection_name, as_json)
         return
-    started = start_on_request(database.sessions(), target)
+    started = start_on_request(database.sessions(), target, full_read=full_read)
     run_id, work = started.run_id, started.work
     if started.resumed and not as_json:
-        click.echo(f"resuming run {run_id}, deferred until now", err=True)
+        planned = " (planned already: --full reads nothing)" if full_read and not work.runs else ""
+        click.echo(f"resuming run {run_id}, deferred until now{planned}", err=True)
     from worker.logs import log_context
 
     # The run's log lines (a connector's retries, say) carry its ids, as on a worker.
