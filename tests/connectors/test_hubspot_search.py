@@ -329,3 +329,9 @@ def test_the_search_rate_limit_is_waited_out(served: Any) -> None:
     # second HubSpot's secondly 429 means and was asked again.
     assert connector.throttled >= 1
     assert emulator.calls["POST /crm/v3/objects/contacts/search"] == 3 + connector.throttled
+
+
+def test_an_account_without_leads_is_fatal_as_in_the_full_read(served: Any) -> None:
+    _, connector = served(leads_enabled=False)
+    with pytest.raises(FatalError, match="no leads object"):
+        list(connector.read_records("leads", FIELD, modified_since=SINCE))
