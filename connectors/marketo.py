@@ -11,13 +11,20 @@ at most 1,000 leads; Describe, the usage stats and the paging tokens say nothing
 ids are assigned in sequence, so `read_records` asks Get Leads by Filter Type for consecutive id
 windows of 300 (`filterType=id`, one call each). Deleted leads leave gaps: an empty window is not
 the end. Then one look at the "New Lead" activities (type 12, which Marketo keeps for the life of
-the lead, and deletes with it) created since the newest lead read so far settles it: a paging
-token for that lead's createdAt (less a few minutes for ids and clocks not quite agreeing), then
-one page of Get Lead Activities, whose lowest lead id past the window is where reading goes on
-(jumping the whole gap), and none means every lead was read. A read of N leads thus costs
-ceil(N/300) windows, the one empty window past the last lead and two calls for that look, plus
-one more empty window and two calls per gap of deleted leads; after an export that reached the
-present, the first empty window is the end, with no look at all.
+the lead, and deletes with it) created after the newest lead read so far settles it: a paging
+token for that lead's createdAt, then one page of Get Lead Activities, whose lowest lead id past
+the window is where reading goes on (jumping the whole gap), and none means every lead was read.
+A read of N leads thus costs ceil(N/300) windows, the one empty window past the last lead and two
+calls for that look, plus one more empty window and two calls per gap of deleted leads; after an
+export that reached the present, the first empty window is the end, with no look at all. (The
+look used to page every New Lead activity of the last day to find the highest id: as many pages
+as leads created that day, 300 a page, on top of the windows.)
+
+What the look cannot see: a lead created in the very second of the newest lead read (or stamped
+earlier), lying past 300 or more ids deleted since, all created in that same second, since the
+look starts after that second: starting within it would page every lead created in it, which is
+every lead of an instance loaded at once. Such a lead was created after any earlier incremental
+read's moment, which read it then (a New Lead activity).
 
 Reading what changed since a moment: Get Lead Changes from a paging token for that moment lists
 New Lead activities and Change Data Value activities of the fields the read returns, page by
@@ -60,10 +67,6 @@ BATCH_SIZE = 300
 # Renew the access token this long before its expires_in runs out.
 _RENEW_MARGIN = 60.0
 _NEW_LEAD_ACTIVITY = "12"
-# A lead with a higher id than another may carry a createdAt a little earlier (ids and stamps are
-# given by different steps of Marketo's writes): the look for leads past the newest read starts
-# this long before its createdAt.
-_CREATION_SKEW = dt.timedelta(minutes=5)
 # Before any Marketo lead: where the look for leads starts when no lead was read yet.
 _BEFORE_ANY_LEAD = dt.datetime(2006, 1, 1, tzinfo=dt.UTC)
 # Activity dates are whole seconds and a paging token returns what came *after* its moment: a
@@ -350,13 +353,14 @@ class MarketoConnector(Connector):
     def _next_lead_id(self, start: int, read_until: dt.datetime | None) -> int | None:
         """The lowest id from `start` that a lead holds, or None when no lead lies past it.
 
-        Every lead of id `start` or more was created after `read_until` (ids follow creation),
-        so its New Lead activity is among those since then, which come oldest first: the lowest
-        lead id from `start` on their first page is the next lead (a lower id, created earlier,
-        is on the same page). Only within the page's last second may the next page hold a lower
-        one, so a page whose ids from `start` all share its last second is followed.
+        Every lead of id `start` or more was created after `read_until` (ids follow creation;
+        see the module's docstring for the one exception), so its New Lead activity is among
+        those after it, which come oldest first: the lowest lead id from `start` on their first
+        page is the next lead (a lower id, created earlier, is on the same page). Only within
+        the page's last second may the next page hold a lower one, so a page whose ids from
+        `start` all share its last second is followed.
         """
-        since = read_until - _CREATION_SKEW if read_until is not None else _BEFORE_ANY_LEAD
+        since = read_until if read_until is not None else _BEFORE_ANY_LEAD
         token = self._paging_token(since)
         # (activityDate, leadId) of the New Lead activities of ids from `start` seen so far.
         found: list[tuple[str, int]] = []
