@@ -9,7 +9,7 @@ lead-database/leads, paging-tokens, activities, usage).
 What the adapter uses to read every lead, since Marketo has no "list all leads" call: lead ids
 are assigned in sequence, so it reads id windows of 300 with `GET /rest/v1/leads.json?
 filterType=id`, and past an empty window asks the "New Lead" activities (type 12, kept for the
-life of the lead) created since the newest lead it read whether any lead lies further on
+life of the lead) created after the newest lead it read whether any lead lies further on
 (`GET /rest/v1/activities/pagingtoken.json`, `GET /rest/v1/activities.json`). To read only what
 changed since a moment it pages `GET /rest/v1/activities/leadchanges.json` (New Lead and Change
 Data Value activities of the fields it reads). Activities live in marketo_activities: every
