@@ -131,14 +131,14 @@ def test_an_unexpected_exception_fails_the_run_and_the_next_trigger_runs(stack: 
     seed(stack.sandbox, "hubspot", "contacts", 250, stack.companies)
     stack.orchestration("broken", "hs", "contacts")
     stack.worker("broken", concurrency=1)
-    # A database the code does not expect (as one migrated by hand): storing what a batch
-    # wrote raises an error no task handles.
+    # A database the code does not expect (as one migrated by hand): storing what the planner
+    # read of the records raises an error no task handles.
     rename_table(stack.database, "record_states", "record_states_elsewhere")
     run_id = stack.queue("broken")
 
     reason = failed_with(stack, run_id)
 
-    assert reason.startswith("writing batch "), reason
+    assert reason.startswith("planning failed unexpectedly: "), reason
     assert " failed unexpectedly: " in reason and "record_states" in reason, reason
     assert any(error in reason for error in ("ProgrammingError", "OperationalError")), reason
     rename_table(stack.database, "record_states_elsewhere", "record_states")
