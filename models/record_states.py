@@ -47,6 +47,15 @@ class ReadChoice:
         return "full" if self.full else "incremental"
 
 
+def read_description(mode: str | None, since: datetime | None) -> str | None:
+    """How a run read, as every interface shows it (None before its planner read)."""
+    if mode is None:
+        return None
+    if mode == "incremental" and since is not None:
+        return f"incremental: records changed since {as_utc(since):%Y-%m-%d %H:%M:%S} UTC"
+    return mode
+
+
 def choose_read(
     session: Session,
     orchestration: Orchestration,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from models.errors import NotFoundError
 from models.orchestrations import Orchestration
+from models.record_states import read_description
 from models.runs import RUN_COUNTS, RecordFailure, SyncRun
 
 
@@ -39,6 +40,8 @@ class RunDetails:
     finished_at: datetime | None
     resume_at: datetime | None
     records_read: int
+    # "full", or "incremental: records changed since ..." (models.record_states).
+    read: str | None
     batches_done: int
     batches_total: int
     counts: dict[str, int]
@@ -79,6 +82,7 @@ def details_of(session: Session, run: SyncRun) -> RunDetails:
         finished_at=as_utc(run.finished_at),
         resume_at=as_utc(run.resume_at),
         records_read=run.records_read,
+        read=read_description(run.read_mode, run.read_since),
         batches_done=run.batches_done,
         batches_total=run.batches_total,
         counts={key: getattr(run, key) for key in RUN_COUNTS},

@@ -433,3 +433,32 @@ def test_progress_at_a_terminal_is_redrawn_in_place(cli: Cli, sandbox: Sandbox) 
     # One line, redrawn: reading, then writing, then the line is ended before the counts.
     assert "\rrun 1 reading: 6 records\rrun 1 writing: 0/1 batches" in screen, screen
     assert "\rrun 1 writing: 1/1 batches" in screen and "succeeded" in screen
+
+
+def test_later_runs_read_only_changes_until_a_full_read_is_asked_for(
+    cli: Cli, sandbox: Sandbox
+) -> None:
+    leads = seed_leads(sandbox)
+    cli.ok(
+        "orchestrations", "create", "Leads", "--connection", "sf", "--object", "Lead",
+        "--field", "Segment_Names__c", "--reconcile-days", "3",
+    )  # fmt: skip
+    assert cli.json("orchestrations", "show", "Leads")["reconcile_days"] == 3  # type: ignore[index]
+    first = cli.json("sync", "Leads")
+    second = cli.json("sync", "Leads")
+    emulator: Any = sandbox.emulators["salesforce"]
+    emulator.edit_record("Lead", leads["ed"], {"Email": "ed@acme.com"})  # now Acme's
+    third = cli.json("sync", "Leads")
+    full = cli.json("sync", "Leads", "--full")
+
+    modes = [run["read_mode"] for run in (first, second, third, full)]  # type: ignore[index]
+    assert modes == ["full", "incremental", "incremental", "full"]
+    assert third["enriched"] == 1 and full["enriched"] == 0  # type: ignore[index]
+    assert emulator.record("Lead", leads["ed"])["Segment_Names__c"] == "Software； ICP;Tier 1"
+    shown = cli.json("runs", "show", str(third["run"]))  # type: ignore[index]
+    assert str(shown["read"]).startswith("incremental: records changed since ")  # type: ignore[index]
+    refused = cli("orchestrations", "update", "Leads", "--reconcile-days", "400")
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        "segsync: reconcile days 400 must be 0 (every run reads everything) to 365"
+    )

@@ -80,6 +80,9 @@ class RunView(BaseModel):
     resume_at: datetime | None
     duration_seconds: float | None
     records_read: int
+    read: str | None = Field(
+        description="How its planner read: full, or incremental (the records changed since ...)."
+    )
     batches_done: int
     batches_total: int
     counts: RunCounts
@@ -153,6 +156,7 @@ def show_run(request: Request, run_id: RunId, _key: ReadKey) -> RunView:
         resume_at=details.resume_at,
         duration_seconds=details.seconds,
         records_read=details.records_read,
+        read=details.read,
         batches_done=details.batches_done,
         batches_total=details.batches_total,
         counts=RunCounts(**details.counts),

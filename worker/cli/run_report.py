@@ -45,6 +45,7 @@ def report_run(run: SyncRun, as_json: bool, *, problem: bool = True) -> None:
                 "reason": run.reason,
                 "resume_at": run.resume_at,
                 "records_read": run.records_read,
+                "read_mode": run.read_mode,
                 "batches_total": run.batches_total,
                 "batches_done": run.batches_done,
                 **counts,
@@ -129,6 +130,7 @@ def run_details(session: Session, run: SyncRun) -> dict[str, Any]:
         "duration": _duration(details.seconds),
         "resume_at": _shown_time(details.resume_at),
         "records_read": details.records_read,
+        "read": details.read,
         "batches": f"{details.batches_done}/{details.batches_total}",
         **details.counts,
         "failures": [
