@@ -1,17 +1,18 @@
-"""Benchmark: a full segsync run through real Celery workers, against the plain script a user
-would otherwise write (one update call per record with the vendor's official client).
+"""Benchmark: segsync runs through real Celery workers (a first run, then incremental runs and a
+reconcile), against the plain script a user would otherwise write (one update call per record
+with the vendor's official client) and the batched one a competent user would write.
 
 Run from the repository root:
 
     .venv/bin/python bench/sync.py                                  # 100,000 records per system
     .venv/bin/python bench/sync.py --records 5000 --plain-records 500   # a quick try
-    .venv/bin/python bench/sync.py --systems hubspot --workers 2 --latency-ms 100
+    .venv/bin/python bench/sync.py --systems hubspot --workers 1,2 --latency-ms 100
     .venv/bin/python bench/sync.py --systems marketo,pardot,eloqua
 
 What it starts, all on 127.0.0.1 and all stopped at the end: a throwaway redis-server
 (tests.services.redis_server), the emulators of --systems (Salesforce, HubSpot, Marketo, Pardot,
 Eloqua) over HTTPS (a CA made for the run) answering every call after --latency-ms, and for each
-measurement --workers `segsync worker` processes with --concurrency pool processes each. The
+worker count --workers `segsync worker` processes with --concurrency pool processes each. The
 database is a SQLite file in a temporary folder (or --postgres-url, or a throwaway PostgreSQL
 server with --postgres).
 
@@ -31,17 +32,59 @@ access token and business unit (import_poll_interval=0.05, as the emulator finis
 once), Eloqua by Basic authentication with the base URL discovered at /id (poll_interval=0.05,
 likewise).
 
-For each system, each worker count in --workers:
+The workers (and the CLI) run with SEGSYNC_READ_OVERLAP_SECONDS=2: the emulators stamp every
+change at once on this machine's clock, so an incremental read needs no more overlap than the
+whole second a vendor rounds to plus a margin; real vendors need the default 300 s (a clock a
+little behind segsync's, a change that becomes visible after its stamp). With 300 s every run of
+the sequence below would read back everything changed in the five minutes before it.
+
+For each system, each worker count in --workers (default 1), on the same workers in sequence:
   1. every record's field is put back to its initial value and the emulator's counts are reset;
      Redis is emptied (so no rate-limit window carries over) and the workers are started;
-  2. `segsync sync NAME --queue --wait --json` is timed (from the command's start to its exit;
-     the run's own started/finished times are shown too, split into planning and writing). If
+  2. "first run": `segsync sync NAME --queue --wait --json --full` (the first run of a target
+     reads everything anyway; --full so that a later worker count, whose records were put back
+     without a modification time, reads them too), timed from the command's start to its exit
+     (the run's own started/finished times are shown too, split into planning and writing). If
      a worker logs a task that raised an unexpected error (the run would then never finish) or
      the run takes over --timeout, the wait is abandoned, the run is marked failed in the
      database and the measurement is reported as STUCK;
-  3. the emulator's write log and every record's value are checked against what is expected.
-After the last worker count (unless --no-rerun, or if that run did not succeed), the same workers
-run the orchestration again: nothing changed, so it must read and make no write call.
+  3. the emulator's write log and every record's value are checked: exactly the records that
+     must change were written, each once, and every record holds its expected value.
+Then, unless --no-follow-ups or the first run did not succeed, each measured and checked the
+same way (`segsync sync NAME --queue --wait --json`, incremental unless said):
+  - "next run": it reads back the first run's writes once (the vendor stamped them after the
+    watermark) and must write nothing;
+  - "unchanged": a rerun with nothing changed, which must read next to nothing: its calls and
+    their share of the first run's are printed against the goal (<= 1%);
+  - "1% accounts": 1% of the accounts each join one more segment published for enrichment,
+    straight in segment_memberships as a segment refresh would; every matched record whose
+    account's value changed (recomputed with models.enrichment, cut to the field's length) must
+    be written, exactly those, and the run's read calls (emulator calls less the calls that
+    logged a write, times the calls one write batch costs: Eloqua 3) must stay within 2x the
+    unchanged rerun's (the minimum of an incremental read);
+  - "1% edited": someone else sets the field of 1% of the records (matched ones, chosen at
+    random) to a wrong value through the emulator's own edit method (its modification time
+    moves: Salesforce edit_record, HubSpot edit_record, Marketo edit_lead, Pardot
+    edit_prospect, Eloqua edit_contact), then an incremental run: it reads the edited records
+    as changes and must restore exactly them;
+  - "1% edited, full": the same records edited again, then a reconcile, `sync NAME --full`:
+    it reads everything and must restore exactly the edited records.
+Between two runs the bench waits until the clock is READ_OVERLAP_SECONDS + 1 s into a later
+whole second than the end of the run before: a run's watermark is the start of its read less the
+overlap, several vendors compare whole seconds (Pardot, Eloqua, Marketo), and the first run's
+writes, stamped before the next run's read began, must not be read back again by the unchanged
+rerun.
+
+The CPU of every measured segsync run is that of the worker processes: for each worker's process
+group (the worker and its pool children) user + system time from /proc/<pid>/stat, reaped
+children included, before and after the run (bench/sync_cpu.py; psutil is not a dependency).
+The report prints it per run and, for the first run, per 100,000 records. For HubSpot (unless
+--no-hubspot-reads) it also reads every contact twice, each in a fresh child process timed by
+its own process CPU around the read alone, against the same emulator with its rate limit lifted
+meanwhile (the CPU is measured, not the time): with hubspot-api-client's `basic_api.get_page`
+and its model objects, as the adapter read before commit c026ec6, and with the adapter's
+`read_records` now. Only HubSpot's read parsing changed: the other systems' reads are not
+compared.
 
 Then the plain script (bench/sync_plain.py; the report says "no plain script" for a system
 whose entry names none), in a child process of its own, updates the first
@@ -54,17 +97,34 @@ Sync Leads call per lead (updateOnly, one input), sleeping 20 s on each 606; Par
 projected to all N records. It only writes: it is not charged for reading the records, matching
 them to accounts or computing the values, which segsync's times include.
 
+Then (unless --no-batched) the batched script (bench/sync_batched.py), in a child process, from
+the initial values: "batched", then "batched rerun" with nothing changed. It reads every record
+each time (full pages at the vendor's page size, the official client where the plain script
+uses one), compares each with the value it must hold (given the expected values, so it is not
+charged for matching or computing them either) and writes the changes sequentially in batches
+of the vendor's maximum: Salesforce composite/sobjects 200, HubSpot batch update 100, Marketo
+Sync Leads 300, Eloqua the Bulk API contact import as segsync writes (5,000 rows an upload; REST
+updates one contact per call), Pardot one PATCH per prospect (v5 has no batch update; the Import
+API is not what a hand-written script reaches for). It sleeps on 429/606/615 like the plain
+script. Both runs are printed beside segsync's first run and unchanged rerun.
+
 Printed per system and measurement: records, records written, seconds, records per second, API
-calls (the run's api_calls and the emulator's own count, by route, and 429 answers), the
-theoretical minimum (ceil(records to write / vendor batch maximum) + ceil(records / read page) +
+calls (the run's api_calls and the emulator's own count, by route, the calls that wrote nothing,
+and 429 answers), worker CPU seconds, the theoretical minimum and the ratio of calls to it. The
+minimum is ceil(records to write / vendor batch maximum) + ceil(records read / read page) +
 logins: Salesforce 200 and 2,000 and one login, HubSpot 100 and 100 and none, Marketo 300 and
 300 (id windows) and one token; Pardot 1 (a PATCH per prospect) and 1,000 and none; Eloqua 3 calls
 (upload, sync, sync status) per 5,000-record Bulk import batch, pages of 1,000 and the /id
-discovery) and the ratio of calls to it. Salesforce's Bulk API 2.0 and Pardot's Import API write
-thousands of records per call, so a run that takes them falls below its minimum: the report says
-when it did. For HubSpot and Marketo also the floor the rate limit puts on the time ((accepted
-calls - limit) / limit per window: the first window's worth go at once). Rate-limited answers are
-429s, and Marketo's 606/615 (HTTP 200 with success false).
+discovery. Records read: all of them for the first run, the reconcile and the batched script; the
+records written before for the next run; the edited ones for the incremental run after edits;
+one (a read that finds nothing) for the unchanged rerun and the accounts change. Salesforce's
+Bulk API 2.0 and Pardot's Import API write thousands of records per call, so a run that takes
+them falls below its minimum: the report says when it did. For HubSpot and Marketo also the
+floor the rate limit puts on the time ((accepted calls - limit) / limit per window: the first
+window's worth go at once). Rate-limited answers are 429s, and Marketo's 606/615 (HTTP 200 with
+success false). Under each table: the goals checked (unchanged rerun's share of the first run's
+calls, the accounts change's reads against the unchanged rerun's, records restored after edits),
+worker CPU s per 100,000 records, and the batched and plain scripts against segsync.
 
 Options:
   --records N           records per system (default 100,000)
@@ -72,15 +132,19 @@ Options:
   --latency-ms MS       emulator latency per call (default 50)
   --systems LIST        of salesforce,hubspot,marketo,pardot,eloqua (default every registry
                         system with an entry in bench/sync_vendors.py)
-  --workers LIST        worker process counts to measure (default 1,2)
+  --workers LIST        worker process counts to measure, each a sequence (default 1)
   --concurrency C       pool processes per worker (default 2)
   --plain-records P     records the plain script updates (default 5,000; 0 skips it)
   --plain-records-marketo P   the same for Marketo, whose 100 calls per 20 s make the plain
-                        script take 20 s per 100 records (default 1,000)
-  --plain-429-wait S    the plain script's sleep after a 429 without Retry-After (default 1)
+                        script take 20 s per 100 records (default: --plain-records, at most
+                        1,000)
+  --plain-429-wait S    the plain and batched scripts' sleep after a 429 without Retry-After
+                        (default 1)
   --hubspot-limit N     requests per rolling 10 s the HubSpot emulator allows (default 100)
-  --no-rerun            skip the second, nothing-to-write run
-  --timeout S           the longest one run or plain script may take (default 3600)
+  --no-follow-ups       only the first run of each worker count
+  --no-batched          skip the batched script
+  --no-hubspot-reads    skip HubSpot's read CPU comparison (SDK models against the adapter)
+  --timeout S           the longest one run or script may take (default 3600)
   --postgres-url URL    an empty scratch PostgreSQL database instead of SQLite
   --postgres            start a throwaway PostgreSQL server (tests.services) instead of SQLite
   --keep DIR            keep the database, worker logs and sample files in DIR
@@ -111,19 +175,31 @@ if str(REPO_ROOT) not in sys.path:
 import redis  # noqa: E402
 from sqlalchemy import Engine, func, make_url, select  # noqa: E402
 
+from bench.sync_batched import BatchedJob, BatchedResult  # noqa: E402
 from bench.sync_celery import (  # noqa: E402
     WorkerProcess,
     start_workers,
     stop_workers,
     sync_queued,
 )
+from bench.sync_cpu import (  # noqa: E402
+    HubSpotRead,
+    ReadCost,
+    group_cpu_seconds,
+    read_with_adapter,
+    read_with_sdk_models,
+)
 from bench.sync_data import (  # noqa: E402
     Records,
     Seeding,
     account_values,
+    change_segments,
     current_value,
+    edit_records,
     load_accounts,
+    records_to_edit,
     restore,
+    revalue,
 )
 from bench.sync_emulators import (  # noqa: E402
     BenchEmulator,
@@ -158,6 +234,13 @@ RATE_WINDOWS = rate_windows()
 # Answers that are rate or concurrency refusals (Marketo's arrive with HTTP 200, counted by code).
 RATE_LIMITED = (429, 606, 615)
 Emulator = BenchEmulator
+# How far back of a read the next incremental one starts, for the workers: the emulators stamp
+# changes at once on this machine's clock (a real vendor needs segsync's default, 300 s).
+READ_OVERLAP_SECONDS = 2
+# Share of the accounts whose segments change, and of the records someone else edits.
+CHANGED_SHARE = 0.01
+# What someone else writes into the edited records' field.
+EDITED_VALUE = "edited by someone else"
 
 
 @dataclass
@@ -180,6 +263,10 @@ class Measurement:
     statuses: dict[int, int] = field(default_factory=dict)
     details: RunDetails | None = None
     plain: bool = False
+    first: bool = False  # a first run (a full read writing every record to write)
+    cpu_seconds: float | None = None  # of the worker processes (segsync) or the child (scripts)
+    read_calls: int | None = None  # calls that wrote nothing (emulator count less write calls)
+    note: str = ""  # a goal checked, printed under the table
 
     @property
     def finished(self) -> bool:
@@ -223,6 +310,7 @@ def child_env(database_url: str, redis_url: str, secret_key: str) -> dict[str, s
     """The environment of the workers and the CLI: only this run's SEGSYNC_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEGSYNC_")}
     env.update(
+        SEGSYNC_READ_OVERLAP_SECONDS=str(READ_OVERLAP_SECONDS),
         SEGSYNC_DATABASE_URL=database_url,
         SEGSYNC_BROKER_URL=redis_url,
         SEGSYNC_SECRET_KEY=secret_key,
@@ -238,12 +326,11 @@ def snapshot(emulator: Emulator) -> tuple[Counter[str], Counter[int], int]:
         return Counter(emulator.calls), Counter(emulator.statuses), len(emulator.writes)
 
 
-def check_records(emulator: Emulator, records: Records, since: int = 0) -> tuple[int, str]:
-    """(records written, a one-line verdict): every value as expected, each written once.
-
-    Writes are those logged after the first `since` entries; with since > 0 (a rerun with
-    nothing changed) no write at all is expected.
-    """
+def check_records(
+    emulator: Emulator, records: Records, since: int, must: set[str]
+) -> tuple[int, str]:
+    """(records written, a one-line verdict): every value as expected, exactly the records in
+    `must` written, each once, among the writes logged after the first `since` entries."""
     with emulator.lock:
         writes = [
             w.record_id
@@ -251,7 +338,6 @@ def check_records(emulator: Emulator, records: Records, since: int = 0) -> tuple
             if w.object_type == records.object_type and w.field == records.field
         ]
     counts = Counter(writes)
-    must = set(records.to_write) if not since else set()
     wrong = sum(
         current_value(emulator, records, i) != (records.expected[i] or "") for i in records.ids
     )
@@ -372,9 +458,34 @@ def _latest_run(engine: Engine, orchestration: str) -> SyncRun:
         return run
 
 
+@dataclass(frozen=True)
+class Step:
+    """One run of a measurement sequence: its label, whether it reads everything (`--full`),
+    the records it must write, and its theoretical minimum of calls."""
+
+    label: str
+    full: bool
+    must: set[str]
+    minimum: int
+    first: bool = False
+
+
+def worker_cpu(workers: list[WorkerProcess]) -> float:
+    """CPU seconds the workers and their pool children used so far."""
+    return sum(group_cpu_seconds(worker.process.pid) for worker in workers)
+
+
+def settle(after: float) -> None:
+    """Wait until the clock is READ_OVERLAP_SECONDS + 1 s into a later whole second than
+    `after` (epoch seconds): the next run's read then starts far enough after the writes of the
+    run before that the run after it does not read them back (vendors compare whole seconds)."""
+    until = math.floor(after) + READ_OVERLAP_SECONDS + 1.05
+    time.sleep(max(0.0, until - time.time()))
+
+
 def timed_run(
     *,
-    label: str,
+    step: Step,
     engine: Engine,
     emulator: Emulator,
     records: Records,
@@ -383,15 +494,19 @@ def timed_run(
     env: dict[str, str],
     workers: list[WorkerProcess],
     timeout: float,
-    rerun: bool,
 ) -> Measurement:
-    """Trigger one run, wait for it, and measure it (a rerun expects no write at all)."""
+    """Trigger one run, wait for it, and measure it: exactly `step.must` written."""
     system = records.system
     routes_before, statuses_before, writes_before = snapshot(emulator)
-    run, seconds, stuck = sync_queued(orchestration, env, timeout, workers)
+    cpu_before = worker_cpu(workers)
+    run, seconds, stuck = sync_queued(orchestration, env, timeout, workers, full=step.full)
+    cpu = worker_cpu(workers) - cpu_before
     routes, statuses, _ = snapshot(emulator)
     routes, statuses = routes - routes_before, statuses - statuses_before
-    written, verdict = check_records(emulator, records, since=writes_before if rerun else 0)
+    written, verdict = check_records(emulator, records, writes_before, step.must)
+    with emulator.lock:
+        write_calls = len({w.call for w in emulator.writes[writes_before:]})
+    write_calls *= BENCH_VENDORS[system].calls_per_write
     if run is None:
         # The run cannot finish (or took too long): end it so the next measurement can start.
         latest = _latest_run(engine, orchestration)
@@ -399,25 +514,32 @@ def timed_run(
         run = {"run": latest.id, "status": f"STUCK {latest.status}", "reason": stuck}
         run["api_calls"] = latest.api_calls
     details = run_details(engine, int(run["run"]))
-    to_write = 0 if rerun else len(records.to_write)
     reason = f" ({run['reason']})" if run.get("reason") else ""
-    print(f"[{system}]   {label}: {run['status']}{reason} in {seconds:.1f} s", flush=True)
+    print(
+        f"[{system}]   {step.label}: {run['status']}{reason} in {seconds:.1f} s "
+        f"({run.get('read', run.get('read_mode', '?'))}), worker CPU {cpu:.1f} s",
+        flush=True,
+    )
+    calls = sum(routes.values())
     return Measurement(
-        label=label,
+        label=step.label,
         setup=setup,
         records=len(records.ids),
-        to_write=to_write,
+        to_write=len(step.must),
         written=written,
         seconds=seconds,
         run_calls=int(run["api_calls"]),
-        emulator_calls=sum(routes.values()),
+        emulator_calls=calls,
         rate_limited=sum(statuses.get(code, 0) for code in RATE_LIMITED),
-        minimum=minimum_calls(system, len(records.ids), to_write),
+        minimum=step.minimum,
         status=f"{run['status']}{reason}",
         check=verdict,
         routes=dict(routes),
         statuses=dict(statuses),
         details=details,
+        first=step.first,
+        cpu_seconds=cpu,
+        read_calls=max(0, calls - write_calls),
     )
 
 
@@ -432,31 +554,91 @@ def measure_segsync(
     env: dict[str, str],
     redis_url: str,
     logs: Path,
-    rerun: bool,
+    follow_ups: bool,
 ) -> list[Measurement]:
-    """One full run on `workers` fresh workers (and, with `rerun`, a second one on them)."""
+    """A first run on `workers` fresh workers and, with `follow_ups`, on the same workers: the
+    next run, an unchanged rerun, 1% of accounts changed, 1% of records edited (an incremental
+    run, then a reconcile)."""
     system = records.system
     restore(emulator, records)
     redis.Redis.from_url(redis_url).flushdb()
     print(f"[{system}] starting {workers} worker(s) x concurrency {args.concurrency}", flush=True)
     started = start_workers(workers, args.concurrency, env, logs, f"{system}-{workers}w")
-    common: dict[str, Any] = {
-        "engine": engine,
-        "emulator": emulator,
-        "records": records,
-        "orchestration": orchestration,
-        "setup": f"{workers} x {args.concurrency}",
-        "env": env,
-        "workers": started,
-        "timeout": args.timeout,
-    }
+    total = len(records.ids)
+
+    def run(step: Step) -> Measurement:
+        print(f"[{system}] {step.label} ({workers} worker(s)) ...", flush=True)
+        return timed_run(
+            step=step,
+            engine=engine,
+            emulator=emulator,
+            records=records,
+            orchestration=orchestration,
+            setup=f"{workers} x {args.concurrency}",
+            env=env,
+            workers=started,
+            timeout=args.timeout,
+        )
+
+    results: list[Measurement] = []
     try:
-        print(f"[{system}] segsync sync --queue --wait ({workers} worker(s)) ...", flush=True)
-        label = f"segsync {workers} worker{'s' if workers > 1 else ''}"
-        results = [timed_run(label=label, rerun=False, **common)]
-        if rerun and results[0].status == "succeeded":
-            print(f"[{system}] second run, nothing changed ...", flush=True)
-            results.append(timed_run(label="rerun, no change", rerun=True, **common))
+        to_write = set(records.to_write)
+        # --full: a later worker count's records were put back without a modification time.
+        first = run(
+            Step("first run", True, to_write, minimum_calls(system, total, len(to_write)), True)
+        )
+        results.append(first)
+        if not follow_ups or first.status != "succeeded":
+            return results
+        settle(time.time())
+        results.append(run(Step("next run", False, set(), minimum_calls(system, len(to_write), 0))))
+        settle(time.time())
+        unchanged = run(Step("unchanged", False, set(), minimum_calls(system, 1, 0)))
+        share = unchanged.emulator_calls / first.emulator_calls
+        unchanged.note = (
+            f"unchanged rerun: {unchanged.emulator_calls:,} calls, {share:.2%} of the first "
+            f"run's {first.emulator_calls:,} (goal <= 1%: {'met' if share <= 0.01 else 'NOT met'})"
+        )
+        results.append(unchanged)
+
+        changed = change_segments(engine, CHANGED_SHARE, args.seed + len(results))
+        must = revalue(records, account_values(engine, records.max_length))
+        print(
+            f"[{system}] {len(changed):,} accounts joined one more published segment: "
+            f"{len(must):,} records must change",
+            flush=True,
+        )
+        settle(time.time())
+        accounts = run(Step("1% accounts", False, must, minimum_calls(system, 1, len(must))))
+        floor = max(unchanged.read_calls or 0, 1)
+        reads = accounts.read_calls or 0
+        accounts.note = (
+            f"1% accounts changed: wrote {accounts.written:,} of the {len(must):,} affected "
+            f"records ({accounts.check}); {reads:,} read calls, {reads / floor:.2f}x the "
+            f"unchanged rerun's {floor:,} (goal <= 2x: "
+            f"{'met' if reads <= 2 * floor else 'NOT met'})"
+        )
+        results.append(accounts)
+
+        edited = records_to_edit(records, CHANGED_SHARE, args.seed)
+        edit_records(emulator, records, edited, EDITED_VALUE)
+        settle(time.time())
+        minimum = minimum_calls(system, len(edited), len(edited))
+        incremental = run(Step("1% edited", False, set(edited), minimum))
+        incremental.note = (
+            f"1% edited, incremental run: restored {incremental.written:,} of "
+            f"{len(edited):,} ({incremental.check})"
+        )
+        results.append(incremental)
+        edit_records(emulator, records, edited, EDITED_VALUE)
+        settle(time.time())
+        minimum = minimum_calls(system, total, len(edited))
+        reconcile = run(Step("1% edited, full", True, set(edited), minimum))
+        reconcile.note = (
+            f"1% edited, reconcile (sync --full): restored {reconcile.written:,} of "
+            f"{len(edited):,} ({reconcile.check})"
+        )
+        results.append(reconcile)
     finally:
         stop_workers(started)
     return results
@@ -514,6 +696,88 @@ def measure_plain(
     )
 
 
+def measure_batched(
+    emulators: Emulators, emulator: Emulator, records: Records, args: argparse.Namespace
+) -> list[Measurement]:
+    """The batched hand-written script: a first run from the initial values, then a rerun with
+    nothing changed (it reads everything again), each in a child process of its own."""
+    system = records.system
+    script = BENCH_VENDORS[system].batched
+    assert script is not None  # main measures only systems that have one
+    restore(emulator, records)
+    job = BatchedJob(
+        described=emulators.describe(system),
+        ca_bundle=str(emulators.ca_bundle),
+        object_type=records.object_type,
+        field=records.field,
+        field_id=emulator.plain_field(records.field),
+        expected={i: records.expected[i] or "" for i in records.ids},
+        wait_429=args.plain_429_wait,
+        deadline_seconds=args.timeout,
+    )
+    plain = BENCH_VENDORS[system].plain
+    logins = BENCH_VENDORS[system].logins - (plain.logins if plain is not None else 0)
+    results = []
+    for label, must in (("batched", set(records.to_write)), ("batched rerun", set())):
+        print(f"[{system}] batched script: {label} ...", flush=True)
+        routes_before, statuses_before, writes_before = snapshot(emulator)
+        result: BatchedResult = in_child(script, job)
+        routes, statuses, _ = snapshot(emulator)
+        routes, statuses = routes - routes_before, statuses - statuses_before
+        written, verdict = check_records(emulator, records, writes_before, must)
+        if result.failed or result.first_error:
+            verdict += f"; {result.failed:,} refused (first: {result.first_error})"
+        print(f"[{system}]   {label} done in {result.seconds:.1f} s", flush=True)
+        results.append(
+            Measurement(
+                label=label,
+                setup="sequential",
+                records=len(records.ids),
+                to_write=len(must),
+                written=written,
+                seconds=result.seconds,
+                run_calls=result.calls,
+                emulator_calls=sum(routes.values()),
+                rate_limited=sum(statuses.get(code, 0) for code in RATE_LIMITED),
+                # Its own logins (a Marketo token, Eloqua's /id), not segsync's.
+                minimum=minimum_calls(system, len(records.ids), len(must)) - logins,
+                status="done" if result.read == len(records.ids) else f"read {result.read:,}",
+                check=verdict,
+                routes=dict(routes),
+                statuses=dict(statuses),
+                plain=True,
+            )
+        )
+    return results
+
+
+def measure_hubspot_reads(
+    emulators: Emulators, emulator: Emulator, records: Records
+) -> tuple[ReadCost, ReadCost]:
+    """(SDK model objects as before c026ec6, the adapter now): CPU of reading every record
+    once, each in a fresh child process, with the emulator's rate limit lifted meanwhile (CPU is
+    measured, not time; both reads would otherwise sleep the same)."""
+    hubspot = emulators.hubspot
+    assert hubspot is not None
+    settings, secrets = sandbox_settings("hubspot", emulators)
+    job = HubSpotRead(
+        settings=settings,
+        secrets=secrets,
+        described=emulators.describe("hubspot"),
+        ca_bundle=str(emulators.ca_bundle),
+        object_type=records.object_type,
+        field=records.field,
+    )
+    limit = hubspot.requests_per_ten_seconds
+    hubspot.requests_per_ten_seconds = 10**9
+    try:
+        before: ReadCost = in_child(read_with_sdk_models, job)
+        now: ReadCost = in_child(read_with_adapter, job)
+    finally:
+        hubspot.requests_per_ten_seconds = limit
+    return before, now
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -541,7 +805,8 @@ def report(
     """One table per system: a column per measurement."""
     bulk_rows = bulk_batch_size(system) or 0
     total = len(records.ids)
-    to_write = len(records.to_write)
+    # As the first run found them: the accounts change moves some records' values afterwards.
+    to_write = next((m.to_write for m in measurements if m.first), len(records.to_write))
     kinds = ", ".join(f"{kind} {count:,}" for kind, count in sorted(records.kinds.items()))
     print(
         f"\n=== {system} {records.object_type}.{records.field}: {total:,} records, "
@@ -570,6 +835,10 @@ def report(
             [_n(m.run_calls) if m.run_calls is not None else "-" for m in measurements],
         ),
         ("API calls (emulator)", [_n(m.emulator_calls) for m in measurements]),
+        (
+            "  of which read (no write)",
+            [_n(m.read_calls) if m.read_calls is not None else "-" for m in measurements],
+        ),
         ("  of which rate-limited", [_n(m.rate_limited) for m in measurements]),
         ("theoretical minimum", [_n(m.minimum) for m in measurements]),
         (
@@ -596,6 +865,10 @@ def report(
         (
             "batches retried",
             [_n(m.details.retried_batches) if m.details else "-" for m in measurements],
+        ),
+        (
+            "worker CPU s",
+            [f"{m.cpu_seconds:.1f}" if m.cpu_seconds is not None else "-" for m in measurements],
         ),
         ("status", [m.status for m in measurements]),
         ("check", [m.check for m in measurements]),
@@ -641,10 +914,41 @@ def report(
                 f"{bulk_rows:,} rows per batch: {math.ceil(m.to_write / bulk_rows):,} batch "
                 "upload(s) plus a few calls per import)"
             )
-    segsync = [m for m in measurements if not m.plain and m.label != "rerun, no change"]
-    segsync = [m for m in segsync if m.finished]
     for m in measurements:
-        if m.plain and m.written:
+        if m.note:
+            print(f"  {m.note}")
+    segsync = [m for m in measurements if m.first and m.finished]
+    for s in segsync:
+        if s.cpu_seconds is not None:
+            print(
+                f"  worker CPU s per 100,000 records ({s.label}, {s.setup}): "
+                f"{s.cpu_seconds / total * 100_000:.1f}"
+            )
+    unchanged = next((m for m in measurements if m.label == "unchanged" and m.finished), None)
+    batched = {m.label: m for m in measurements if m.label.startswith("batched")}
+    if "batched" in batched and "batched rerun" in batched:
+        first, again = batched["batched"], batched["batched rerun"]
+        print(
+            f"  batched script: first run {_duration(first.seconds)}, "
+            f"{first.emulator_calls:,} calls; rerun {_duration(again.seconds)}, "
+            f"{again.emulator_calls:,} calls (it reads everything each time)"
+        )
+        for s in segsync:
+            print(
+                f"    vs segsync {s.label} ({s.setup}): {_duration(s.seconds)}, "
+                f"{s.emulator_calls:,} calls (the batched script takes "
+                f"{first.seconds / s.seconds:,.2f}x its time and "
+                f"{first.emulator_calls / max(s.emulator_calls, 1):,.2f}x its calls)"
+            )
+        if unchanged is not None:
+            print(
+                f"    vs segsync unchanged rerun: {_duration(unchanged.seconds)}, "
+                f"{unchanged.emulator_calls:,} calls (the batched rerun takes "
+                f"{again.seconds / unchanged.seconds:,.2f}x its time and "
+                f"{again.emulator_calls / max(unchanged.emulator_calls, 1):,.2f}x its calls)"
+            )
+    for m in measurements:
+        if m.plain and m.label == "plain script" and m.written:
             per_record = m.seconds / m.written
             print(
                 f"  plain script projected: all {total:,} records "
@@ -699,7 +1003,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, help="accounts (default: records / 2)")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="emulator latency per call")
     parser.add_argument("--systems", default=",".join(BENCHMARKED), help="systems to measure")
-    parser.add_argument("--workers", default="1,2", help="worker process counts to measure")
+    parser.add_argument("--workers", default="1", help="worker process counts to measure")
     parser.add_argument("--concurrency", type=int, default=2, help="pool processes per worker")
     parser.add_argument(
         "--plain-records", type=int, default=5000, help="records the plain script updates"
@@ -707,8 +1011,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--plain-records-marketo",
         type=int,
-        default=1000,
-        help="records the plain script updates on Marketo (at 100 calls per 20 s)",
+        help="records the plain script updates on Marketo (at 100 calls per 20 s; default: "
+        "--plain-records, at most 1,000)",
     )
     parser.add_argument(
         "--plain-429-wait",
@@ -724,10 +1028,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "Starter portals and OAuth apps, 190 for Professional and Enterprise private apps)",
     )
     parser.add_argument(
-        "--rerun",
+        "--follow-ups",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="after the last worker count, run again with nothing changed",
+        help="after each first run: the next run, an unchanged rerun, 1%% of accounts changed, "
+        "1%% of records edited (incremental, then a reconcile)",
+    )
+    parser.add_argument(
+        "--batched",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="measure the batched hand-written script (a first run and a rerun)",
+    )
+    parser.add_argument(
+        "--hubspot-reads",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time by CPU a read of every HubSpot contact with SDK models and with the adapter",
     )
     parser.add_argument(
         "--timeout", type=float, default=3600.0, help="longest one run or plain script may take"
@@ -761,12 +1078,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if (
         args.records < 10
         or args.concurrency < 1
-        or min(args.plain_records, args.plain_records_marketo) < 0
+        or min(args.plain_records, args.plain_records_marketo or 0) < 0
     ):
         parser.error("--records must be at least 10, --concurrency 1, --plain-records 0")
     if args.postgres and args.postgres_url:
         parser.error("give --postgres or --postgres-url, not both")
     args.accounts = args.accounts or max(args.records // 2, 50)
+    if args.plain_records_marketo is None:
+        args.plain_records_marketo = min(args.plain_records, 1000)
     return args
 
 
@@ -837,8 +1156,7 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
             measurements: list[Measurement] = []
-            for number, workers in enumerate(args.worker_counts):
-                last = number == len(args.worker_counts) - 1
+            for workers in args.worker_counts:
                 measurements += measure_segsync(
                     engine=engine,
                     emulator=emulator,
@@ -849,12 +1167,28 @@ def main(argv: list[str] | None = None) -> None:
                     env=env,
                     redis_url=redis_url,
                     logs=folder,
-                    rerun=last and args.rerun,
+                    follow_ups=args.follow_ups,
                 )
             plain_script = BENCH_VENDORS[system].plain is not None
             if plain_count(system, args) and plain_script:
                 measurements.append(measure_plain(emulators, emulator, records, args))
+            if args.batched and BENCH_VENDORS[system].batched is not None:
+                measurements += measure_batched(emulators, emulator, records, args)
+            reads = None
+            if system == "hubspot" and args.hubspot_reads:
+                print(f"[{system}] reading every contact twice (SDK models, adapter) ...")
+                reads = measure_hubspot_reads(emulators, emulator, records)
             report(system, records, measurements, args)
+            if reads is not None:
+                before, now = reads
+                print(
+                    f"  HubSpot read of all {len(records.ids):,} {records.object_type}, "
+                    f"CPU s of the reading process: hubspot-api-client get_page models (before "
+                    f"c026ec6) {before.cpu_seconds:.2f} ({before.calls:,} calls, "
+                    f"{before.records:,} read), adapter read_records now {now.cpu_seconds:.2f} "
+                    f"({now.calls:,} calls, {now.records:,} read): "
+                    f"{before.cpu_seconds / max(now.cpu_seconds, 1e-9):.1f}x less"
+                )
             if plain_count(system, args) and not plain_script:
                 print(f"  no plain script (bench/sync_vendors.py names none for {system})")
             results.append((system, records, measurements))

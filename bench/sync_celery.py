@@ -93,9 +93,15 @@ _GAVE_UP = "raised unexpected"
 
 
 def sync_queued(
-    name: str, env: dict[str, str], timeout: float, workers: list[WorkerProcess]
+    name: str,
+    env: dict[str, str],
+    timeout: float,
+    workers: list[WorkerProcess],
+    *,
+    full: bool = False,
 ) -> tuple[dict[str, Any] | None, float, str | None]:
-    """`segsync sync NAME --queue --wait --json`, timed: (its JSON, seconds, None).
+    """`segsync sync NAME --queue --wait --json` (with `--full` when `full`), timed: (its JSON,
+    seconds, None).
 
     Gives up early, with (None, seconds, reason), when a worker logs that a task raised an
     unexpected error (the run would then stay queued and `--wait` never return) or when the run
@@ -104,7 +110,7 @@ def sync_queued(
     offsets = [len(worker.output()) for worker in workers]
     started = time.perf_counter()
     process = subprocess.Popen(
-        [SEGSYNC, "sync", name, "--queue", "--wait", "--json"],
+        [SEGSYNC, "sync", name, "--queue", "--wait", "--json", *(["--full"] if full else [])],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sqlalchemy import Engine, text, update
+from sqlalchemy import Engine, insert, select, text, update
 
 from bench.sync_emulators import (
     BenchEloqua,
@@ -40,7 +40,8 @@ from bench.sync_emulators import (
 )
 from models.accounts import Account
 from models.db import make_session_factory, transaction, upgrade
-from models.enrichment import ValueFormat, enrichment_values
+from models.enrichment import ValueFormat, enrichment_segment_names, enrichment_values
+from models.segments import SegmentMembership
 from worker.demo.data import FREE_MAIL_DOMAINS, STALE_VALUES, load_sample, make_sample
 
 # Share of HubSpot accounts that get a company, and of their contacts associated with it.
@@ -109,6 +110,8 @@ class Records:
     initial: dict[str, str | None] = dataclasses.field(default_factory=dict)
     expected: dict[str, str | None] = dataclasses.field(default_factory=dict)
     kinds: dict[str, int] = dataclasses.field(default_factory=dict)  # kind -> count
+    accounts: dict[str, int | None] = dataclasses.field(default_factory=dict)  # None: unmatched
+    max_length: int | None = None  # the field's, which values are cut to
 
     @property
     def to_write(self) -> list[str]:
@@ -139,7 +142,9 @@ class Seeding:
 
     def records(self, ids: Sequence[str], specs: Sequence[_Spec]) -> Records:
         """The seeded records: their ids in emulator order, initial and expected values."""
-        return _records(self.system, self.object_type, self.field, ids, specs)
+        records = _records(self.system, self.object_type, self.field, ids, specs)
+        records.max_length = self.max_length
+        return records
 
 
 @dataclass(frozen=True)
@@ -319,6 +324,7 @@ def _records(
         records.ids.append(record_id)
         records.initial[record_id] = spec.initial
         records.expected[record_id] = spec.expected
+        records.accounts[record_id] = spec.account_id
         records.kinds[spec.kind] = records.kinds.get(spec.kind, 0) + 1
     return records
 
@@ -333,3 +339,57 @@ def restore(emulator: BenchEmulator, records: Records) -> None:
 def current_value(emulator: BenchEmulator, records: Records, record_id: str) -> str:
     """A record's field as the emulator holds it now ("" when empty)."""
     return emulator.value(records.object_type, record_id, records.field) or ""
+
+
+def change_segments(engine: Engine, share: float, seed: int) -> list[int]:
+    """Add `share` of the accounts (at least one) each to one more segment published for
+    enrichment, straight into segment_memberships as a segment refresh would; their ids."""
+    rng = random.Random(seed)
+    with transaction(make_session_factory(engine)) as session:
+        published = sorted(enrichment_segment_names(session.connection()))
+        accounts = sorted(session.scalars(select(Account.id)))
+        members: dict[int, set[int]] = {}
+        for segment_id, account_id in session.execute(
+            select(SegmentMembership.segment_id, SegmentMembership.account_id)
+        ):
+            members.setdefault(account_id, set()).add(segment_id)
+        candidates = [a for a in accounts if set(published) - members.get(a, set())]
+        chosen = sorted(rng.sample(candidates, max(1, round(len(accounts) * share))))
+        rows = [
+            {
+                "account_id": a,
+                "segment_id": rng.choice(sorted(set(published) - members.get(a, set()))),
+            }
+            for a in chosen
+        ]
+        session.execute(insert(SegmentMembership), rows)
+    return chosen
+
+
+def revalue(records: Records, values: dict[int, str]) -> set[str]:
+    """Give every matched record its account's value from `values`; the ids whose value
+    changed (the records a run must now write)."""
+    changed = set()
+    for record_id, account_id in records.accounts.items():
+        if account_id is None:
+            continue
+        value = values.get(account_id) or None
+        if (value or "") != (records.expected[record_id] or ""):
+            records.expected[record_id] = value
+            changed.add(record_id)
+    return changed
+
+
+def edit_records(
+    emulator: BenchEmulator, records: Records, chosen: Sequence[str], value: str
+) -> None:
+    """Someone else sets the field of each chosen record to `value` in the CRM."""
+    for record_id in chosen:
+        emulator.edit(records.object_type, record_id, records.field, value)
+
+
+def records_to_edit(records: Records, share: float, seed: int) -> list[str]:
+    """`share` of the matched records (at least one), in emulator order."""
+    matched = [i for i in records.ids if records.accounts[i] is not None]
+    chosen = set(random.Random(seed).sample(matched, max(1, round(len(records.ids) * share))))
+    return [i for i in records.ids if i in chosen]

@@ -86,9 +86,17 @@ class BenchEmulator(Emulator):
     def value(self, object_type: str, record_id: str, name: str) -> str | None:
         """A record's field as stored."""
 
+    @abstractmethod
+    def edit(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """Someone else edits the record's field in the CRM (its modification time moves)."""
+
 
 class BenchSalesforce(BenchEmulator, SalesforceEmulator):
     """The Salesforce emulator with single-record updates and answers counted by status."""
+
+    def edit(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """Another user edits the record (SystemModstamp moves)."""
+        self.edit_record(object_type, record_id, {name: value})
 
     def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
         """Put `value` straight into a record's field (no call, no write logged)."""
@@ -139,6 +147,10 @@ class BenchSalesforce(BenchEmulator, SalesforceEmulator):
 
 class BenchHubSpot(BenchEmulator, HubSpotEmulator):
     """The HubSpot emulator with single-object updates and answers counted by status."""
+
+    def edit(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """Someone edits the record in HubSpot (lastmodifieddate moves)."""
+        self.edit_record(object_type, record_id, {name: value})
 
     def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
         """Put `value` straight into a record's property (no call, no write logged)."""
@@ -191,6 +203,10 @@ def _hubspot_error(status: int, message: str, category: str) -> Response:
 class BenchMarketo(BenchEmulator, MarketoEmulator):
     """The Marketo emulator with answers counted by status (606/615 refusals by their code)."""
 
+    def edit(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """Someone edits the lead in Marketo (a Change Data Value activity, updatedAt moves)."""
+        self.edit_lead(record_id, {name: value})
+
     def status_of(self, response: Response) -> int:
         """The HTTP status, or the 606/615 refusal code an HTTP 200 carries."""
         body = response.body
@@ -214,6 +230,10 @@ class BenchMarketo(BenchEmulator, MarketoEmulator):
 class BenchPardot(BenchEmulator, PardotEmulator):
     """The Pardot emulator with answers counted by status."""
 
+    def edit(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """A Pardot user edits the prospect (updatedAt moves)."""
+        self.edit_prospect(record_id, {name: value})
+
     def set_value(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
         """Put `value` straight into a prospect's field (no call, no write logged)."""
         with self.lock:
@@ -231,6 +251,10 @@ _CONTACT_PUT = re.compile(r"/api/rest/1\.0/data/contact/(\d+)")
 
 class BenchEloqua(BenchEmulator, EloquaEmulator):
     """The Eloqua emulator with REST single-contact updates and answers counted by status."""
+
+    def edit(self, object_type: str, record_id: str, name: str, value: str | None) -> None:
+        """An Eloqua user edits the contact (C_DateModified moves)."""
+        self.edit_contact(record_id, {name: value})
 
     def plain_field(self, name: str) -> str:
         """The id of a contact field (what a REST update's fieldValues name it by)."""

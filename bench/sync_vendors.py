@@ -23,6 +23,15 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
+from bench.sync_batched import (
+    BatchedJob,
+    BatchedResult,
+    batched_eloqua,
+    batched_hubspot,
+    batched_marketo,
+    batched_pardot,
+    batched_salesforce,
+)
 from bench.sync_data import (
     Records,
     Seeding,
@@ -86,6 +95,8 @@ class BenchVendor(Generic[E]):
     object_type: str | None = None
     # None: the report says "no plain script".
     plain: PlainScript | None = None
+    # The batched hand-written script (bench/sync_batched.py); None: not measured.
+    batched: Callable[[BatchedJob], BatchedResult] | None = None
 
 
 # Every benchmarked system, by registry name.
@@ -99,9 +110,14 @@ BENCH_VENDORS: Mapping[str, BenchVendor[Any]] = MappingProxyType(
             read_page=2000,
             # The plain script uses the session the emulator hands out: no login call.
             plain=PlainScript(plain_salesforce),
+            batched=batched_salesforce,
         ),
         "hubspot": BenchVendor(
-            BenchHubSpot, seed_hubspot, logins=0, plain=PlainScript(plain_hubspot)
+            BenchHubSpot,
+            seed_hubspot,
+            logins=0,
+            plain=PlainScript(plain_hubspot),
+            batched=batched_hubspot,
         ),
         "marketo": BenchVendor(
             BenchMarketo,
@@ -110,6 +126,7 @@ BENCH_VENDORS: Mapping[str, BenchVendor[Any]] = MappingProxyType(
             # Leads are read by id windows of a write batch's size.
             read_page="BATCH_SIZE",
             plain=PlainScript(plain_marketo, logins=1),
+            batched=batched_marketo,
         ),
         "pardot": BenchVendor(
             BenchPardot,
@@ -118,6 +135,7 @@ BENCH_VENDORS: Mapping[str, BenchVendor[Any]] = MappingProxyType(
             # API v5 writes one prospect per PATCH (the adapter's batch of 50 is a unit of work).
             records_per_write_call=1,
             plain=PlainScript(plain_pardot),
+            batched=batched_pardot,
         ),
         "eloqua": BenchVendor(
             BenchEloqua,
@@ -125,6 +143,7 @@ BENCH_VENDORS: Mapping[str, BenchVendor[Any]] = MappingProxyType(
             logins=1,
             calls_per_write=3,
             plain=PlainScript(plain_eloqua, logins=1),
+            batched=batched_eloqua,
         ),
     }
 )
