@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from models.runs import ACTIVE_RUN_STATUSES
@@ -115,12 +115,19 @@ def trigger_run(
     response: Response,
     name: OrchestrationName,
     _key: TriggerKey,
+    full: Annotated[
+        bool,
+        Query(
+            description="Read every record (a reconcile), not only those the vendor changed "
+            "since the last run, as `segsync sync NAME --full`."
+        ),
+    ] = False,
 ) -> QueuedRun:
-    """As `segsync sync NAME --queue`: 202 with the run and a Location to follow it."""
+    """As `segsync sync NAME --queue [--full]`: 202 with the run and a Location to follow it."""
     if not request.app.state.database.settings.broker_url:
         raise ApiError(503, NO_BROKER)
     try:
-        started = queue_run(request.app.state.sessions, name)
+        started = queue_run(request.app.state.sessions, name, full_read=full)
     except BrokerUnreachableError as error:
         raise ApiError(503, str(error)) from None
     location = f"/v1/runs/{started.run_id}"

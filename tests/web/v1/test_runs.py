@@ -102,6 +102,18 @@ def test_a_run_triggered_over_http_is_run_by_a_worker_and_shows_counts_and_failu
     assert {name: cli[name] for name in shown["counts"]} == shown["counts"]
     assert (cli["status"], cli["reason"]) == (shown["status"], shown["reason"])
     assert [f["message"] for f in cli["failures"]] == [f["message"] for f in shown["failures"]]
+    assert shown["read"] == "full" == cli["read"]  # the first run reads everything
+
+    # ?full=true asks for a full read even when the next could read only what changed.
+    again = served.call("POST", "/v1/orchestrations/contacts/runs?full=true", trigger)
+    assert again.status_code == 202, again.text
+    second = wait_until(
+        _ended(served, again.headers["Location"], _key(stack, "read")),
+        BOUND,
+        "the full run to end",
+        stack.tails,
+    )
+    assert second["read"] == "full" and second["counts"]["eligible"] == 150
 
 
 def test_a_second_trigger_is_409_naming_the_active_run_and_cancel_ends_it(
