@@ -35,11 +35,17 @@ _UPSERT_ROWS = 1000
 
 @dataclass(frozen=True)
 class ReadChoice:
-    """How a run reads: everything, or what changed after `since`; and why."""
+    """How a run reads: everything, or what changed after `since`; and why.
+
+    An incremental read also carries the target field's maximum length as the last full read
+    described it (None: unlimited), so the run does not describe the field again: a field the
+    vendor changed meanwhile is refused by the vendor at the write, and described afresh by the
+    next full read."""
 
     full: bool
     since: datetime | None
     reason: str
+    field_max_length: int | None = None
 
     @property
     def mode(self) -> str:
@@ -78,7 +84,8 @@ def choose_read(
     if full_at is None or now - full_at >= timedelta(days=orchestration.reconcile_days):
         return ReadChoice(True, None, f"the {orchestration.reconcile_days}-day reconcile is due")
     since = as_utc(mark.modified_since)
-    return ReadChoice(False, since, f"records changed since {since:%Y-%m-%d %H:%M:%S} UTC")
+    reason = f"records changed since {since:%Y-%m-%d %H:%M:%S} UTC"
+    return ReadChoice(False, since, reason, mark.field_max_length)
 
 
 def advance_watermark(
@@ -87,9 +94,11 @@ def advance_watermark(
     choice: ReadChoice,
     read_started: datetime,
     overlap: timedelta,
+    field_max_length: int | None,
 ) -> None:
     """After a planned read that began at `read_started`: the next read starts `overlap` before
-    it; a full read also forgets the records it did not see (deleted or merged in the CRM)."""
+    it; a full read also keeps the field's described `field_max_length` and forgets the records
+    it did not see (deleted or merged in the CRM)."""
     mark = session.get(ReadWatermark, orchestration_id)
     since = read_started - overlap
     if mark is None:
@@ -100,6 +109,7 @@ def advance_watermark(
         mark.modified_since = max(as_utc(mark.modified_since), since)
     if choice.full:
         mark.full_read_at = read_started
+        mark.field_max_length = field_max_length
         session.execute(
             delete(RecordState).where(
                 RecordState.orchestration_id == orchestration_id,

@@ -177,6 +177,9 @@ class ReadWatermark(Base):
     modified_since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # When the last full read began: the next reconcile is due reconcile_days after it.
     full_read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The target field's own maximum length as the vendor described it at the last full read
+    # (None: unlimited): incremental runs format values with it instead of describing again.
+    field_max_length: Mapped[int | None] = mapped_column(Integer)
 
 
 class ApiUsage(Base):

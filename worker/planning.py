@@ -69,10 +69,21 @@ def _scope_accounts(orchestration: Orchestration) -> Select[int] | None:
 
 def value_format(orchestration: Orchestration, connector: Connector) -> ValueFormat:
     """How the orchestration's values are written to its field (described by the vendor)."""
+    return format_for(orchestration, describe_target(orchestration, connector))
+
+
+def describe_target(orchestration: Orchestration, connector: Connector) -> int | None:
+    """The target field's own maximum length (None: unlimited), as the vendor describes it;
+    FatalError when the field is missing or not writable."""
     described = connector.describe_field(orchestration.object_type, orchestration.field)
     if not described.writable:
         raise FatalError(f"field {described.name} on {described.object_type} is not writable")
-    limits = [n for n in (orchestration.max_length, described.max_length) if n]
+    return described.max_length
+
+
+def format_for(orchestration: Orchestration, field_max_length: int | None) -> ValueFormat:
+    """How the orchestration's values are written to a field of `field_max_length`."""
+    limits = [n for n in (orchestration.max_length, field_max_length) if n]
     return ValueFormat(orchestration.delimiter, min(limits) if limits else None)
 
 

@@ -51,7 +51,7 @@ from worker.failure_policy import (
     budget_spent,
     decide,
 )
-from worker.planning import Progress, diff, value_format
+from worker.planning import Progress, describe_target, diff, format_for
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -310,7 +310,11 @@ def plan_run(
         )
     log.info("run %d reads %s: %s", run_id, read.mode, read.reason)
     try:
-        fmt = value_format(orchestration, connector)
+        # An incremental run formats with the length the last full read described.
+        field_length = (
+            describe_target(orchestration, connector) if read.full else read.field_max_length
+        )
+        fmt = format_for(orchestration, field_length)
         plan = diff(
             factory,
             orchestration,
@@ -362,7 +366,7 @@ def plan_run(
             )
             return []
         # With the plan, in its transaction: the next read starts from this one.
-        advance_watermark(session, orchestration.id, read, read_started, read_overlap)
+        advance_watermark(session, orchestration.id, read, read_started, read_overlap, field_length)
         batch_ids = _store_batches(session, run_id, plan.updates, size)
         _finish_if_complete(session, run_id)
     return batch_ids

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("orchestration_id", sa.Integer(), nullable=False),
         sa.Column("modified_since", sa.DateTime(timezone=True), nullable=False),
         sa.Column("full_read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("field_max_length", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["orchestration_id"],
             ["orchestrations.id"],
