@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from connectors.sandbox.eloqua import EloquaEmulator
 from connectors.sandbox.eloqua_model import SEGMENT_FIELD as ELOQUA_FIELD
@@ -22,18 +22,28 @@ from connectors.sandbox.salesforce import SalesforceEmulator
 from connectors.sandbox.server import Emulator
 
 
+class PeopleStore(Protocol):
+    """What the adapter uses of an emulator: create, read and delete records."""
+
+    def add_records(self, object_type: str, rows: list[dict[str, Any]]) -> list[str]: ...
+
+    def record(self, object_type: str, record_id: str) -> dict[str, Any]: ...
+
+    def delete_record(self, object_type: str, record_id: str) -> None: ...
+
+
 @dataclass
 class CrmRecords:
     """One system's target records in its emulator, changed as its users would change them."""
 
     object_type: str
-    field: str
+    target_field: str
     # The email field's name in add/edit calls, and how to read (email, value) of a stored record.
     email_field: str
     # Fields every new record needs besides its email.
     required: Callable[[int], dict[str, Any]]
     stored: Callable[[dict[str, Any]], tuple[str | None, str | None]]
-    emulator: Emulator
+    emulator: PeopleStore
     edit: Callable[[str, dict[str, Any]], None]
     live: list[str] = field(default_factory=list)
     numbers: itertools.count[int] = field(default_factory=itertools.count)
@@ -54,7 +64,7 @@ class CrmRecords:
 
     def overwrite(self, record_id: str, value: str | None) -> None:
         """Someone else writes the target field."""
-        self.edit(record_id, {self.field: value})
+        self.edit(record_id, {self.target_field: value})
 
     def delete(self, record_id: str) -> None:
         """The record is deleted in the CRM."""

@@ -98,7 +98,7 @@ def orchestration_id(session: Session, system: str, crm: CrmRecords) -> int:
     connection = add_connection(session, ConnectionSpec("crm", system, {}, {}, {}), None)
     orchestration = create_orchestration(
         session,
-        OrchestrationSpec("People", connection.id, crm.object_type, crm.field, Scope("all")),
+        OrchestrationSpec("People", connection.id, crm.object_type, crm.target_field, Scope("all")),
     )
     session.commit()
     for n in range(ACCOUNTS):
