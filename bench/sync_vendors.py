@@ -97,6 +97,9 @@ class BenchVendor(Generic[E]):
     plain: PlainScript | None = None
     # The batched hand-written script (bench/sync_batched.py); None: not measured.
     batched: Callable[[BatchedJob], BatchedResult] | None = None
+    # Parts of the emulator's route names ("METHOD path") of the calls that write (a write
+    # batch, a bulk job's steps): every other call is a read, a login or a describe.
+    write_routes: tuple[str, ...] = ()
 
 
 # Every benchmarked system, by registry name.
@@ -111,6 +114,7 @@ BENCH_VENDORS: Mapping[str, BenchVendor[Any]] = MappingProxyType(
             # The plain script uses the session the emulator hands out: no login call.
             plain=PlainScript(plain_salesforce),
             batched=batched_salesforce,
+            write_routes=("composite/sobjects", "/jobs/ingest", "PATCH /services/data/"),
         ),
         "hubspot": BenchVendor(
             BenchHubSpot,
@@ -118,6 +122,7 @@ BENCH_VENDORS: Mapping[str, BenchVendor[Any]] = MappingProxyType(
             logins=0,
             plain=PlainScript(plain_hubspot),
             batched=batched_hubspot,
+            write_routes=("/batch/update", "PATCH /crm/v3/objects/"),
         ),
         "marketo": BenchVendor(
             BenchMarketo,
@@ -127,6 +132,7 @@ BENCH_VENDORS: Mapping[str, BenchVendor[Any]] = MappingProxyType(
             read_page="BATCH_SIZE",
             plain=PlainScript(plain_marketo, logins=1),
             batched=batched_marketo,
+            write_routes=("POST /rest/v1/leads.json",),
         ),
         "pardot": BenchVendor(
             BenchPardot,
@@ -136,6 +142,7 @@ BENCH_VENDORS: Mapping[str, BenchVendor[Any]] = MappingProxyType(
             records_per_write_call=1,
             plain=PlainScript(plain_pardot),
             batched=batched_pardot,
+            write_routes=("PATCH /api/v5/objects/prospects/", "/api/v5/imports"),
         ),
         "eloqua": BenchVendor(
             BenchEloqua,
@@ -144,6 +151,7 @@ BENCH_VENDORS: Mapping[str, BenchVendor[Any]] = MappingProxyType(
             calls_per_write=3,
             plain=PlainScript(plain_eloqua, logins=1),
             batched=batched_eloqua,
+            write_routes=("/api/bulk/2.0/", "PUT /api/rest/1.0/data/contact/"),
         ),
     }
 )
@@ -211,3 +219,9 @@ def minimum_calls(system: str, records: int, to_write: int) -> int:
     writes = math.ceil(to_write / records_per_write_call(system)) * entry.calls_per_write
     reads = math.ceil(records / read_page(system))
     return writes + reads + entry.logins
+
+
+def write_calls(system: str, routes: Mapping[str, int]) -> int:
+    """Of calls counted by route, those that write (the entry's write_routes)."""
+    parts = BENCH_VENDORS[system].write_routes
+    return sum(count for route, count in routes.items() if any(p in route for p in parts))
