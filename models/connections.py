@@ -171,11 +171,25 @@ def update_connection(
         connection.stored_secret_keys = sorted(stored)
     connection.settings = settings
     connection.secret_environment = environment
+    _forget_what_was_read(session, connection.id)
     # A worker reuses its connector while updated_at stays the same: it must move, even when two
     # changes fall within the clock's resolution.
     connection.updated_at = max(utcnow(), as_utc(connection.updated_at) + timedelta(microseconds=1))
     session.flush()
     return tuple(changed)
+
+
+def _forget_what_was_read(session: Session, connection_id: int) -> None:
+    """After any change of a connection (another instance URL, another account's token, or the
+    same account's new credentials: they cannot be told apart), its orchestrations' next runs
+    read everything: what they knew of records may be another account's."""
+    # Imported here: orchestrations refer to connections, not the other way round.
+    from models.orchestrations import Orchestration
+    from models.runs import ReadWatermark, RecordState
+
+    targets = select(Orchestration.id).where(Orchestration.connection_id == connection_id)
+    session.execute(delete(ReadWatermark).where(ReadWatermark.orchestration_id.in_(targets)))
+    session.execute(delete(RecordState).where(RecordState.orchestration_id.in_(targets)))
 
 
 def delete_connection(session: Session, name: str) -> None:

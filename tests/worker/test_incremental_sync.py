@@ -5,7 +5,6 @@ would have caught. Against the Salesforce emulator over real HTTPS."""
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,10 +31,10 @@ from models.runs import ReadWatermark, RecordState, SyncBatch, SyncRun
 from models.segment_catalog import create_segment
 from models.segments import Segment, SegmentMembership
 from tests.factories import add_accounts
+from tests.worker.incremental_runs import left_to_write, run_here
 from worker.connector_factory import build_connector
-from worker.planning import diff, value_format
 from worker.sandbox_connections import sandbox_connection
-from worker.sync import plan_run, start_run, write_batch
+from worker.sync import plan_run, start_run
 
 FIELD = "Segment_Names__c"
 DOMAINS = [f"company{n}.com" for n in range(8)]
@@ -133,39 +132,14 @@ class Ran:
 def sync(
     factory: sessionmaker[Session], orchestration_id: int, connector: Connector, full: bool = False
 ) -> Ran:
-    """One run planned and written here, as a worker would, with no read overlap (the emulator
-    stamps and commits at once, on this machine's clock). It begins in a new second: SOQL
-    compares whole seconds, so changes of the second a read begins in are read again."""
-    time.sleep(1.01 - time.time() % 1)
+    """One run (tests.worker.incremental_runs.run_here) and the calls it made."""
     before = connector.api_calls
-    with factory() as session:
-        orchestration = session.get_one(Orchestration, orchestration_id)
-        run_id = start_run(session, orchestration, "manual", full_read=full).id
-        session.commit()
-    for batch_id in plan_run(factory, run_id, connector, read_overlap=timedelta(0)):
-        assert write_batch(factory, batch_id, connector)
-    with factory() as session:
-        run = session.get_one(SyncRun, run_id)
-        session.expunge(run)
-    assert run.status == "succeeded", run.reason
+    run = run_here(factory, orchestration_id, connector, full)
     return Ran(run, connector.api_calls - before)
 
 
 def values(org: SalesforceEmulator) -> dict[str, str | None]:
     return {record_id: record[FIELD] for record_id, record in org.store.records["Lead"].items()}
-
-
-def expected(
-    factory: sessionmaker[Session], connector: Connector, oid: int
-) -> list[tuple[str, str]]:
-    """What a full read would write now: empty when the incremental runs missed nothing."""
-    with factory() as session:
-        orchestration = session.get_one(Orchestration, oid)
-        session.expunge(orchestration)
-    fmt = value_format(orchestration, connector)
-    plan = diff(factory, orchestration, connector, fmt, None, lambda n: True)
-    assert plan is not None
-    return plan.updates
 
 
 def test_the_first_run_reads_everything_and_a_later_one_only_what_changed(
@@ -224,7 +198,7 @@ def test_a_change_of_segments_writes_exactly_the_records_affected_without_readin
     assert (ran.run.records_read, ran.run.enriched) == (0, 10)
     written = org.writes[before:]
     assert {w.value for w in written} == {"Alpha;Beta"} and len(written) == 10
-    assert expected(session_factory, connector, orchestration_id) == []
+    assert left_to_write(session_factory, orchestration_id, connector) == []
 
 
 def test_changes_in_the_crm_are_read_and_followed(
@@ -246,7 +220,7 @@ def test_changes_in_the_crm_are_read_and_followed(
     assert ran.run.records_read == 3 and ran.run.enriched == 3
     now = values(org)
     assert (now[leads[0]], now[leads[1]], now[new]) == ("Beta", "Beta", "Gamma")
-    assert expected(session_factory, connector, orchestration_id) == []
+    assert left_to_write(session_factory, orchestration_id, connector) == []
 
 
 def test_a_full_run_reads_everything_and_forgets_deleted_records(
@@ -385,7 +359,7 @@ def test_randomised_changes_are_never_missed(
                 )
         ran = sync(session_factory, orchestration_id, connector)
         assert ran.run.read_mode == "incremental"
-        assert expected(session_factory, connector, orchestration_id) == [], f"seed {seed}"
+        assert left_to_write(session_factory, orchestration_id, connector) == [], f"seed {seed}"
     assert not session.scalar(
         select(func.count()).select_from(SyncBatch).where(SyncBatch.status != "done")
     )
@@ -412,3 +386,25 @@ def test_a_known_record_deleted_in_the_crm_is_forgotten_not_failed(
         2,
     )
     assert session.get(RecordState, (orchestration_id, leads[0])) is None
+
+
+def test_a_changed_connection_makes_the_next_run_read_everything(
+    session: Session,
+    session_factory: sessionmaker[Session],
+    orchestration_id: int,
+    org: SalesforceEmulator,
+    connector: Connector,
+) -> None:
+    from models.connections import ConnectionChanges, update_connection
+
+    add_leads(org, DOMAINS)
+    sync(session_factory, orchestration_id, connector)
+    assert sync(session_factory, orchestration_id, connector).run.read_mode == "incremental"
+    # Another org, or the same org by another address: they cannot be told apart.
+    moved = ConnectionChanges(settings={"instance_url": "https://other.my.salesforce.com"})
+    update_connection(session, "sf", moved, None, lambda *a: None)
+    session.commit()
+
+    assert session.get(ReadWatermark, orchestration_id) is None
+    session.commit()
+    assert sync(session_factory, orchestration_id, connector).run.read_mode == "full"
