@@ -171,11 +171,11 @@ def update_connection(
         connection.stored_secret_keys = sorted(stored)
     connection.settings = settings
     connection.secret_environment = environment
-    _forget_what_was_read(session, connection.id)
     # A worker reuses its connector while updated_at stays the same: it must move, even when two
     # changes fall within the clock's resolution.
     connection.updated_at = max(utcnow(), as_utc(connection.updated_at) + timedelta(microseconds=1))
     session.flush()
+    _forget_what_was_read(session, connection.id)
     return tuple(changed)
 
 
