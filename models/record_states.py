@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -132,36 +133,47 @@ def store_observations(
     session: Session, orchestration_id: int, observations: Sequence[Observation], at: datetime
 ) -> None:
     """Upsert what a read found of each record (a few statements, not one per record)."""
-    if not observations:
+    rows = [
+        {
+            "orchestration_id": orchestration_id,
+            "record_id": seen.record_id,
+            "value": seen.value,
+            "link": seen.keys.link,
+            "email_domain": seen.keys.email_domain,
+            "website_domain": seen.keys.website_domain,
+            "seen_at": at,
+            "written_at": at,
+        }
+        for seen in observations
+    ]
+    _upsert_states(session, rows)
+
+
+def store_written(
+    session: Session, orchestration_id: int, written: Sequence[tuple[str, str]], at: datetime
+) -> None:
+    """Upsert the value each (record id, value) written holds now; its match keys stay."""
+    rows = [
+        {"orchestration_id": orchestration_id, "record_id": record_id, "value": value,
+         "written_at": at}
+        for record_id, value in written
+    ]  # fmt: skip
+    _upsert_states(session, rows)
+
+
+def _upsert_states(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows, or update the columns they give of the records already known, in
+    slices under SQLite's limit on bound parameters (a bulk batch writes 10,000 records)."""
+    if not rows:
         return
     upsert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for start in range(0, len(observations), _UPSERT_ROWS):
-        rows = [
-            {
-                "orchestration_id": orchestration_id,
-                "record_id": seen.record_id,
-                "value": seen.value,
-                "link": seen.keys.link,
-                "email_domain": seen.keys.email_domain,
-                "website_domain": seen.keys.website_domain,
-                "seen_at": at,
-                "written_at": at,
-            }
-            for seen in observations[start : start + _UPSERT_ROWS]
-        ]
-        statement = upsert(RecordState).values(rows)
-        excluded = statement.excluded
+    updated = [column for column in rows[0] if column not in ("orchestration_id", "record_id")]
+    for start in range(0, len(rows), _UPSERT_ROWS):
+        statement = upsert(RecordState).values(rows[start : start + _UPSERT_ROWS])
         session.execute(
             statement.on_conflict_do_update(
                 index_elements=["orchestration_id", "record_id"],
-                set_={
-                    "value": excluded.value,
-                    "link": excluded.link,
-                    "email_domain": excluded.email_domain,
-                    "website_domain": excluded.website_domain,
-                    "seen_at": excluded.seen_at,
-                    "written_at": excluded.written_at,
-                },
+                set_={column: statement.excluded[column] for column in updated},
             )
         )
 

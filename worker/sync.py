@@ -28,7 +28,7 @@ from models.base import utcnow
 from models.db import transaction
 from models.observability import record_quota
 from models.orchestrations import Orchestration
-from models.record_states import advance_watermark, choose_read
+from models.record_states import advance_watermark, choose_read, store_written
 from models.runs import (
     ACTIVE_RUN_STATUSES,
     ApiUsage,
@@ -472,8 +472,11 @@ def write_batch(
         )
         if not getattr(done, "rowcount", 0):
             return False
-        _store_record_states(
-            session, orchestration_id, [(r.record_id, values[r.record_id]) for r in written]
+        store_written(
+            session,
+            orchestration_id,
+            [(r.record_id, values[r.record_id]) for r in written],
+            utcnow(),
         )
         if gone:
             session.execute(
@@ -502,15 +505,24 @@ def write_batch(
     return True
 
 
+def _current_values(
+    connector: Connector, object_type: str, field: str, ids: list[str]
+) -> dict[str, str | None]:
+    """The field's value of each of `ids` that still exists, read a batch at a time (a bulk
+    batch holds more ids than one read takes)."""
+    current: dict[str, str | None] = {}
+    for start in range(0, len(ids), connector.batch_size):
+        current.update(
+            connector.read_values(object_type, field, ids[start : start + connector.batch_size])
+        )
+    return current
+
+
 def _gone(connector: Connector, object_type: str, field: str, failed: list[str]) -> set[str]:
     """Of the records the vendor refused, those that no longer exist (deleted or merged away
     since they were read or known): one read of their values, which leaves them out."""
-    gone: set[str] = set()
-    for start in range(0, len(failed), connector.batch_size):
-        ids = failed[start : start + connector.batch_size]
-        found = connector.read_values(object_type, field, ids)
-        gone.update(record_id for record_id in ids if record_id not in found)
-    return gone
+    found = _current_values(connector, object_type, field, failed)
+    return {record_id for record_id in failed if record_id not in found}
 
 
 def _already_written(
@@ -520,46 +532,12 @@ def _already_written(
     worker died, or by a call whose answer was lost): writing them again would write twice."""
     if attempts <= 1:
         return set()
-    ids = [u.record_id for u in updates]
-    current: dict[str, str | None] = {}
-    # A bulk batch holds more ids than one read takes.
-    for start in range(0, len(ids), connector.batch_size):
-        current.update(
-            connector.read_values(object_type, field, ids[start : start + connector.batch_size])
-        )
+    current = _current_values(connector, object_type, field, [u.record_id for u in updates])
     return {
         u.record_id
         for u in updates
         if u.record_id in current and (current[u.record_id] or "") == u.value
     }
-
-
-def _store_record_states(
-    session: Session, orchestration_id: int, states: list[tuple[str, str]]
-) -> None:
-    """Upsert each written record's confirmed value in one statement (not a SELECT per record)."""
-    if not states:
-        return
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    now = utcnow()
-    # Slices keep a bulk batch (10,000 records) under SQLite's limit on bound parameters.
-    for start in range(0, len(states), 1000):
-        rows = [
-            {"orchestration_id": orchestration_id, "record_id": record_id, "value": value,
-             "written_at": now}
-            for record_id, value in states[start : start + 1000]
-        ]  # fmt: skip
-        statement = upsert(RecordState).values(rows)
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["orchestration_id", "record_id"],
-                set_={
-                    "value": statement.excluded.value,
-                    "written_at": statement.excluded.written_at,
-                },
-            )
-        )
 
 
 @contextmanager
